@@ -1,0 +1,160 @@
+package shards
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// ProtocolID is the stream protocol that serves shards.
+const ProtocolID protocol.ID = "/shoal/shard/1.0.0"
+
+// Wire format. Request: the 4-byte magic "SHQ1" and a 32-byte shard id.
+// Response: one status byte, then for statusOK an 8-byte big-endian length
+// and that many bytes. Both sides enforce MaxShardBytes.
+const (
+	requestMagic   = "SHQ1"
+	statusOK       = 0
+	statusNotFound = 1
+)
+
+// ErrNotFound is returned by Fetch when the peer does not hold the shard.
+var ErrNotFound = errors.New("peer does not hold the shard")
+
+// serveTimeout bounds one request on the serving side, so a stalled client
+// cannot pin a stream.
+const serveTimeout = 2 * time.Minute
+
+// Serve registers the shard protocol on h, answering from store. It returns
+// a function that unregisters it.
+func Serve(h host.Host, store *Store) (stop func()) {
+	h.SetStreamHandler(ProtocolID, func(s network.Stream) {
+		defer s.Close()
+		_ = s.SetDeadline(time.Now().Add(serveTimeout))
+		id, err := readRequest(s)
+		if err != nil {
+			_ = s.Reset()
+			return
+		}
+		w := bufio.NewWriterSize(s, 64<<10)
+		data, ok := store.Get(id)
+		if !ok {
+			_ = w.WriteByte(statusNotFound)
+			_ = w.Flush()
+			return
+		}
+		var hdr [9]byte
+		hdr[0] = statusOK
+		binary.BigEndian.PutUint64(hdr[1:], uint64(len(data)))
+		if _, err := w.Write(hdr[:]); err != nil {
+			return
+		}
+		if _, err := w.Write(data); err != nil {
+			return
+		}
+		_ = w.Flush()
+	})
+	return func() { h.RemoveStreamHandler(ProtocolID) }
+}
+
+func readRequest(r io.Reader) (ID, error) {
+	var buf [len(requestMagic) + len(ID{})]byte
+	var id ID
+	if _, err := io.ReadFull(r, buf[:]); err != nil {
+		return id, fmt.Errorf("shard request: %w", err)
+	}
+	if string(buf[:len(requestMagic)]) != requestMagic {
+		return id, errors.New("shard request: bad magic")
+	}
+	copy(id[:], buf[len(requestMagic):])
+	return id, nil
+}
+
+// Fetch asks peer p for shard id and returns its bytes after checking their
+// hash. ctx bounds the whole exchange.
+func Fetch(ctx context.Context, h host.Host, p peer.ID, id ID) ([]byte, error) {
+	s, err := h.NewStream(ctx, p, ProtocolID)
+	if err != nil {
+		return nil, fmt.Errorf("fetch shard %s from %s: %w", id.Short(), p.ShortString(), err)
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	req := append([]byte(requestMagic), id[:]...)
+	if _, err := s.Write(req); err != nil {
+		return nil, fmt.Errorf("fetch shard %s: %w", id.Short(), err)
+	}
+	if err := s.CloseWrite(); err != nil {
+		return nil, fmt.Errorf("fetch shard %s: %w", id.Short(), err)
+	}
+	data, err := readResponse(bufio.NewReaderSize(s, 64<<10))
+	if err != nil {
+		return nil, fmt.Errorf("fetch shard %s from %s: %w", id.Short(), p.ShortString(), err)
+	}
+	if got := Sum(data); got != id {
+		return nil, fmt.Errorf("fetch shard %s from %s: bytes hash to %s", id.Short(), p.ShortString(), got.Short())
+	}
+	return data, nil
+}
+
+func readResponse(r io.Reader) ([]byte, error) {
+	var status [1]byte
+	if _, err := io.ReadFull(r, status[:]); err != nil {
+		return nil, fmt.Errorf("reading status: %w", err)
+	}
+	switch status[0] {
+	case statusOK:
+	case statusNotFound:
+		return nil, ErrNotFound
+	default:
+		return nil, fmt.Errorf("unknown status %d", status[0])
+	}
+	var n [8]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, fmt.Errorf("reading length: %w", err)
+	}
+	size := binary.BigEndian.Uint64(n[:])
+	if size > MaxShardBytes {
+		return nil, fmt.Errorf("shard of %d bytes exceeds the %d-byte limit", size, MaxShardBytes)
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, fmt.Errorf("shard truncated: %w", err)
+	}
+	return data, nil
+}
+
+// FetchAny tries holders in order until one returns the shard, and returns
+// the bytes with the peer that served them.
+func FetchAny(ctx context.Context, h host.Host, holders []peer.ID, id ID) ([]byte, peer.ID, error) {
+	var errs []error
+	for _, p := range holders {
+		if p == h.ID() {
+			continue
+		}
+		data, err := Fetch(ctx, h, p, id)
+		if err == nil {
+			return data, p, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return nil, "", fmt.Errorf("shard %s: no holder to fetch from", id.Short())
+	}
+	return nil, "", errors.Join(errs...)
+}
