@@ -1,0 +1,120 @@
+package job
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/shoalmesh/shoal/engine/data"
+	"github.com/shoalmesh/shoal/engine/nn"
+	"github.com/shoalmesh/shoal/engine/text"
+	"github.com/shoalmesh/shoal/engine/train"
+	"github.com/shoalmesh/shoal/mesh/shards"
+)
+
+// probeRows is the size of the hold-out every member evaluates on while
+// training (the "local hold-out accuracy" of job events).
+const probeRows = 1000
+
+// Cut reads the job's data as the submitter, cuts the training rows into
+// shards of spec.ShardRows rows (file order, so the same data always gives
+// the same shard ids), puts them into store and returns the manifest with
+// the prepared data (the caller may use its test set).
+func Cut(spec Spec, store *shards.Store) (Manifest, *train.Prepared, error) {
+	p, err := train.PrepareData(train.DataOptions{Path: spec.Data, Holdout: spec.Holdout})
+	if err != nil {
+		return Manifest{}, nil, err
+	}
+	m := Manifest{Kind: p.Kind, Labels: p.Labels, SampleShape: slices.Clone(p.Train.SampleShape), VocabCap: p.VocabCap}
+	if p.Encoder != nil {
+		if m.Encoder, err = json.Marshal(p.Encoder); err != nil {
+			return Manifest{}, nil, err
+		}
+	}
+	put := func(d *data.Dataset, from, to int) (ShardRef, error) {
+		w := d.SampleSize()
+		b, err := shards.EncodeRows(shards.Rows{Width: w, X: d.X[from*w : to*w], Y: d.Y[from:to]})
+		if err != nil {
+			return ShardRef{}, err
+		}
+		id, err := store.Put(b)
+		return ShardRef{ID: id.String(), Rows: to - from}, err
+	}
+	tr := p.Train
+	for from := 0; from < tr.N; from += spec.ShardRows {
+		ref, err := put(tr, from, min(from+spec.ShardRows, tr.N))
+		if err != nil {
+			return Manifest{}, nil, err
+		}
+		m.Shards = append(m.Shards, ref)
+	}
+	m.TrainRows = tr.N
+	probeFrom := p.Test
+	if probeFrom == nil || probeFrom.N == 0 {
+		probeFrom = tr // no hold-out: the probe shows training accuracy
+	}
+	if m.Probe, err = put(probeFrom, 0, min(probeRows, probeFrom.N)); err != nil {
+		return Manifest{}, nil, err
+	}
+	if m.Probe.ID == m.Shards[0].ID {
+		// The probe duplicates a training shard (tiny data without a
+		// hold-out); that is fine, but the manifest must not list it twice.
+		m.Probe.Rows = m.Shards[0].Rows
+	}
+	return m, p, nil
+}
+
+// encoder decodes the manifest's text encoder (nil for images).
+func (m *Manifest) encoder() (*text.Encoder, error) {
+	if len(m.Encoder) == 0 {
+		return nil, nil
+	}
+	return text.ParseEncoder(m.Encoder)
+}
+
+// BuildModel builds the job's model from its seed: every member starts from
+// the same bits, which averaging relies on.
+func BuildModel(spec Spec, m Manifest) (*nn.Model, error) {
+	var ns nn.Spec
+	var err error
+	if len(spec.ModelSpec) > 0 {
+		ns, err = nn.ParseSpec(spec.ModelSpec)
+	} else {
+		o := nn.PresetOptions{Classes: len(m.Labels)}
+		if len(m.Encoder) > 0 {
+			enc, eerr := m.encoder()
+			if eerr != nil {
+				return nil, eerr
+			}
+			o.Vocab = max(m.VocabCap, enc.Vocab.Size())
+			o.MaxLen = enc.MaxLen
+		}
+		ns, err = nn.Preset(spec.Model, o)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("job model: %w", err)
+	}
+	model, err := nn.Build(ns, spec.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("job model: %w", err)
+	}
+	width := 1
+	for _, d := range m.SampleShape {
+		width *= d
+	}
+	if model.InputSize() != width {
+		return nil, fmt.Errorf("job model takes %d values per sample, the data has %d", model.InputSize(), width)
+	}
+	return model, nil
+}
+
+// datasetOf joins decoded shards into one dataset (copying).
+func datasetOf(rows []shards.Rows, shape []int, labels []string) *data.Dataset {
+	d := &data.Dataset{SampleShape: slices.Clone(shape), Labels: labels}
+	for _, r := range rows {
+		d.X = append(d.X, r.X...)
+		d.Y = append(d.Y, r.Y...)
+		d.N += r.N()
+	}
+	return d
+}

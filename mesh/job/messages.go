@@ -1,0 +1,235 @@
+package job
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/shoalmesh/shoal/mesh/shards"
+)
+
+// maxMessage bounds every job message on GossipSub (whose own cap is 1 MiB):
+// a manifest of a few hundred shards plus a 10,000-word vocabulary fits.
+const maxMessage = 900 << 10
+
+// Message versions and kinds.
+const (
+	messageVersion = 1
+	kindAnnounce   = "announce"
+	kindStatus     = "status"
+)
+
+// ShardRef names one shard of a job and how many rows it holds.
+type ShardRef struct {
+	ID   string `json:"id"`
+	Rows int    `json:"rows"`
+}
+
+// Manifest is what a submitter tells every peer about the job's data.
+type Manifest struct {
+	Kind        string          `json:"kind"` // image or text
+	Labels      []string        `json:"labels"`
+	Encoder     json.RawMessage `json:"encoder,omitempty"` // text.Encoder of text jobs
+	SampleShape []int           `json:"sample_shape"`
+	Shards      []ShardRef      `json:"shards"`
+	// Probe is a small shard of test rows every member fetches, to report
+	// accuracy on a hold-out while training.
+	Probe     ShardRef `json:"probe"`
+	TrainRows int      `json:"train_rows"`
+	// VocabCap is the embedding size of text presets (the vocabulary cap).
+	VocabCap int `json:"vocab_cap,omitempty"`
+}
+
+// Announcement starts a job on every peer that hears it.
+type Announcement struct {
+	Spec     Spec     `json:"spec"`
+	Manifest Manifest `json:"manifest"`
+}
+
+// States of a member in a job, in order.
+const (
+	StateJoined    = "joined"
+	StateFetching  = "fetching"
+	StateTraining  = "training"
+	StateTrained   = "trained"
+	StateConsensus = "consensus"
+	StateDone      = "done"
+	StateFailed    = "failed"
+)
+
+var stateRank = map[string]int{StateJoined: 0, StateFetching: 1, StateTraining: 2, StateTrained: 3, StateConsensus: 4, StateDone: 5, StateFailed: 5}
+
+// Status is one member's progress, sent on the job topic after every
+// averaging round (and on every change of state).
+type Status struct {
+	Job       string   `json:"job"`
+	Peer      string   `json:"peer"`
+	State     string   `json:"state"`
+	Epoch     int      `json:"epoch"`
+	Step      int      `json:"step"`
+	Steps     int      `json:"steps"`
+	Loss      float64  `json:"loss"`
+	Accuracy  float64  `json:"accuracy"`
+	Distance  float64  `json:"consensus_distance"`
+	Rounds    int      `json:"rounds"`
+	BytesSent int64    `json:"bytes_sent"`
+	BytesRecv int64    `json:"bytes_recv"`
+	Have      []string `json:"have,omitempty"` // shard ids held (sent when it changes)
+	Hash      string   `json:"model_hash,omitempty"`
+	Version   int      `json:"model_version,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
+type envelope struct {
+	V        int           `json:"v"`
+	Kind     string        `json:"kind"`
+	Announce *Announcement `json:"announce,omitempty"`
+	Status   *Status       `json:"status,omitempty"`
+}
+
+func encodeAnnouncement(a Announcement) ([]byte, error) {
+	return encodeEnvelope(envelope{V: messageVersion, Kind: kindAnnounce, Announce: &a})
+}
+
+func encodeStatus(s Status) ([]byte, error) {
+	return encodeEnvelope(envelope{V: messageVersion, Kind: kindStatus, Status: &s})
+}
+
+func encodeEnvelope(e envelope) ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxMessage {
+		return nil, fmt.Errorf("job message of %d bytes exceeds %d", len(b), maxMessage)
+	}
+	return b, nil
+}
+
+// decodeMessage reads one job message and validates what it carries.
+func decodeMessage(b []byte) (envelope, error) {
+	var e envelope
+	if len(b) > maxMessage {
+		return e, fmt.Errorf("job message of %d bytes exceeds %d", len(b), maxMessage)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return e, fmt.Errorf("job message: %w", err)
+	}
+	if dec.More() {
+		return e, errors.New("job message: trailing data")
+	}
+	if e.V != messageVersion {
+		return e, fmt.Errorf("job message: version %d, want %d", e.V, messageVersion)
+	}
+	switch e.Kind {
+	case kindAnnounce:
+		if e.Announce == nil || e.Status != nil {
+			return e, errors.New("job message: announce without its body")
+		}
+		return e, e.Announce.validate()
+	case kindStatus:
+		if e.Status == nil || e.Announce != nil {
+			return e, errors.New("job message: status without its body")
+		}
+		return e, e.Status.validate()
+	default:
+		return e, fmt.Errorf("job message: unknown kind %q", e.Kind)
+	}
+}
+
+func (a *Announcement) validate() error {
+	s := &a.Spec
+	if !validID(s.ID) {
+		return fmt.Errorf("announce: bad job id %q", s.ID)
+	}
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("announce: %w", err)
+	}
+	if s.Batch < 1 {
+		return errors.New("announce: no batch size")
+	}
+	m := &a.Manifest
+	if m.Kind != "image" && m.Kind != "text" {
+		return fmt.Errorf("announce: data kind %q", m.Kind)
+	}
+	if len(m.Labels) < 1 || len(m.Labels) > 1<<16 {
+		return fmt.Errorf("announce: %d labels", len(m.Labels))
+	}
+	if m.Kind == "text" && len(m.Encoder) == 0 {
+		return errors.New("announce: text job without its tokenizer")
+	}
+	if len(m.SampleShape) == 0 || len(m.SampleShape) > 4 {
+		return fmt.Errorf("announce: sample shape %v", m.SampleShape)
+	}
+	width := 1
+	for _, d := range m.SampleShape {
+		if d < 1 || d > 1<<20 {
+			return fmt.Errorf("announce: sample shape %v", m.SampleShape)
+		}
+		width *= d
+		if width > 1<<24 {
+			return fmt.Errorf("announce: sample shape %v too large", m.SampleShape)
+		}
+	}
+	if len(m.Shards) == 0 && !s.Private {
+		return errors.New("announce: no shards")
+	}
+	rows := 0
+	seen := make(map[string]bool, len(m.Shards))
+	for i, r := range append([]ShardRef{m.Probe}, m.Shards...) {
+		if i == 1 {
+			delete(seen, m.Probe.ID) // the probe may double as a training shard
+		}
+		if _, err := shards.ParseID(r.ID); err != nil {
+			return fmt.Errorf("announce: %w", err)
+		}
+		if r.Rows < 1 || r.Rows > maxShardRows {
+			return fmt.Errorf("announce: shard %s has %d rows", r.ID, r.Rows)
+		}
+		if seen[r.ID] {
+			return fmt.Errorf("announce: shard %s listed twice", r.ID)
+		}
+		seen[r.ID] = true
+	}
+	for _, r := range m.Shards {
+		rows += r.Rows
+	}
+	if rows != m.TrainRows {
+		return fmt.Errorf("announce: shards hold %d rows, manifest says %d", rows, m.TrainRows)
+	}
+	return nil
+}
+
+func (s *Status) validate() error {
+	if !validID(s.Job) {
+		return fmt.Errorf("status: bad job id %q", s.Job)
+	}
+	if _, ok := stateRank[s.State]; !ok {
+		return fmt.Errorf("status: unknown state %q", s.State)
+	}
+	if s.Epoch < 0 || s.Step < 0 || s.Steps < 0 || s.Rounds < 0 || s.BytesSent < 0 || s.BytesRecv < 0 {
+		return errors.New("status: negative counter")
+	}
+	for _, f := range []float64{s.Loss, s.Accuracy, s.Distance} {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			// A diverged peer may report NaN loss; JSON cannot carry it anyway.
+			return errors.New("status: non-finite figure")
+		}
+	}
+	if len(s.Have) > 1<<14 {
+		return fmt.Errorf("status: %d shard ids", len(s.Have))
+	}
+	for _, h := range s.Have {
+		if _, err := shards.ParseID(h); err != nil {
+			return fmt.Errorf("status: %w", err)
+		}
+	}
+	if len(s.Error) > 1024 {
+		return errors.New("status: error text too long")
+	}
+	return nil
+}

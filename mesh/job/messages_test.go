@@ -1,0 +1,139 @@
+package job
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/shoalmesh/shoal/mesh/shards"
+)
+
+func validAnnouncement() Announcement {
+	s := Spec{Model: "mlp", Data: "/data/mnist", Epochs: 3, Batch: 64, MinPeers: 8}
+	s.Fill()
+	s.assignID()
+	a := shards.Sum([]byte("a")).String()
+	b := shards.Sum([]byte("b")).String()
+	p := shards.Sum([]byte("probe")).String()
+	return Announcement{Spec: s, Manifest: Manifest{
+		Kind: "image", Labels: []string{"0", "1"}, SampleShape: []int{784},
+		Shards: []ShardRef{{a, 10}, {b, 5}}, Probe: ShardRef{p, 3}, TrainRows: 15,
+	}}
+}
+
+func TestMessagesRoundTrip(t *testing.T) {
+	b, err := encodeAnnouncement(validAnnouncement())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := decodeMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Announce.Spec.ID != validAnnouncement().Spec.ID || env.Announce.Manifest.TrainRows != 15 {
+		t.Fatalf("announcement changed in transit: %+v", env.Announce)
+	}
+	st := Status{Job: env.Announce.Spec.ID, State: StateTraining, Step: 3, Have: []string{shards.Sum(nil).String()}}
+	if b, err = encodeStatus(st); err != nil {
+		t.Fatal(err)
+	}
+	if env, err = decodeMessage(b); err != nil || env.Status.Step != 3 {
+		t.Fatalf("status: %v %+v", err, env.Status)
+	}
+}
+
+func TestDecodeMessageMalformed(t *testing.T) {
+	mutate := func(f func(a *Announcement)) string {
+		a := validAnnouncement()
+		f(&a)
+		b, err := encodeEnvelope(envelope{V: messageVersion, Kind: kindAnnounce, Announce: &a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	id := validAnnouncement().Spec.ID
+	cases := []struct{ name, in, want string }{
+		{"empty", ``, "EOF"},
+		{"not json", `hello`, "invalid character"},
+		{"trailing", `{"v":1,"kind":"status","status":{"job":"` + id + `","state":"joined"}} {}`, "trailing"},
+		{"unknown field", `{"v":1,"kind":"status","extra":1}`, "unknown field"},
+		{"wrong version", `{"v":2,"kind":"status","status":{"job":"` + id + `","state":"joined"}}`, "version"},
+		{"unknown kind", `{"v":1,"kind":"gossip"}`, "unknown kind"},
+		{"status without body", `{"v":1,"kind":"status"}`, "without its body"},
+		{"bad job id", `{"v":1,"kind":"status","status":{"job":"../x","state":"joined"}}`, "bad job id"},
+		{"unknown state", `{"v":1,"kind":"status","status":{"job":"` + id + `","state":"dancing"}}`, "unknown state"},
+		{"negative step", `{"v":1,"kind":"status","status":{"job":"` + id + `","state":"joined","step":-1}}`, "negative"},
+		{"bad have", `{"v":1,"kind":"status","status":{"job":"` + id + `","state":"joined","have":["xyz"]}}`, "hex digits"},
+		{"no model", mutate(func(a *Announcement) { a.Spec.Model = "" }), "no model"},
+		{"zero epochs", mutate(func(a *Announcement) { a.Spec.Epochs = 0 }), "epochs"},
+		{"huge batch", mutate(func(a *Announcement) { a.Spec.Batch = 1 << 30 }), "batch"},
+		{"no batch", mutate(func(a *Announcement) { a.Spec.Batch = 0 }), "batch"},
+		{"bad compress", mutate(func(a *Announcement) { a.Spec.Compress = "zip" }), "compress"},
+		{"bad robust", mutate(func(a *Announcement) { a.Spec.Robust = "pray" }), "robust"},
+		{"path in name", mutate(func(a *Announcement) { a.Spec.Name = "../etc" }), "name"},
+		{"data kind", mutate(func(a *Announcement) { a.Manifest.Kind = "audio" }), "data kind"},
+		{"text without tokenizer", mutate(func(a *Announcement) { a.Manifest.Kind = "text" }), "tokenizer"},
+		{"no shards", mutate(func(a *Announcement) { a.Manifest.Shards = nil; a.Manifest.TrainRows = 0 }), "no shards"},
+		{"row mismatch", mutate(func(a *Announcement) { a.Manifest.TrainRows = 99 }), "rows"},
+		{"duplicate shard", mutate(func(a *Announcement) { a.Manifest.Shards[1] = a.Manifest.Shards[0] }), "twice"},
+		{"shape", mutate(func(a *Announcement) { a.Manifest.SampleShape = []int{0} }), "sample shape"},
+		{"oversized", `{"v":1,"kind":"status","status":{"job":"` + id + `","state":"joined","error":"` + strings.Repeat("x", maxMessage) + `"}}`, "exceeds"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := decodeMessage([]byte(c.in))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func FuzzDecodeMessage(f *testing.F) {
+	b, _ := encodeAnnouncement(validAnnouncement())
+	f.Add(b)
+	st, _ := encodeStatus(Status{Job: validAnnouncement().Spec.ID, State: StateDone, Hash: "ab"})
+	f.Add(st)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		env, err := decodeMessage(b)
+		if err != nil {
+			return
+		}
+		// What decodes must encode and decode again to the same kind.
+		again, err := encodeEnvelope(env)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		if env2, err := decodeMessage(again); err != nil || env2.Kind != env.Kind {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
+}
+
+func TestDecodeSpec(t *testing.T) {
+	s, err := DecodeSpec([]byte(`{"model":"mlp","data":"/d","epochs":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.LocalSteps != 10 || s.Replication != 2 || s.Optimizer != "adam" || s.Name != "mlp" {
+		t.Fatalf("defaults not filled: %+v", s)
+	}
+	for _, bad := range []string{`{"model":"mlp"}`, `{"model":"mlp","data":"/d","lr":-1}`, `{"model":"mlp","data":"/d","colour":"red"}`, `[]`} {
+		if _, err := DecodeSpec([]byte(bad)); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}
+
+func TestStepBudget(t *testing.T) {
+	s := Spec{Epochs: 3, Batch: 64}
+	if got := stepBudget(s, 60000, 8); got != 352 { // ceil(3*60000/(8*64))
+		t.Fatalf("budget %d, want 352", got)
+	}
+	if got := stepBudget(s, 60000, 1); got != 2813 {
+		t.Fatalf("budget %d, want 2813", got)
+	}
+}
