@@ -4,4 +4,34 @@
 // Matrices are row-major with explicit leading dimensions, as in CBLAS with
 // CblasRowMajor. Sgemm never allocates after warm-up and is safe for
 // concurrent use.
+//
+// # How
+//
+// The loop structure is GotoBLAS/BLIS: C is cut into kc-deep, mc-tall and
+// nc-wide cache blocks and then into 6×16 register tiles, each computed by a
+// micro-kernel that keeps the tile in registers and walks k once. On amd64
+// the micro-kernel is Go assembly: AVX2+FMA (kernel_amd64.s, twelve 8-lane
+// accumulators, A broadcast, B loaded), and where the CPU has AVX-512 a
+// 12×16 kernel doing two stacked tiles with twelve 16-lane accumulators
+// (kernel512_amd64.s). The choice is made at start-up with
+// golang.org/x/sys/cpu. Other platforms, amd64 without AVX2, and builds with
+// the purego tag use a portable Go kernel with the same interface.
+//
+// The kernels take general strides for A, so they read A in place whether it
+// is transposed or not, and B in place when it is not transposed. Packing
+// into panels happens only where it pays: always for a transposed B, and for
+// operands whose rows are 4 KiB or more apart (page and L1-set conflicts).
+// For the small products of training (k of 9..784) copying would cost as
+// much as the arithmetic. Edge tiles (m not a multiple of 6, n not a
+// multiple of 16) use masked stores, so C is never touched outside its m×n
+// region and beta = 0 never reads C.
+//
+// SetThreads(n) lets one Sgemm call split C's rows or columns over n
+// goroutines (long-lived workers, no allocation per call) when the product
+// is large enough to repay the hand-off.
+//
+// SHOAL_GEMM_AVX512=0 in the environment disables the AVX-512 kernel (for
+// CPUs that lower their clock for it).
+//
+// Figures and the commands that produce them: BENCHMARKS.md in this folder.
 package gemm

@@ -1,0 +1,91 @@
+//go:build !purego
+
+package gemm
+
+import (
+	"os"
+
+	"golang.org/x/sys/cpu"
+)
+
+// useAVX2 selects the assembly micro-kernel; tests switch it off to run the
+// pure-Go kernel on the same machine.
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// kernAVX2 is the 6×16 AVX2/FMA micro-kernel (kernel_amd64.s); see kernel
+// for the meaning of the arguments. Strides are in elements. It reads C only
+// when loadC is non-zero.
+//
+//go:noescape
+func kernAVX2(k int, a *float32, rsA, csA int, b *float32, rsB int, c *float32, ldc int, alpha, beta float32, loadC int)
+
+// kernAVX2Edge is kernAVX2 storing only the first rows rows and the columns
+// whose int32 lane in mask[0:16] is all ones.
+//
+//go:noescape
+func kernAVX2Edge(k int, a *float32, rsA, csA int, b *float32, rsB int, c *float32, ldc int, alpha, beta float32, loadC int, rows int, mask *int32)
+
+// colMasks[16-w:] starts with w all-ones lanes followed by zeros.
+var colMasks = [2 * nr]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
+
+func edgeKernel(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32, rows, cols int, tmp *[mr * nr]float32) {
+	if useAVX2 {
+		loadC := 0
+		if beta != 0 {
+			loadC = 1
+		}
+		kernAVX2Edge(k, &a[0], rsA, csA, &b[0], rsB, &c[0], ldc, alpha, beta, loadC, rows, &colMasks[nr-cols])
+		return
+	}
+	edgeViaTmp(k, a, rsA, csA, b, rsB, c, ldc, alpha, beta, rows, cols, tmp)
+}
+
+// haveAVX512 says whether the CPU and OS support the AVX-512 kernel.
+var haveAVX512 = cpu.X86.HasAVX512F
+
+// useAVX512 lets the macro-kernel do two stacked 6×16 tiles in one call to
+// the 12×16 AVX-512 kernel: twelve 16-lane accumulators, twice the lanes of
+// the AVX2 kernel (1.2-1.7× faster measured here). SHOAL_GEMM_AVX512=0 turns
+// it off, for CPUs that lower their clock for AVX-512 under mixed load.
+var useAVX512 = useAVX2 && haveAVX512 && os.Getenv("SHOAL_GEMM_AVX512") != "0"
+
+// kernAVX512 computes the 12×16 tile whose rows 0..5 of A start at a0 and
+// rows 6..11 at a1 (same strides); otherwise as kernAVX2.
+//
+//go:noescape
+func kernAVX512(k int, a0, a1 *float32, rsA, csA int, b *float32, rsB int, c *float32, ldc int, alpha, beta float32, loadC int)
+
+func microKernel2(k int, a0, a1 []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	loadC := 0
+	if beta != 0 {
+		loadC = 1
+	}
+	kernAVX512(k, &a0[0], &a1[0], rsA, csA, &b[0], rsB, &c[0], ldc, alpha, beta, loadC)
+}
+
+func microKernel(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	if useAVX2 {
+		loadC := 0
+		if beta != 0 {
+			loadC = 1
+		}
+		kernAVX2(k, &a[0], rsA, csA, &b[0], rsB, &c[0], ldc, alpha, beta, loadC)
+		return
+	}
+	kernGo(k, a, rsA, csA, b, rsB, c, ldc, alpha, beta)
+}
+
+// fmaPeak runs n iterations of 12 independent AVX2 FMAs (192 flops); only
+// for measuring the core's peak (peak_amd64.s). Needs useAVX2.
+//
+//go:noescape
+func fmaPeak(n int)
+
+// haveFMAPeak says whether fmaPeak can run here.
+var haveFMAPeak = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// fmaPeak512 is fmaPeak with 16-lane FMAs (384 flops an iteration). Needs
+// haveAVX512.
+//
+//go:noescape
+func fmaPeak512(n int)

@@ -1,0 +1,31 @@
+//go:build !amd64 || purego
+
+package gemm
+
+// useAVX2 is false where no assembly kernel is built.
+var useAVX2 = false
+
+func microKernel(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	kernGo(k, a, rsA, csA, b, rsB, c, ldc, alpha, beta)
+}
+
+// haveFMAPeak is false: there is no assembly peak loop on this platform.
+var haveFMAPeak = false
+
+func fmaPeak(int) { panic("gemm: no FMA peak loop on this platform") }
+
+func edgeKernel(k int, a []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32, rows, cols int, tmp *[mr * nr]float32) {
+	edgeViaTmp(k, a, rsA, csA, b, rsB, c, ldc, alpha, beta, rows, cols, tmp)
+}
+
+// No AVX-512 kernel here.
+var (
+	useAVX512  = false
+	haveAVX512 = false
+)
+
+func microKernel2(k int, a0, a1 []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	panic("gemm: no 12-row kernel on this platform")
+}
+
+func fmaPeak512(int) { panic("gemm: no AVX-512 peak loop on this platform") }
