@@ -1,0 +1,41 @@
+// Package avg averages a model's parameters with peers over libp2p streams,
+// with no server: pairwise push-pull gossip (ProtocolID), weighted by samples
+// seen, optionally compressed (fp16, int8 with per-chunk scales) with error
+// feedback, guarded against bad partners (NaN/Inf and length checks always,
+// ClippedGossip on request, per-peer reputation), with an optional
+// DiLoCo-style outer step, a consensus phase and a final agreement on one
+// bit-identical vector.
+//
+// It takes a libp2p host and a []float32 and knows nothing of jobs, shards
+// or presence (package mesh and mesh/job decide who the candidates are), so
+// it does not import package mesh.
+//
+// One exchange, initiator I and responder R, on one stream:
+//
+//	I → R  push header (job, round, weight, length, encoding, chunk, SHA-256 of payload, clip radius)
+//	R → I  accept | refuse(busy, banned, wrong length, unknown job, final)
+//	I → R  payload
+//	R → I  reply header + payload (R's own vector, same encoding) | refuse(rejected)
+//	I → R  commit                  (I validated R's vector)
+//	R → I  done                    (R applied the average; I applies it now)
+//
+// Both ends compute the same average from the same decoded numbers, so
+// without clipping they hold bit-identical vectors afterwards and the
+// weighted mean of all peers' vectors is preserved (with compression it is
+// the mean of params + unsent residuals that is preserved: error feedback).
+// With RobustClip both ends clip the difference to the smaller of their two
+// radii, so a clipped exchange leaves them apart but still keeps the mean; a
+// difference beyond StrikeRatio radii is rejected instead and costs the
+// sender reputation. A failure before commit leaves both untouched; a
+// failure between done and its arrival leaves R averaged and I not (the only
+// window where the mean moves).
+//
+// Rounds and bytes (measured, 16 hosts on loopback, 100k floats): a round in
+// which every peer initiates one exchange reaches a relative consensus
+// distance of 1e-3 in 13–14 rounds from zero-mean random vectors; each peer
+// then takes part in two exchanges per round on average, so it sends about
+// 2× the model per round (1.0004× per exchange for f32, 0.5004× fp16,
+// 0.2506× int8).
+//
+// See the Averager type for the concurrency contract with the trainer.
+package avg

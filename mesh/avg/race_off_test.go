@@ -1,0 +1,5 @@
+//go:build !race
+
+package avg
+
+const raceEnabled = false
