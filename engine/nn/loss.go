@@ -1,0 +1,123 @@
+package nn
+
+import "math"
+
+// Losses work on logits and are written to be stable for any finite input:
+// softmax cross-entropy through log-sum-exp with the row maximum taken
+// out, binary cross-entropy through max(z,0) - z·y + log1p(exp(-|z|)).
+//
+// Gradients below 1e-30 are flushed to 0 so that confident predictions do
+// not feed subnormal floats (slow on x86) into the backward pass.
+//
+// Labels that are not a valid class index (or NaN) add neither loss nor
+// gradient; CheckLabels rejects them up front. Mean is over all n samples.
+
+// label returns the class index for y, or -1 when it is not one of 0..k-1.
+func label(y float32, k int) int {
+	if !(y >= 0 && y < float32(k)) {
+		return -1
+	}
+	c := int(y)
+	if float32(c) != y {
+		return -1
+	}
+	return c
+}
+
+// softmaxCE returns the mean loss and, if grad != nil, writes d(loss)/d(logits).
+// Sums are in float64 so that the mean does not depend on batch order much.
+func softmaxCE(logits, y []float32, n, k int, grad []float32) float32 {
+	var total float64
+	inv := 1 / float32(n)
+	for i := 0; i < n; i++ {
+		z := logits[i*k : (i+1)*k]
+		c := label(y[i], k)
+		m := z[0]
+		for _, v := range z[1:] {
+			if v > m {
+				m = v
+			}
+		}
+		var s float32
+		for _, v := range z {
+			s += exp32(v - m)
+		}
+		lse := m + float32(math.Log(float64(s)))
+		if c >= 0 {
+			total += float64(lse - z[c])
+		}
+		if grad != nil {
+			g := grad[i*k : (i+1)*k]
+			if c < 0 {
+				clear(g)
+				continue
+			}
+			invS := inv / s
+			for j, v := range z {
+				g[j] = flushM(exp32(v-m) * invS)
+			}
+			g[c] -= inv
+		}
+	}
+	return float32(total / float64(n))
+}
+
+// binaryCE is the mean BCE on logits (k == 1); y must be 0 or 1 (values
+// in between are accepted as soft targets).
+func binaryCE(logits, y []float32, n int, grad []float32) float32 {
+	var total float64
+	inv := 1 / float32(n)
+	for i := 0; i < n; i++ {
+		z, t := logits[i], y[i]
+		if !(t >= 0 && t <= 1) {
+			if grad != nil {
+				grad[i] = 0
+			}
+			continue
+		}
+		a := z
+		if a < 0 {
+			a = -a
+		}
+		l := float64(max(z, 0)-z*t) + math.Log1p(math.Exp(-float64(a)))
+		total += l
+		if grad != nil {
+			grad[i] = flushM((sigmoid32(z) - t) * inv)
+		}
+	}
+	return float32(total / float64(n))
+}
+
+// Probabilities writes softmax of each row of logits (n rows of k) to out,
+// or the sigmoid when k == 1.
+func Probabilities(logits []float32, n, k int, out []float32) {
+	if k == 1 {
+		for i := 0; i < n; i++ {
+			out[i] = sigmoid32(logits[i])
+		}
+		return
+	}
+	for i := 0; i < n; i++ {
+		copy(out[i*k:(i+1)*k], logits[i*k:(i+1)*k])
+		softmaxRow(out[i*k : (i+1)*k])
+	}
+}
+
+// Predicted returns the predicted class of row i: the argmax, or for one
+// output whether the logit is positive.
+func Predicted(logits []float32, i, k int) int {
+	if k == 1 {
+		if logits[i] > 0 {
+			return 1
+		}
+		return 0
+	}
+	row := logits[i*k : (i+1)*k]
+	best := 0
+	for j, v := range row {
+		if v > row[best] {
+			best = j
+		}
+	}
+	return best
+}
