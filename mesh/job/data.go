@@ -41,6 +41,11 @@ func Cut(spec Spec, store *shards.Store) (Manifest, *train.Prepared, error) {
 		return ShardRef{ID: id.String(), Rows: to - from}, err
 	}
 	tr := p.Train
+	if spec.Private {
+		// Private data never leaves a peer: no shards, no probe; each
+		// member trains and evaluates on its own files (see loadPrivate).
+		return m, p, nil
+	}
 	for from := 0; from < tr.N; from += spec.ShardRows {
 		ref, err := put(tr, from, min(from+spec.ShardRows, tr.N))
 		if err != nil {
@@ -106,6 +111,44 @@ func BuildModel(spec Spec, m Manifest) (*nn.Model, error) {
 		return nil, fmt.Errorf("job model takes %d values per sample, the data has %d", model.InputSize(), width)
 	}
 	return model, nil
+}
+
+// privateHoldout is the share of a peer's own rows it keeps aside, in
+// private-data mode, to report accuracy on.
+const privateHoldout = 0.1
+
+// loadPrivate reads this peer's own copy of the job's data (spec.Data on
+// this machine, or path when set) with the job's labels and tokenizer, and
+// splits off a local hold-out.
+func loadPrivate(spec Spec, m Manifest, path string) (trainSet, holdout *data.Dataset, err error) {
+	if path == "" {
+		path = spec.Data
+	}
+	var d *data.Dataset
+	if m.Kind == "text" {
+		enc, err := m.encoder()
+		if err != nil {
+			return nil, nil, err
+		}
+		rows, err := data.ReadTextRows(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if d, err = data.TextDataset(rows, &enc.Tokenizer, enc.Vocab, enc.MaxLen, m.Labels); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		p, err := train.PrepareData(train.DataOptions{Path: path})
+		if err != nil {
+			return nil, nil, err
+		}
+		d = p.Train
+	}
+	if d.N < 2 {
+		return nil, nil, fmt.Errorf("private data %s: %d rows, need at least 2", path, d.N)
+	}
+	cut := d.N - max(1, min(probeRows, int(float64(d.N)*privateHoldout)))
+	return d.Slice(0, cut), d.Slice(cut, d.N), nil
 }
 
 // datasetOf joins decoded shards into one dataset (copying).

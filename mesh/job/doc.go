@@ -12,10 +12,22 @@
 // relative consensus distance is below 1e-3, adopts the byte-identical final
 // vector, and publishes the model into its model store as a new version.
 //
-// Progress goes out on the job's own topic ("job/<id>"): small status
-// messages only — parameters and shards move on streams. A peer keeps the
-// job spec, its shards and a checkpoint in its data dir, so a restarted
+// Progress goes out on the same "jobs" topic as small status messages
+// (state, step, loss, hold-out accuracy, consensus distance, bytes, shards
+// held); parameters and shards move on streams. Members of a job are the
+// peers that sent a status for it recently and are alive in the peer table.
+// A peer keeps the job spec, its shards and a checkpoint (parameters and
+// step; the optimizer state starts afresh) in its data dir, so a restarted
 // peer resumes the job where it left off.
+//
+// In private-data mode (Spec.Private) no shard is cut or moved: every
+// member trains on its own copy of the data path and keeps a tenth of it
+// as its hold-out; only parameters leave a peer (and the submitter's
+// vocabulary, for text, which every member needs to encode its texts).
+//
+// Shards a peer no longer owns are kept, not dropped: with r = 2 and
+// MNIST-sized data the extra disk is small, and keeping them can only help
+// a later member fetch them (shards.MakePlan reports what could be dropped).
 //
 // Concurrency: a Manager is safe for concurrent use; each job runs on its
 // own goroutine, and event subscribers get copies.

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shoalmesh/shoal/engine/modelstore"
 	"github.com/shoalmesh/shoal/mesh"
@@ -35,6 +35,9 @@ type Config struct {
 	// Role is the node's role; edge nodes join only jobs that ask for them.
 	Role   string
 	Logger *slog.Logger
+	// PrivateData, when set, names this peer's own data file or folder for
+	// private-data jobs (default: the job's data path, read on this peer).
+	PrivateData func(spec Spec) string
 	// Averaging adjusts the averaging settings of a job on this peer
 	// (testnet's --poison sets Tamper here). May be nil.
 	Averaging func(spec Spec, c *avg.Config)
@@ -282,11 +285,21 @@ func (m *Manager) start(ann Announcement) error {
 		js.result, js.err = res, err
 		m.mu.Unlock()
 		close(js.done)
+		// The result is stored before anyone hears "done" or "failed", so a
+		// reader that reacts to the status finds it (Outcome, Wait).
 		switch {
 		case err == nil:
+			r.setState(StateDone)
 			m.emit(Event{Type: "job_done", Job: spec.ID, Status: ptr(r.status()), Time: time.Now()})
 		case m.ctx.Err() == nil:
 			m.log.Warn("job failed", "job", spec.ID, "err", err)
+			r.st.Error = truncate(err.Error(), 1024)
+			if r.av != nil {
+				r.setState(StateFailed)
+			} else {
+				r.st.State = StateFailed
+				m.publishStatus(js, r.st)
+			}
 			m.emit(Event{Type: "job_failed", Job: spec.ID, Status: ptr(r.status()), Time: time.Now()})
 		}
 	}()
@@ -571,4 +584,42 @@ func writeFileAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 	}
 	return err
+}
+
+// Announcement returns the announcement of job id as this peer knows it.
+func (m *Manager) Announcement(id string) (Announcement, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	js, ok := m.jobs[id]
+	if !ok {
+		return Announcement{}, false
+	}
+	return js.ann, true
+}
+
+// Outcome reports, without blocking, whether job id has ended on this peer,
+// and if so how: its result, or the error it failed with. ended is false
+// for a running or unknown job.
+func (m *Manager) Outcome(id string) (res *Result, ended bool, err error) {
+	m.mu.Lock()
+	js, ok := m.jobs[id]
+	m.mu.Unlock()
+	if !ok {
+		return nil, false, nil
+	}
+	select {
+	case <-js.done:
+	default:
+		return nil, false, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return js.result, true, js.err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }

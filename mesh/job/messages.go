@@ -175,7 +175,13 @@ func (a *Announcement) validate() error {
 			return fmt.Errorf("announce: sample shape %v too large", m.SampleShape)
 		}
 	}
-	if len(m.Shards) == 0 && !s.Private {
+	if s.Private {
+		if len(m.Shards) != 0 || m.Probe.ID != "" || m.TrainRows != 0 {
+			return errors.New("announce: a private-data job lists no shards")
+		}
+		return nil
+	}
+	if len(m.Shards) == 0 {
 		return errors.New("announce: no shards")
 	}
 	rows := 0

@@ -48,6 +48,10 @@ type Result struct {
 	Distance        float64 `json:"consensus_distance"`
 	ProbeAccuracy   float64 `json:"probe_accuracy"`
 	NonFinite       int     `json:"non_finite_seen"` // times this peer's params held NaN/Inf
+	// TrainBytesSent and TrainExchanges cover the training phase only
+	// (the consensus phase and the final fetch are not averaging rounds).
+	TrainBytesSent int64 `json:"train_bytes_sent"`
+	TrainExchanges int64 `json:"train_exchanges"`
 }
 
 type runner struct {
@@ -146,13 +150,26 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.stepsTotal == 0 {
-		r.stepsTotal = stepBudget(r.spec, r.manifest.TrainRows, len(members))
+	if r.spec.Private {
+		path := ""
+		if r.m.cfg.PrivateData != nil {
+			path = r.m.cfg.PrivateData(r.spec)
+		}
+		if r.local, r.probe, err = loadPrivate(r.spec, r.manifest, path); err != nil {
+			return nil, err
+		}
+		if r.stepsTotal == 0 {
+			r.stepsTotal = stepBudget(r.spec, r.local.N, 1)
+		}
+	} else {
+		if r.stepsTotal == 0 {
+			r.stepsTotal = stepBudget(r.spec, r.manifest.TrainRows, len(members))
+		}
+		if err := r.loadProbe(ctx, members); err != nil {
+			return nil, err
+		}
 	}
 	r.st.Steps = r.stepsTotal
-	if err := r.loadProbe(ctx, members); err != nil {
-		return nil, err
-	}
 	res := &Result{ModelName: r.spec.Name}
 	if err := r.train(ctx, step, res); err != nil {
 		return nil, err
@@ -331,11 +348,13 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 	for step < r.stepsTotal {
 		if now := r.m.members(r.spec.ID, true); r.local == nil || !slices.Equal(now, members) {
 			members = now
-			if err := r.refresh(ctx, members); err != nil {
-				return err
+			if !r.spec.Private {
+				if err := r.refresh(ctx, members); err != nil {
+					return err
+				}
+				perm, pos = nil, 0
 			}
 			r.st.State = StateTraining
-			perm, pos = nil, 0
 		}
 		if r.local.N == 0 {
 			// Nothing to train on yet: average only, so this peer still helps.
@@ -354,7 +373,9 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 			r.opt.Step(r.model.Params(), r.model.Grads())
 			r.av.Unlock()
 			r.av.AddSamples(n)
-			r.st.Loss = float64(loss)
+			if l := float64(loss); !math.IsNaN(l) && !math.IsInf(l, 0) {
+				r.st.Loss = l // a status cannot carry NaN (nor can JSON)
+			}
 			step++
 			if step%stepsPerEpoch == 0 {
 				r.evaluateProbe()
@@ -383,6 +404,8 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 		r.publish(500 * time.Millisecond)
 	}
 	res.Steps = step
+	t := r.av.Totals()
+	res.TrainBytesSent, res.TrainExchanges = t.BytesSent, t.Exchanges+t.Served
 	r.evaluateProbe()
 	return nil
 }
@@ -444,13 +467,15 @@ wait:
 	r.setState(StateConsensus)
 	r.av.SetConsensus(true)
 	candidates := func() []peer.ID { return without(r.m.members(r.spec.ID, true), r.m.node.ID()) }
-	rounds, err := r.av.Consensus(ctx, candidates, ConsensusTarget, 200)
-	res.ConsensusRounds = rounds
-	if err != nil && ctx.Err() != nil {
-		return err
-	}
-	if err != nil {
-		r.log.Warn("consensus did not reach its target", "err", err)
+	if len(candidates()) > 0 { // alone, a peer is its own consensus
+		rounds, err := r.av.Consensus(ctx, candidates, ConsensusTarget, 200)
+		res.ConsensusRounds = rounds
+		if err != nil && ctx.Err() != nil {
+			return err
+		}
+		if err != nil {
+			r.log.Warn("consensus did not reach its target", "err", err)
+		}
 	}
 	fctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -470,7 +495,6 @@ wait:
 	res.BytesSent, res.BytesRecv, res.Distance = t.BytesSent, t.BytesRecv, t.LastDistance
 	res.NonFinite = r.nonFinite
 	r.st.Hash, r.st.Version = res.ModelHash, res.Version
-	r.setState(StateDone)
 	if dir := r.m.jobDir(r.spec.ID); dir != "" {
 		_ = writeFileAtomic(filepath.Join(dir, "done"), []byte(res.ModelHash+"\n"))
 	}

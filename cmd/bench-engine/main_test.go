@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func script(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestBenchWithFakeEngines runs the whole comparison against two shell
+// scripts standing in for shoal and PyTorch.
+func TestBenchWithFakeEngines(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh")
+	}
+	dir := t.TempDir()
+	// The fake shoal checks that it got --threads and --json, prints noise
+	// first and its JSON last.
+	shoal := script(t, dir, "shoal", `case "$*" in *"--threads 1"*"--json"*) ;; *) echo "bad args: $*" >&2; exit 2;; esac
+echo "some text"
+echo '{"samples_per_sec": 3000, "train_seconds": 2.5, "test_accuracy": 0.95}'
+`)
+	// The fake torch_ref.py fails if OPENBLAS_CORETYPE leaked through.
+	python := script(t, dir, "python", `if [ -n "$OPENBLAS_CORETYPE" ]; then echo "OPENBLAS_CORETYPE is set" >&2; exit 3; fi
+if [ "$OPENBLAS_NUM_THREADS" != 1 ]; then echo "OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS" >&2; exit 4; fi
+echo '{"task": "'$2'", "engine": "pytorch-fake", "samples_per_sec": 2000, "train_seconds": 3, "test_accuracy": 0.96}'
+`)
+	t.Setenv("OPENBLAS_CORETYPE", "Haswell")
+	var out bytes.Buffer
+	err := bench(context.Background(), &out, opts{shoal: shoal, python: python, torchRef: "ref.py", mnist: dir, sms: "x.tsv",
+		tasks: "mlp-mnist,lstm-sms", epochs: 1, threads: 1, seed: 1, repeat: 3, timeout: time.Minute})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var rep report
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("last line is not JSON: %v\n%s", err, out.String())
+	}
+	if len(rep.Results) != 2 || rep.Repeat != 3 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if r.Ratio != 1.5 || r.AccuracyOK || r.PyTorch.Engine != "pytorch-fake" || r.Shoal.TestAccuracy != 0.95 {
+			t.Errorf("result %+v: want ratio 1.5, accuracy not ok (0.95 < 0.96)", r)
+		}
+	}
+	if !strings.Contains(out.String(), "mlp-mnist") || !strings.Contains(out.String(), "1.50") {
+		t.Errorf("table lacks the figures:\n%s", out.String())
+	}
+
+	// A failing engine is reported, and bench returns an error.
+	out.Reset()
+	broken := script(t, dir, "broken", "echo 'not json'\n")
+	err = bench(context.Background(), &out, opts{shoal: shoal, python: broken, torchRef: "ref.py", sms: "x.tsv",
+		tasks: "lstm-sms", epochs: 1, threads: 1, seed: 1, repeat: 1, timeout: time.Minute})
+	if err == nil || !strings.Contains(out.String(), "failed") {
+		t.Fatalf("err = %v, output:\n%s", err, out.String())
+	}
+}
+
+func TestBenchArgs(t *testing.T) {
+	for _, o := range []opts{
+		{tasks: "nosuch", epochs: 1, threads: 1, repeat: 1},
+		{tasks: "mlp-mnist", epochs: 1, threads: 1, repeat: 1}, // no -mnist
+		{tasks: "lstm-sms", epochs: 1, threads: 1, repeat: 0},
+	} {
+		if err := bench(context.Background(), &bytes.Buffer{}, o); err == nil {
+			t.Errorf("bench(%+v) = nil, want an error", o)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	rs := []run{{SamplesPerSec: 5}, {SamplesPerSec: 1}, {SamplesPerSec: 3}}
+	if m := median(rs); m.SamplesPerSec != 3 {
+		t.Errorf("median %v, want 3", m.SamplesPerSec)
+	}
+	rs = append(rs, run{Error: "boom"})
+	if m := median(rs); m.Error != "boom" {
+		t.Errorf("a failed run must not be hidden: %+v", m)
+	}
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalmesh/shoal/testnet"
+)
+
+func init() { subcommands = append(subcommands, newTestnetCmd) }
+
+// testnetOptions holds every flag of `shoal testnet`; testnetFlags is the
+// one place they are registered, so job flags (testnet_job.go) sit beside
+// the mesh ones.
+type testnetOptions struct {
+	peers    int
+	asJSON   bool
+	keyOut   string
+	dataDir  string
+	logLevel string
+	job      testnetJobFlags
+}
+
+func testnetFlags(cmd *cobra.Command, o *testnetOptions) {
+	f := cmd.Flags()
+	f.IntVar(&o.peers, "peers", 5, "number of in-process peers")
+	f.BoolVar(&o.asJSON, "json", false, "print one JSON object (the peers, or the job report) on stdout")
+	f.StringVar(&o.keyOut, "key-out", "", "also write the testnet's mesh key here, so `shoal up --key FILE --bootstrap ADDR` can join it")
+	f.StringVar(&o.dataDir, "data-dir", "", "keep the peers' data dirs here (default: a temporary dir, removed at exit)")
+	addLogLevelFlag(f, &o.logLevel)
+	o.job.register(f)
+}
+
+// testnetPeer is one peer in `shoal testnet --json`; fields may be added.
+type testnetPeer struct {
+	Name  string   `json:"name"`
+	ID    string   `json:"id"`
+	Addrs []string `json:"addrs"`
+}
+
+// testnetOutput is the --json form of `shoal testnet` without a job.
+type testnetOutput struct {
+	MeshID    string        `json:"mesh_id"`
+	Peers     []testnetPeer `json:"peers"`
+	Converged bool          `json:"converged"`
+	JoinMS    int64         `json:"join_ms"`
+}
+
+func newTestnetCmd() *cobra.Command {
+	var o testnetOptions
+	cmd := &cobra.Command{
+		Use:   "testnet",
+		Short: "Run N peers in this process on 127.0.0.1, sharing one key",
+		Long: "Starts --peers real mesh nodes on 127.0.0.1 (no mDNS), bootstrapped through the first one,\n" +
+			"waits until every peer lists all the others, prints the peers and their addresses, and runs\n" +
+			"until Ctrl-C. With --model and --data it runs one training job instead (see the job flags).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runTestnet(cmd, &o) },
+	}
+	testnetFlags(cmd, &o)
+	return cmd
+}
+
+func runTestnet(cmd *cobra.Command, o *testnetOptions) error {
+	ctx := cmd.Context()
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if o.peers < 1 || o.peers > 200 {
+		return fmt.Errorf("--peers %d: want 1 to 200", o.peers)
+	}
+	log, err := newLogger(stderr, o.logLevel)
+	if err != nil {
+		return err
+	}
+	if o.job.wanted() {
+		return runTestnetJob(ctx, o.peers, &o.job, o.asJSON, log, stdout, stderr)
+	}
+	var opts []testnet.Option
+	if o.dataDir != "" {
+		opts = append(opts, testnet.WithDir(o.dataDir))
+	}
+	if o.logLevel == "debug" {
+		opts = append(opts, testnet.WithLogger(log))
+	}
+	start := time.Now()
+	net, err := testnet.Start(ctx, o.peers, opts...)
+	if err != nil {
+		return err
+	}
+	defer net.Close()
+	if o.keyOut != "" {
+		if err := net.KeyFile(o.keyOut); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "mesh key written to %s\n", o.keyOut)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = net.WaitFor(wctx, (*testnet.Net).Converged)
+	cancel()
+	if ctx.Err() != nil {
+		return nil
+	}
+	join := time.Since(start)
+	if err != nil {
+		fmt.Fprintf(stderr, "warning: after %v not every peer lists all the others:\n%s", join.Round(time.Millisecond), net.Describe())
+	} else {
+		fmt.Fprintf(stderr, "%d peers, every one lists all the others after %v\n", o.peers, join.Round(time.Millisecond))
+	}
+	out := testnetOutput{Converged: err == nil, JoinMS: join.Milliseconds()}
+	for i := range net.Len() {
+		n := net.Node(i)
+		if n == nil {
+			continue
+		}
+		out.MeshID = n.MeshID()
+		out.Peers = append(out.Peers, testnetPeer{Name: n.Self().Name, ID: n.ID().String(), Addrs: n.Addrs()})
+	}
+	if err := writeTestnet(stdout, out, o.asJSON); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "running until Ctrl-C")
+	<-ctx.Done()
+	return nil
+}
+
+func writeTestnet(w io.Writer, out testnetOutput, asJSON bool) error {
+	if asJSON {
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	fmt.Fprintf(w, "mesh %s\n", out.MeshID)
+	for _, p := range out.Peers {
+		addr := "-"
+		if len(p.Addrs) > 0 {
+			addr = p.Addrs[0]
+		}
+		if _, err := fmt.Fprintf(w, "%-8s %s\n", p.Name, addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,321 @@
+package controlapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// PathJobs lists jobs (GET) and submits one (POST); PathJobs + "/{id}" is
+// one job.
+const PathJobs = "/api/v1/jobs"
+
+// Job event types carried on PathEvents next to the peer events.
+const (
+	EventJobAnnounced = "job_announced" // this peer heard of (or submitted) a job
+	EventJobStatus    = "job_status"    // progress of this peer or of a member
+	EventJobDone      = "job_done"      // the job ended on this peer with a model
+	EventJobFailed    = "job_failed"    // the job ended on this peer without one
+)
+
+// States of a peer in a job, in order (the same words as the mesh uses).
+const (
+	JobJoined    = "joined"
+	JobFetching  = "fetching"
+	JobTraining  = "training"
+	JobTrained   = "trained"
+	JobConsensus = "consensus"
+	JobDone      = "done"
+	JobFailed    = "failed"
+)
+
+// JobEnded reports whether state is final on a peer (done or failed).
+func JobEnded(state string) bool { return state == JobDone || state == JobFailed }
+
+// JobSpec is a training job as submitted: the JSON body of POST PathJobs
+// and the "spec" of every job. Zero fields take the node's defaults. It
+// mirrors the mesh's job spec field for field (this package must not import
+// the mesh); the node rejects fields it does not know.
+type JobSpec struct {
+	ID   string `json:"id,omitempty"` // set by the node: a hash of the rest
+	Name string `json:"name,omitempty"`
+	// Model is a preset name (mlp, cnn, lstm-text, seed-text, logreg);
+	// ModelSpec, when set, is an inline model spec (JSON) and wins.
+	Model     string          `json:"model,omitempty"`
+	ModelSpec json.RawMessage `json:"model_spec,omitempty"`
+	// Data is a path the node reads (absolute: the node does not share the
+	// client's working directory).
+	Data           string  `json:"data"`
+	Holdout        float64 `json:"holdout,omitempty"`
+	Epochs         int     `json:"epochs,omitempty"`
+	Batch          int     `json:"batch,omitempty"`
+	LR             float64 `json:"lr,omitempty"`
+	Optimizer      string  `json:"optimizer,omitempty"`
+	LocalSteps     int     `json:"local_steps,omitempty"` // H: local steps between averaging rounds
+	Compress       string  `json:"compress,omitempty"`    // none, fp16, int8
+	Robust         string  `json:"robust,omitempty"`      // none, clip
+	OuterLR        float64 `json:"outer_lr,omitempty"`
+	Replication    int     `json:"replication,omitempty"` // owners per shard
+	MinPeers       int     `json:"min_peers,omitempty"`   // members (submitter included) before training starts
+	TargetAccuracy float64 `json:"target_accuracy,omitempty"`
+	Seed           uint64  `json:"seed,omitempty"`
+	Edge           bool    `json:"edge,omitempty"`    // edge peers join too
+	Private        bool    `json:"private,omitempty"` // each peer trains on its own local data
+	ShardRows      int     `json:"shard_rows,omitempty"`
+	Submitter      string  `json:"submitter,omitempty"` // set by the node
+	Created        int64   `json:"created,omitempty"`   // unix seconds, set by the node
+}
+
+// JobStatus is one member's progress in a job.
+type JobStatus struct {
+	Peer              string  `json:"peer"`
+	State             string  `json:"state"`
+	Epoch             int     `json:"epoch"`
+	Step              int     `json:"step"`
+	Steps             int     `json:"steps"`
+	Loss              float64 `json:"loss"`
+	Accuracy          float64 `json:"accuracy"` // on the job's hold-out probe
+	ConsensusDistance float64 `json:"consensus_distance"`
+	Rounds            int     `json:"rounds"`
+	BytesSent         int64   `json:"bytes_sent"`
+	BytesRecv         int64   `json:"bytes_recv"`
+	ModelHash         string  `json:"model_hash,omitempty"`
+	ModelVersion      int     `json:"model_version,omitempty"`
+	Error             string  `json:"error,omitempty"`
+}
+
+// JobResult is how a job ended on the node answering.
+type JobResult struct {
+	ModelName         string  `json:"model_name"`
+	ModelVersion      int     `json:"model_version"`
+	ModelPath         string  `json:"model_path"`
+	ModelHash         string  `json:"model_hash"`  // SHA-256 of the model file
+	ParamsHash        string  `json:"params_hash"` // SHA-256 of the final parameters
+	ModelBytes        int64   `json:"model_bytes"`
+	Steps             int     `json:"steps"`
+	Rounds            int     `json:"averaging_rounds"`
+	ConsensusRounds   int     `json:"consensus_rounds"`
+	Exchanges         int64   `json:"exchanges"`
+	Rejected          int64   `json:"rejected"`
+	BytesSent         int64   `json:"bytes_sent"`
+	BytesRecv         int64   `json:"bytes_recv"`
+	ConsensusDistance float64 `json:"consensus_distance"`
+	ProbeAccuracy     float64 `json:"probe_accuracy"`
+	NonFinite         int     `json:"non_finite_seen"`
+}
+
+// Job is one job as the answering node knows it: the flat fields are this
+// node's own progress (what `shoal jobs` shows), Spec the whole job, Peers
+// the latest status heard from every other member. The JSON form is stable:
+// fields are only ever added. Non-finite figures are sent as 0.
+type Job struct {
+	ID                string  `json:"id"`
+	Name              string  `json:"name"`
+	Model             string  `json:"model"` // preset, or "spec" for an inline model
+	State             string  `json:"state"`
+	Epoch             int     `json:"epoch"`
+	Epochs            int     `json:"epochs"`
+	Step              int     `json:"step"`
+	Steps             int     `json:"steps"`
+	Loss              float64 `json:"loss"`
+	Accuracy          float64 `json:"accuracy"`
+	ConsensusDistance float64 `json:"consensus_distance"`
+	Rounds            int     `json:"rounds"`
+	BytesSent         int64   `json:"bytes_sent"`
+	BytesRecv         int64   `json:"bytes_recv"`
+	// Members counts the peers in the job as heard by this node, itself
+	// included (members that went silent are still counted).
+	Members      int         `json:"members"`
+	ModelHash    string      `json:"model_hash,omitempty"`
+	ModelVersion int         `json:"model_version,omitempty"`
+	Error        string      `json:"error,omitempty"`
+	Submitter    string      `json:"submitter"`
+	Created      time.Time   `json:"created,omitzero"`
+	Spec         JobSpec     `json:"spec"`
+	Peers        []JobStatus `json:"peers"` // sorted by peer id
+	Result       *JobResult  `json:"result,omitempty"`
+}
+
+// JobsResponse is the body of GET PathJobs, newest job first.
+type JobsResponse struct {
+	Jobs []Job `json:"jobs"`
+}
+
+// JobEvent is the "job" payload of a job_* event.
+type JobEvent struct {
+	ID     string     `json:"id"`
+	Spec   *JobSpec   `json:"spec,omitempty"`   // job_announced
+	Status *JobStatus `json:"status,omitempty"` // job_status, job_done, job_failed
+}
+
+// maxSpecResponse bounds the answer to a submission (the spec echoed back).
+const maxSpecResponse = 1 << 20
+
+// SubmitJob submits spec to the node, which cuts the data, announces the job
+// on the mesh and starts it. It returns the spec as filled in by the node
+// (defaults, id). A spec the node rejects gives an *APIError with status 400
+// naming the problem.
+func (c *Client) SubmitJob(ctx context.Context, spec JobSpec) (JobSpec, error) {
+	var out JobSpec
+	body, err := json.Marshal(spec)
+	if err != nil {
+		return out, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		// Cutting a large data set into shards takes a while; still bounded.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Minute)
+		defer cancel()
+	}
+	resp, err := c.send(ctx, http.MethodPost, PathJobs, body)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	if err := DecodeJSON(resp.Body, maxSpecResponse, &out); err != nil {
+		return out, fmt.Errorf("shoal node at %s: POST %s: %w", c.addr, PathJobs, err)
+	}
+	return out, nil
+}
+
+// Jobs lists the jobs the node knows, newest first.
+func (c *Client) Jobs(ctx context.Context) ([]Job, error) {
+	var r JobsResponse
+	if err := c.getJSON(ctx, PathJobs, &r); err != nil {
+		return nil, err
+	}
+	if r.Jobs == nil {
+		r.Jobs = []Job{}
+	}
+	return r.Jobs, nil
+}
+
+// Job returns one job; an unknown id gives an *APIError with status 404.
+func (c *Client) Job(ctx context.Context, id string) (Job, error) {
+	var j Job
+	if id == "" {
+		return j, errors.New("no job id")
+	}
+	err := c.getJSON(ctx, PathJobs+"/"+url.PathEscape(id), &j)
+	return j, err
+}
+
+// jobPoll is how often WaitJob asks for the job's state when no event comes:
+// events may be dropped for a slow client, so they are only a hint.
+const jobPoll = 2 * time.Second
+
+// WaitJob follows job id until it ends on the node and returns its final
+// state. progress, if set, is called (on the caller's goroutine) with each
+// new state seen. Job events on the event stream trigger a fresh look at the
+// job; without events it still looks every few seconds. A job that failed
+// is returned together with an error carrying its message.
+func (c *Client) WaitJob(ctx context.Context, id string, progress func(Job)) (Job, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Subscribe first, then read the state: nothing can happen in between
+	// without an event or the state showing it.
+	events, err := c.Events(ctx)
+	if err != nil {
+		return Job{}, err
+	}
+	tick := time.NewTicker(jobPoll)
+	defer tick.Stop()
+	var last Job
+	for {
+		j, err := c.Job(ctx, id)
+		if err != nil {
+			return last, err
+		}
+		last = j
+		if progress != nil {
+			progress(j)
+		}
+		if j.State == JobFailed {
+			msg := j.Error
+			if msg == "" {
+				msg = "no reason given"
+			}
+			return j, fmt.Errorf("job %s failed on %s: %s", id, c.addr, msg)
+		}
+		if j.State == JobDone {
+			return j, nil
+		}
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return last, ctx.Err()
+			case <-tick.C:
+				break wait
+			case ev, ok := <-events:
+				if !ok {
+					if ctx.Err() != nil {
+						return last, ctx.Err()
+					}
+					// The node went away (or dropped us): one last look
+					// tells which.
+					j, err := c.Job(ctx, id)
+					if err == nil && JobEnded(j.State) {
+						if progress != nil {
+							progress(j)
+						}
+						if j.State == JobFailed {
+							return j, fmt.Errorf("job %s failed on %s: %s", id, c.addr, j.Error)
+						}
+						return j, nil
+					}
+					return last, fmt.Errorf("shoal node at %s: event stream ended before job %s did", c.addr, id)
+				}
+				switch ev.Type {
+				case EventJobStatus, EventJobDone, EventJobFailed, EventJobAnnounced:
+					break wait
+				}
+			}
+		}
+	}
+}
+
+// send makes a request with a JSON body and returns a 2xx response; other
+// outcomes are errors of the same kinds as GET requests give (NoNodeError,
+// ErrUnauthorized, *APIError, ctx's error).
+func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("control API address %q: %w", c.addr, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, &NoNodeError{Addr: c.addr, Err: err}
+		}
+		return nil, fmt.Errorf("shoal node at %s: %w", c.addr, err)
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, ErrUnauthorized
+	}
+	msg := http.StatusText(resp.StatusCode)
+	var er ErrorResponse
+	if DecodeJSON(resp.Body, 64<<10, &er) == nil && er.Error != "" {
+		msg = er.Error
+	}
+	return nil, &APIError{Status: resp.StatusCode, Message: msg}
+}

@@ -1,0 +1,63 @@
+package controlapi
+
+import "time"
+
+// API paths, versioned so a later incompatible API can live beside this one.
+const (
+	PathSelf   = "/api/v1/self"
+	PathPeers  = "/api/v1/peers"
+	PathEvents = "/api/v1/events"
+)
+
+// DefaultAddr is where `shoal up` serves the control API unless told otherwise.
+const DefaultAddr = "127.0.0.1:7070"
+
+// Event types carried on PathEvents. Later features add more (jobs, models);
+// clients must ignore types they do not know.
+const (
+	EventPeerJoined = "peer_joined"
+	EventPeerLeft   = "peer_left"
+)
+
+// Peer describes one node of the mesh as the local node sees it.
+//
+// The JSON form is stable: fields are only ever added. Slices are encoded as
+// [] rather than null by the server; RTT is in nanoseconds, as its name says.
+type Peer struct {
+	ID       string        `json:"id"`
+	Name     string        `json:"name"`
+	Role     string        `json:"role"` // "full" or "edge"
+	Version  string        `json:"version"`
+	Cores    int           `json:"cores"`
+	MemBytes uint64        `json:"mem_bytes"`
+	Load     float64       `json:"load"`
+	Models   []string      `json:"models"`
+	Jobs     []string      `json:"jobs"`
+	Addrs    []string      `json:"addrs"`
+	LastSeen time.Time     `json:"last_seen,omitzero"` // zero for the node itself
+	RTT      time.Duration `json:"rtt_ns"`
+	Alive    bool          `json:"alive"`
+}
+
+// PeersResponse is the body of GET PathPeers. It is an object rather than a
+// bare array so fields (paging, a mesh id) can be added later.
+type PeersResponse struct {
+	Peers []Peer `json:"peers"`
+}
+
+// Event is one notification on PathEvents. Peer is set for peer_* events,
+// Job for job_* events (JobEvent is defined in jobs.go).
+type Event struct {
+	Type string    `json:"type"`
+	Time time.Time `json:"time"`
+	Peer *Peer     `json:"peer,omitempty"`
+	Job  *JobEvent `json:"job,omitempty"`
+	// Reason says why a peer left: "timeout", "disconnected", "leaving",
+	// "denied" (set by the mesh; empty when it did not say).
+	Reason string `json:"reason,omitempty"`
+}
+
+// ErrorResponse is the body of every error answer: {"error": "..."}.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}

@@ -1,0 +1,391 @@
+package testnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shoalmesh/shoal/engine/artifact"
+	"github.com/shoalmesh/shoal/engine/modelstore"
+	"github.com/shoalmesh/shoal/engine/train"
+	"github.com/shoalmesh/shoal/mesh/avg"
+	"github.com/shoalmesh/shoal/mesh/job"
+	"github.com/shoalmesh/shoal/mesh/shards"
+)
+
+// JobOptions describes one whole training job run on a fresh Net.
+type JobOptions struct {
+	Peers int
+	Spec  job.Spec // MinPeers is set to Peers
+	// Baseline also trains, in this process, the model alone and with
+	// exact server-side averaging (FedAvg) on the same split.
+	Baseline bool
+	// Churn kills and restarts this fraction of the peers, one at a time,
+	// at random moments of the training phase.
+	Churn float64
+	// Poison makes this many peers (the last ones) send corrupted
+	// parameters: alternately scaled ×100 and NaN.
+	Poison int
+	Seed   uint64
+	// PrivateData, for private-data jobs, names peer i's own data file.
+	PrivateData func(i int) string
+	Logger      *slog.Logger
+	Net         []Option
+	// inspect, for tests, sees the managers once the job is submitted.
+	inspect func(*jobNet)
+}
+
+// JobReport is the outcome of RunJob; its JSON is the contract of
+// `shoal testnet --json` (fields may be added, none removed).
+type JobReport struct {
+	Peers              int     `json:"peers"`
+	AccuracyMin        float64 `json:"accuracy_min"`
+	AccuracyMean       float64 `json:"accuracy_mean"`
+	AccuracyMax        float64 `json:"accuracy_max"`
+	ConsensusDistance  float64 `json:"consensus_distance"`
+	ModelHashAgreement bool    `json:"model_hash_agreement"`
+	ModelHash          string  `json:"model_hash"`
+	ModelBytes         int64   `json:"model_bytes"`
+	ParamBytes         int64   `json:"param_bytes"` // float32 parameter vector
+	BytesSentPerPeer   int64   `json:"bytes_sent_per_peer"`
+	// BytesPerExchange is what one peer sends in one averaging exchange of
+	// the training phase (bytes sent / exchanges counted at both ends), and
+	// CommRatio that divided by ParamBytes.
+	BytesPerExchange float64  `json:"bytes_per_exchange"`
+	CommRatio        float64  `json:"comm_ratio"`
+	AveragingRounds  int      `json:"averaging_rounds"` // mean per peer, training phase
+	ConsensusRounds  int      `json:"consensus_rounds"` // max per peer
+	ShardsLost       int      `json:"shards_lost"`
+	Shards           int      `json:"shards"`
+	Seconds          float64  `json:"seconds"`
+	Killed           int      `json:"killed"`
+	Poisoned         int      `json:"poisoned"`
+	Rejected         int64    `json:"rejected_vectors"`
+	NonFiniteHonest  int      `json:"non_finite_honest"` // NaN/Inf ever seen in an honest peer's params
+	BaselineAccuracy *float64 `json:"baseline_accuracy,omitempty"`
+	FedAvgAccuracy   *float64 `json:"fedavg_accuracy,omitempty"`
+	Job              string   `json:"job"`
+	Compress         string   `json:"compress"`
+	Robust           string   `json:"robust"`
+	Epochs           int      `json:"epochs"`
+	Model            string   `json:"model"`
+}
+
+// jobNet keeps a job manager beside every live node of a Net.
+type jobNet struct {
+	net      *Net
+	opts     JobOptions
+	mu       sync.Mutex
+	managers []*job.Manager
+}
+
+func (jn *jobNet) startManager(i int) error {
+	node := jn.net.Node(i)
+	models, err := modelstore.Open(node.DataPath("models"))
+	if err != nil {
+		return err
+	}
+	poisoned := i >= jn.opts.Peers-jn.opts.Poison
+	var sends atomic.Int64
+	cfg := job.Config{
+		Node: node, DataDir: node.DataPath(), Models: models,
+		Logger: jn.opts.Logger.With("node", i),
+		// A test mesh is small and fast: a silent member is gone soon.
+		StatusTimeout: 10 * time.Second,
+	}
+	if jn.opts.PrivateData != nil {
+		cfg.PrivateData = func(job.Spec) string { return jn.opts.PrivateData(i) }
+	}
+	if poisoned {
+		cfg.Averaging = func(_ job.Spec, c *avg.Config) {
+			c.Tamper = func(out []float32) {
+				if sends.Add(1)%2 == 0 {
+					for j := range out {
+						out[j] = float32(math.NaN())
+					}
+					return
+				}
+				for j := range out {
+					out[j] *= 100
+				}
+			}
+		}
+	}
+	m, err := job.NewManager(cfg)
+	if err != nil {
+		return err
+	}
+	jn.mu.Lock()
+	jn.managers[i] = m
+	jn.mu.Unlock()
+	return nil
+}
+
+func (jn *jobNet) manager(i int) *job.Manager {
+	jn.mu.Lock()
+	defer jn.mu.Unlock()
+	return jn.managers[i]
+}
+
+func (jn *jobNet) kill(i int) error {
+	jn.mu.Lock()
+	m := jn.managers[i]
+	jn.managers[i] = nil
+	jn.mu.Unlock()
+	if m != nil {
+		m.Close()
+	}
+	return jn.net.Kill(i)
+}
+
+func (jn *jobNet) restart(i int) error {
+	if err := jn.net.Restart(i); err != nil {
+		return err
+	}
+	return jn.startManager(i)
+}
+
+// RunJob starts opts.Peers nodes, submits one job to node 0, lets every
+// peer run it to the end (with churn and poisoning as asked) and reports.
+func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
+	if opts.Peers < 1 {
+		return nil, errors.New("testnet: at least one peer")
+	}
+	if opts.Poison < 0 || opts.Poison >= opts.Peers {
+		return nil, fmt.Errorf("testnet: --poison %d needs at least one honest peer among %d", opts.Poison, opts.Peers)
+	}
+	if opts.Churn < 0 || opts.Churn > 1 {
+		return nil, fmt.Errorf("testnet: --churn %g outside [0, 1]", opts.Churn)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	net, err := Start(ctx, opts.Peers, append([]Option{WithLogger(opts.Logger)}, opts.Net...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = net.WaitFor(wctx, (*Net).Converged)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("testnet: peers did not find each other: %w", err)
+	}
+	jn := &jobNet{net: net, opts: opts, managers: make([]*job.Manager, opts.Peers)}
+	defer func() {
+		for i := range jn.managers {
+			if m := jn.manager(i); m != nil {
+				m.Close()
+			}
+		}
+	}()
+	for i := range opts.Peers {
+		if err := jn.startManager(i); err != nil {
+			return nil, err
+		}
+	}
+	spec := opts.Spec
+	spec.MinPeers = opts.Peers
+	spec, err = jn.manager(0).Submit(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	ann, _ := jn.manager(0).Announcement(spec.ID)
+	if opts.inspect != nil {
+		opts.inspect(jn)
+	}
+
+	killed := 0
+	var churnErr error
+	churnDone := make(chan struct{})
+	go func() {
+		defer close(churnDone)
+		killed, churnErr = jn.churn(ctx, spec)
+	}()
+	<-churnDone
+	if churnErr != nil {
+		return nil, churnErr
+	}
+
+	results := make([]*job.Result, opts.Peers)
+	for _, i := range net.Live() {
+		res, err := jn.manager(i).Wait(ctx, spec.ID)
+		if err != nil {
+			return nil, fmt.Errorf("testnet: peer %d: %w", i, err)
+		}
+		results[i] = res
+	}
+	seconds := time.Since(start).Seconds()
+
+	rep := &JobReport{
+		Peers: opts.Peers, Job: spec.ID, Compress: spec.Compress, Robust: spec.Robust, Epochs: spec.Epochs,
+		Model: spec.Model, Killed: killed, Poisoned: opts.Poison, Seconds: seconds, Shards: len(ann.Manifest.Shards),
+	}
+	prepared, err := train.PrepareData(train.DataOptions{Path: spec.Data, Holdout: spec.Holdout})
+	if err != nil {
+		return nil, err
+	}
+	test := prepared.Test
+	if test == nil {
+		test = prepared.Train
+	}
+	var accs []float64
+	hashes := map[string]bool{}
+	var sent, trainSent, exchanges int64
+	for i, res := range results {
+		if res == nil {
+			continue
+		}
+		honest := i < opts.Peers-opts.Poison
+		if !honest {
+			continue // a faulty peer's own view is not the mesh's result
+		}
+		a, err := artifact.Load(res.ModelPath)
+		if err != nil {
+			return nil, fmt.Errorf("testnet: peer %d model: %w", i, err)
+		}
+		met, err := train.Evaluate(a.Model, test, 0)
+		if err != nil {
+			return nil, err
+		}
+		accs = append(accs, met.Accuracy)
+		hashes[res.ModelHash] = true
+		rep.ModelHash, rep.ModelBytes = res.ModelHash, res.ModelBytes
+		rep.ParamBytes = int64(4 * a.Model.NumParams())
+		sent += res.BytesSent
+		trainSent += res.TrainBytesSent
+		exchanges += res.TrainExchanges
+		rep.AveragingRounds += res.Rounds
+		rep.ConsensusRounds = max(rep.ConsensusRounds, res.ConsensusRounds)
+		rep.ConsensusDistance = max(rep.ConsensusDistance, res.Distance)
+		rep.Rejected += res.Rejected
+		rep.NonFiniteHonest += res.NonFinite
+	}
+	if len(accs) == 0 {
+		return nil, errors.New("testnet: no honest peer finished")
+	}
+	rep.AccuracyMin, rep.AccuracyMax = slices.Min(accs), slices.Max(accs)
+	for _, a := range accs {
+		rep.AccuracyMean += a / float64(len(accs))
+	}
+	rep.ModelHashAgreement = len(hashes) == 1
+	rep.BytesSentPerPeer = sent / int64(len(accs))
+	rep.AveragingRounds /= len(accs)
+	if exchanges > 0 {
+		rep.BytesPerExchange = float64(trainSent) / float64(exchanges)
+		rep.CommRatio = rep.BytesPerExchange / float64(rep.ParamBytes)
+	}
+	rep.ShardsLost = jn.shardsLost(ann.Manifest)
+
+	if opts.Baseline {
+		base, err := job.Baseline(ctx, spec, ann.Manifest, prepared.Train, test)
+		if err != nil {
+			return nil, fmt.Errorf("baseline: %w", err)
+		}
+		members := make([]peer.ID, opts.Peers)
+		for i := range members {
+			members[i] = net.ID(i)
+		}
+		fed, err := job.FedAvg(ctx, spec, ann.Manifest, jn.manager(0).Shards(), members, test)
+		if err != nil {
+			return nil, fmt.Errorf("fedavg: %w", err)
+		}
+		rep.BaselineAccuracy, rep.FedAvgAccuracy = &base.Accuracy, &fed.Accuracy
+	}
+	return rep, nil
+}
+
+// churn kills and restarts round(Churn × Peers) peers one after another,
+// each at a random moment while the job trains, and waits for each to be
+// back. It returns how many it killed.
+func (jn *jobNet) churn(ctx context.Context, spec job.Spec) (int, error) {
+	k := int(math.Round(jn.opts.Churn * float64(jn.opts.Peers)))
+	if k == 0 {
+		return 0, nil
+	}
+	// Node 0 stays: the report follows the training through it.
+	k = min(k, jn.opts.Peers-1)
+	rng := rand.New(rand.NewPCG(jn.opts.Seed, 0xc4))
+	victims := rng.Perm(jn.opts.Peers - 1)[:k]
+	events, cancel := jn.manager(0).Subscribe()
+	defer cancel()
+	// Wait for the training to be under way: node 0's own step count.
+	steps := 0
+	progress := func() (int, int) {
+		for _, info := range jn.manager(0).Jobs() {
+			if info.Spec.ID == spec.ID {
+				return info.Self.Step, info.Self.Steps
+			}
+		}
+		return 0, 0
+	}
+	for n, victim := range victims {
+		// Each victim dies at a random point in its own slice of the
+		// training phase, so the kills spread over the job.
+		frac := (float64(n) + rng.Float64()*0.8) / float64(len(victims)) * 0.8
+		for {
+			step, total := progress()
+			if total > 0 && float64(step) >= frac*float64(total) {
+				steps = step
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return n, ctx.Err()
+			case _, ok := <-events:
+				if !ok {
+					return n, errors.New("testnet: node 0 stopped during churn")
+				}
+			}
+		}
+		victim++ // indices 1..Peers-1
+		jn.opts.Logger.Info("churn: killing peer", "peer", victim, "at_step", steps)
+		if err := jn.kill(victim); err != nil {
+			return n, err
+		}
+		// Stay down until the others have noticed (a real departure).
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		err := jn.net.WaitFor(wctx, (*Net).Converged)
+		wcancel()
+		if err != nil {
+			return n, fmt.Errorf("testnet: mesh did not settle after killing peer %d: %w", victim, err)
+		}
+		if err := jn.restart(victim); err != nil {
+			return n, err
+		}
+	}
+	return k, nil
+}
+
+// shardsLost counts shards of the manifest that no live peer holds.
+func (jn *jobNet) shardsLost(m job.Manifest) int {
+	lost := 0
+	for _, ref := range m.Shards {
+		id, err := shards.ParseID(ref.ID)
+		if err != nil {
+			lost++
+			continue
+		}
+		held := false
+		for _, i := range jn.net.Live() {
+			if mg := jn.manager(i); mg != nil && mg.Shards().Has(id) {
+				held = true
+				break
+			}
+		}
+		if !held {
+			lost++
+		}
+	}
+	return lost
+}
