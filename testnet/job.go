@@ -60,17 +60,20 @@ type JobReport struct {
 	// BytesPerExchange is what one peer sends in one averaging exchange of
 	// the training phase (bytes sent / exchanges counted at both ends), and
 	// CommRatio that divided by ParamBytes.
-	BytesPerExchange float64  `json:"bytes_per_exchange"`
-	CommRatio        float64  `json:"comm_ratio"`
-	AveragingRounds  int      `json:"averaging_rounds"` // mean per peer, training phase
-	ConsensusRounds  int      `json:"consensus_rounds"` // max per peer
-	ShardsLost       int      `json:"shards_lost"`
-	Shards           int      `json:"shards"`
-	Seconds          float64  `json:"seconds"`
-	Killed           int      `json:"killed"`
-	Poisoned         int      `json:"poisoned"`
-	Rejected         int64    `json:"rejected_vectors"`
-	NonFiniteHonest  int      `json:"non_finite_honest"` // NaN/Inf ever seen in an honest peer's params
+	BytesPerExchange float64 `json:"bytes_per_exchange"`
+	CommRatio        float64 `json:"comm_ratio"`
+	AveragingRounds  int     `json:"averaging_rounds"` // mean per peer, training phase
+	ConsensusRounds  int     `json:"consensus_rounds"` // max per peer
+	ShardsLost       int     `json:"shards_lost"`
+	Shards           int     `json:"shards"`
+	Seconds          float64 `json:"seconds"`
+	Killed           int     `json:"killed"`
+	Poisoned         int     `json:"poisoned"`
+	Rejected         int64   `json:"rejected_vectors"`
+	NonFiniteHonest  int     `json:"non_finite_honest"` // NaN/Inf ever seen in an honest peer's params
+	// MaxRoundShift is the largest relative change one averaging round made
+	// to an honest peer's parameters (see job.Result.MaxRoundShift).
+	MaxRoundShift    float64  `json:"max_round_shift"`
 	BaselineAccuracy *float64 `json:"baseline_accuracy,omitempty"`
 	FedAvgAccuracy   *float64 `json:"fedavg_accuracy,omitempty"`
 	Job              string   `json:"job"`
@@ -270,6 +273,7 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 		rep.ConsensusDistance = max(rep.ConsensusDistance, res.Distance)
 		rep.Rejected += res.Rejected
 		rep.NonFiniteHonest += res.NonFinite
+		rep.MaxRoundShift = max(rep.MaxRoundShift, res.MaxRoundShift)
 	}
 	if len(accs) == 0 {
 		return nil, errors.New("testnet: no honest peer finished")

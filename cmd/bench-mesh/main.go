@@ -40,6 +40,7 @@ type testnetReport struct {
 	Killed             int      `json:"killed"`
 	NonFiniteHonest    int      `json:"non_finite_honest"`
 	Rejected           int64    `json:"rejected_vectors"`
+	MaxRoundShift      float64  `json:"max_round_shift"`
 	BaselineAccuracy   *float64 `json:"baseline_accuracy"`
 	FedAvgAccuracy     *float64 `json:"fedavg_accuracy"`
 }
@@ -152,13 +153,13 @@ func run(ctx context.Context, shoal, mnist string, peers, seed int) error {
 			if r.FedAvgAccuracy == nil {
 				return "no fedavg figure", false
 			}
-			return fmt.Sprintf("mean %s, fedavg %s, NaN seen %d, rejected %d, agree %v", pct(r.AccuracyMean), pct(*r.FedAvgAccuracy), r.NonFiniteHonest, r.Rejected, r.ModelHashAgreement),
+			return fmt.Sprintf("mean %s, fedavg %s, NaN seen %d, rejected %d, largest round shift %.3g×, agree %v", pct(r.AccuracyMean), pct(*r.FedAvgAccuracy), r.NonFiniteHonest, r.Rejected, r.MaxRoundShift, r.ModelHashAgreement),
 				r.AccuracyMean >= *r.FedAvgAccuracy-0.02 && r.NonFiniteHonest == 0
 		})
 	add("poison 1, no --robust", job("--epochs", "3", "--poison", "1"),
-		"shows the damage (for contrast)",
+		"shows the damage: a round moves an honest model by > 1×",
 		func(r *testnetReport) (string, bool) {
-			return fmt.Sprintf("mean %s, consensus distance %.2g after %d rounds, agree %v", pct(r.AccuracyMean), r.ConsensusDistance, r.ConsensusRounds, r.ModelHashAgreement), true
+			return fmt.Sprintf("mean %s, largest round shift %.3g×, consensus distance %.2g after %d rounds, agree %v", pct(r.AccuracyMean), r.MaxRoundShift, r.ConsensusDistance, r.ConsensusRounds, r.ModelHashAgreement), r.MaxRoundShift > 1
 		})
 	out := struct {
 		AloneAccuracy float64 `json:"alone_accuracy"`

@@ -47,9 +47,13 @@ func (a *Averager) Consensus(ctx context.Context, candidates func() []peer.ID, t
 			// Distinct partners: meeting the peer we just averaged with
 			// again says nothing about the rest of the mesh.
 			below[st.Partner] = true
-			others := len(cands)
-			if slices.Contains(cands, a.self) {
-				others--
+			// Banned peers never answer, so they cannot count towards
+			// the partners that must agree.
+			others := 0
+			for _, p := range cands {
+				if p != a.self && !a.Banned(p) {
+					others++
+				}
 			}
 			if len(below) >= min(ConsensusPatience, max(others, 1)) {
 				return r, nil
