@@ -15,6 +15,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/shoalmesh/shoal/engine/modelfile"
 	"github.com/shoalmesh/shoal/engine/modelstore"
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/mesh/avg"
@@ -321,7 +322,7 @@ func (m *Manager) persist(ann Announcement) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "job.json"), b)
+	return modelfile.WriteBytes(filepath.Join(dir, "job.json"), b)
 }
 
 func (m *Manager) jobDir(id string) string {
@@ -562,28 +563,6 @@ func (m *Manager) publishStatus(js *jobState, st Status) {
 	if err := m.topic.Publish(m.ctx, b); err != nil && m.ctx.Err() == nil {
 		m.log.Debug("status not sent", "err", err)
 	}
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // Announcement returns the announcement of job id as this peer knows it.

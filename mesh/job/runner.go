@@ -523,7 +523,7 @@ wait:
 	res.NonFinite = r.nonFinite
 	r.st.Hash, r.st.Version = res.ModelHash, res.Version
 	if dir := r.m.jobDir(r.spec.ID); dir != "" {
-		_ = writeFileAtomic(filepath.Join(dir, "done"), []byte(res.ModelHash+"\n"))
+		_ = modelfile.WriteBytes(filepath.Join(dir, "done"), []byte(res.ModelHash+"\n"))
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/shoalmesh/shoal/engine/modelfile"
 )
 
 // MaxShardBytes bounds one shard, on disk and on the wire.
@@ -70,7 +72,7 @@ func (s *Store) Put(data []byte) (ID, error) {
 		return id, nil
 	}
 	if s.dir != "" {
-		if err := writeAtomic(filepath.Join(s.dir, id.String()), data); err != nil {
+		if err := modelfile.WriteBytes(filepath.Join(s.dir, id.String()), data); err != nil {
 			return ID{}, fmt.Errorf("shard %s: %w", id.Short(), err)
 		}
 	}
@@ -127,28 +129,4 @@ func (s *Store) IDs() []ID {
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b ID) int { return slices.Compare(a[:], b[:]) })
 	return out
-}
-
-// writeAtomic writes data to a temp file beside path, syncs it and renames it
-// into place, so a crash leaves either the old file or the new one.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

@@ -1,6 +1,7 @@
 package controlapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -139,7 +140,7 @@ func (c *Client) StreamEvents(ctx context.Context, fn func(Event) error) error {
 }
 
 func (c *Client) openEvents(ctx context.Context) (io.ReadCloser, error) {
-	resp, err := c.do(ctx, PathEvents, "text/event-stream")
+	resp, err := c.do(ctx, http.MethodGet, PathEvents, "text/event-stream", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +179,7 @@ func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 		ctx, cancel = context.WithTimeout(ctx, requestTimeout)
 		defer cancel()
 	}
-	resp, err := c.do(ctx, path, "application/json")
+	resp, err := c.do(ctx, http.MethodGet, path, "application/json", nil)
 	if err != nil {
 		return err
 	}
@@ -189,14 +190,22 @@ func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 	return nil
 }
 
-// do sends a GET and returns a 200 response; any other outcome is an error
-// (NoNodeError, ErrUnauthorized, *APIError, or ctx's error).
-func (c *Client) do(ctx context.Context, path, accept string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+// do sends a request (a GET when body is nil, else one with a JSON body)
+// and returns a 2xx response; any other outcome is an error (NoNodeError,
+// ErrUnauthorized, *APIError, or ctx's error).
+func (c *Client) do(ctx context.Context, method, path, accept string, body []byte) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("control API address %q: %w", c.addr, err)
 	}
 	req.Header.Set("Accept", accept)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -211,7 +220,7 @@ func (c *Client) do(ctx context.Context, path, accept string) (*http.Response, e
 		}
 		return nil, fmt.Errorf("shoal node at %s: %w", c.addr, err)
 	}
-	if resp.StatusCode == http.StatusOK {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp, nil
 	}
 	defer resp.Body.Close()

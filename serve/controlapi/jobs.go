@@ -1,12 +1,10 @@
 package controlapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -173,7 +171,7 @@ func (c *Client) SubmitJob(ctx context.Context, spec JobSpec) (JobSpec, error) {
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 	}
-	resp, err := c.send(ctx, http.MethodPost, PathJobs, body)
+	resp, err := c.do(ctx, http.MethodPost, PathJobs, "application/json", body)
 	if err != nil {
 		return out, err
 	}
@@ -279,43 +277,4 @@ func (c *Client) WaitJob(ctx context.Context, id string, progress func(Job)) (Jo
 			}
 		}
 	}
-}
-
-// send makes a request with a JSON body and returns a 2xx response; other
-// outcomes are errors of the same kinds as GET requests give (NoNodeError,
-// ErrUnauthorized, *APIError, ctx's error).
-func (c *Client) send(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("control API address %q: %w", c.addr, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, &NoNodeError{Addr: c.addr, Err: err}
-		}
-		return nil, fmt.Errorf("shoal node at %s: %w", c.addr, err)
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized {
-		return nil, ErrUnauthorized
-	}
-	msg := http.StatusText(resp.StatusCode)
-	var er ErrorResponse
-	if DecodeJSON(resp.Body, 64<<10, &er) == nil && er.Error != "" {
-		msg = er.Error
-	}
-	return nil, &APIError{Status: resp.StatusCode, Message: msg}
 }
