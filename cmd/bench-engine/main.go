@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -140,7 +142,11 @@ func bench(ctx context.Context, w io.Writer, o opts) error {
 	for _, name := range strings.Split(o.tasks, ",") {
 		i := slices.IndexFunc(tasks, func(t task) bool { return t.name == strings.TrimSpace(name) })
 		if i < 0 {
-			return fmt.Errorf("unknown task %q (known: mlp-mnist, lstm-sms, cnn-mnist)", name)
+			known := make([]string, len(tasks))
+			for i, t := range tasks {
+				known[i] = t.name
+			}
+			return fmt.Errorf("unknown task %q (known: %s)", name, strings.Join(known, ", "))
 		}
 		selected = append(selected, tasks[i])
 	}
@@ -167,14 +173,14 @@ func bench(ctx context.Context, w io.Writer, o opts) error {
 	fmt.Fprintf(w, "bench-engine: %s, %d CPUs, load %s; %d thread(s), %d epoch(s), seed %d\n",
 		rep.Machine.CPU, rep.Machine.NumCPU, rep.Machine.Load, o.threads, o.epochs, o.seed)
 	// PyTorch from Debian calls whatever libblas.so.3 the alternatives
-	// system points at; the reference BLAS there is ~10x slower than
-	// OpenBLAS and would flatter shoal.
+	// system points at; the reference BLAS there did a 512³ product 7x
+	// slower than OpenBLAS (BENCHMARKS.md) and would flatter shoal.
 	extraEnv := []string{"OPENBLAS_NUM_THREADS=" + strconv.Itoa(o.threads)}
 	if o.torchEnv != "" {
 		extraEnv = append(extraEnv, strings.Split(o.torchEnv, ",")...)
 	}
 	if rep.Machine.TorchBLAS = blasInUse(extraEnv); rep.Machine.TorchBLAS == "reference" {
-		fmt.Fprintln(w, "WARNING: PyTorch will run on the reference BLAS (libblas3), about 10x slower than OpenBLAS;")
+		fmt.Fprintln(w, "WARNING: PyTorch will run on the reference BLAS (libblas3), several times slower than OpenBLAS;")
 		fmt.Fprintln(w, "         install libopenblas0-pthread, or pass -torch-env LD_LIBRARY_PATH=<openblas dir>, for a fair ratio.")
 	}
 	failed := false
@@ -240,11 +246,8 @@ func num(r run, v float64, format string) string {
 }
 
 func round(x float64, digits int) float64 {
-	p := 1.0
-	for range digits {
-		p *= 10
-	}
-	return float64(int64(x*p+0.5)) / p
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
 }
 
 // median returns the run with the median speed (the lower middle one for an
@@ -256,15 +259,7 @@ func median(rs []run) run {
 		}
 	}
 	s := slices.Clone(rs)
-	slices.SortFunc(s, func(a, b run) int {
-		switch {
-		case a.SamplesPerSec < b.SamplesPerSec:
-			return -1
-		case a.SamplesPerSec > b.SamplesPerSec:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(s, func(a, b run) int { return cmp.Compare(a.SamplesPerSec, b.SamplesPerSec) })
 	return s[(len(s)-1)/2]
 }
 

@@ -73,13 +73,19 @@ echo '{"task": "'$2'", "engine": "pytorch-fake", "samples_per_sec": 2000, "train
 }
 
 func TestBenchArgs(t *testing.T) {
-	for _, o := range []opts{
-		{tasks: "nosuch", epochs: 1, threads: 1, repeat: 1},
-		{tasks: "mlp-mnist", epochs: 1, threads: 1, repeat: 1}, // no -mnist
-		{tasks: "lstm-sms", epochs: 1, threads: 1, repeat: 0},
+	// Each case must fail for its own reason: without the check, bench would
+	// go on and fail later (running the empty -shoal path), so the message
+	// is what shows the check works.
+	for _, c := range []struct {
+		o    opts
+		want string
+	}{
+		{opts{tasks: "nosuch", epochs: 1, threads: 1, repeat: 1}, `unknown task "nosuch" (known: mlp-mnist, lstm-sms, cnn-mnist)`},
+		{opts{tasks: "mlp-mnist", epochs: 1, threads: 1, repeat: 1}, "-mnist is required"},
+		{opts{tasks: "lstm-sms", epochs: 1, threads: 1, repeat: 0}, "-repeat"},
 	} {
-		if err := bench(context.Background(), &bytes.Buffer{}, o); err == nil {
-			t.Errorf("bench(%+v) = nil, want an error", o)
+		if err := bench(context.Background(), &bytes.Buffer{}, c.o); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("bench(%+v) = %v, want an error mentioning %q", c.o, err, c.want)
 		}
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -125,7 +127,7 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	}
 	// Catch a mistyped --model before the data is read, which can be slow.
 	if !slices.Contains(nn.PresetNames(), f.model) {
-		if _, err := os.Stat(f.model); err != nil {
+		if _, err := os.Stat(f.model); errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("--model %s: not a preset (%s) and no such file", f.model, strings.Join(nn.PresetNames(), ", "))
 		}
 	}

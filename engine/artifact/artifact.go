@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -200,15 +202,7 @@ func (a *Artifact) setStored(ts []modelfile.Tensor) {
 	for _, t := range ts {
 		a.Stored = append(a.Stored, TensorInfo{Name: t.Name, DType: t.DType, Shape: slices.Clone(t.Shape)})
 	}
-	slices.SortFunc(a.Stored, func(x, y TensorInfo) int {
-		switch {
-		case x.Name < y.Name:
-			return -1
-		case x.Name > y.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(a.Stored, func(x, y TensorInfo) int { return strings.Compare(x.Name, y.Name) })
 }
 
 // Save writes a to path atomically (float32 weights) and returns the
@@ -323,8 +317,9 @@ func strictJSON(s string, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
-		return errors.New("trailing data")
+	// dec.More alone would let a stray '}' or ']' after the value through.
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON value")
 	}
 	return nil
 }

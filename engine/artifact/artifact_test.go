@@ -336,6 +336,10 @@ func TestCorruptFilesRejected(t *testing.T) {
 			m[artifact.MetaLabels] = "a,b,c"
 			return ts
 		}, "labels"},
+		{"labels with trailing data", func(m map[string]string, ts []modelfile.Tensor) []modelfile.Tensor {
+			m[artifact.MetaLabels] += "]"
+			return ts
+		}, "trailing"},
 		{"too few labels", func(m map[string]string, ts []modelfile.Tensor) []modelfile.Tensor {
 			m[artifact.MetaLabels] = `["a"]`
 			return ts

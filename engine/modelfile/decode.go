@@ -2,6 +2,7 @@ package modelfile
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -25,8 +27,8 @@ var (
 )
 
 const (
-	// MaxHeaderSize is the default limit on the JSON header, the same as the
-	// reference implementation's.
+	// MaxHeaderSize is the default limit on the JSON header: 100 MiB, just
+	// above the reference implementation's 100,000,000 bytes.
 	MaxHeaderSize = 100 << 20
 	// DefaultMaxFileSize is the default limit on a whole file for Read and
 	// Decode. Read holds the file in memory, so it is also a memory bound.
@@ -61,7 +63,7 @@ type File struct {
 
 // Tensor returns the tensor called name.
 func (f *File) Tensor(name string) (Tensor, bool) {
-	i, ok := slices.BinarySearchFunc(f.Tensors, name, func(t Tensor, n string) int { return cmpString(t.Name, n) })
+	i, ok := slices.BinarySearchFunc(f.Tensors, name, func(t Tensor, n string) int { return strings.Compare(t.Name, n) })
 	if !ok {
 		return Tensor{}, false
 	}
@@ -151,10 +153,7 @@ func DecodeWithLimits(b []byte, lim Limits) (*File, error) {
 	// the last ends at the end of the file.
 	sorted := slices.Clone(infos)
 	slices.SortFunc(sorted, func(a, b info) int {
-		if a.begin != b.begin {
-			return cmpUint(a.begin, b.begin)
-		}
-		return cmpUint(a.end, b.end)
+		return cmp.Or(cmp.Compare(a.begin, b.begin), cmp.Compare(a.end, b.end))
 	})
 	next := uint64(0)
 	for _, in := range sorted {
@@ -184,7 +183,7 @@ func DecodeWithLimits(b []byte, lim Limits) (*File, error) {
 	}
 
 	f := &File{Meta: meta, Tensors: make([]Tensor, len(infos))}
-	slices.SortFunc(infos, func(a, b info) int { return cmpString(a.name, b.name) })
+	slices.SortFunc(infos, func(a, b info) int { return strings.Compare(a.name, b.name) })
 	for i, in := range infos {
 		f.Tensors[i] = Tensor{Name: in.name, DType: in.dtype, Shape: in.shape, Data: data[in.begin:in.end:in.end]}
 	}
@@ -205,16 +204,6 @@ func DecodeWithLimits(b []byte, lim Limits) (*File, error) {
 		}
 	}
 	return f, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func isHexSHA256(s string) bool {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"unicode/utf8"
 )
@@ -32,7 +33,7 @@ type plan struct {
 
 func newPlan(tensors []Tensor, meta map[string]string) (*plan, error) {
 	p := &plan{tensors: slices.Clone(tensors), meta: meta}
-	slices.SortFunc(p.tensors, func(a, b Tensor) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(p.tensors, func(a, b Tensor) int { return strings.Compare(a.Name, b.Name) })
 	for i, t := range p.tensors {
 		if err := t.Check(); err != nil {
 			return nil, fmt.Errorf("modelfile: %w", err)
@@ -53,18 +54,8 @@ func newPlan(tensors []Tensor, meta map[string]string) (*plan, error) {
 		}
 		p.keys = append(p.keys, k)
 	}
-	slices.SortFunc(p.keys, cmpString)
+	slices.Sort(p.keys)
 	return p, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // header returns the padded canonical header; hash is the value for HashKey,
@@ -77,7 +68,7 @@ func (p *plan) header(hash string) []byte {
 		keys := p.keys
 		if hash != "" {
 			keys = append(slices.Clone(p.keys), HashKey)
-			slices.SortFunc(keys, cmpString)
+			slices.Sort(keys)
 		}
 		for i, k := range keys {
 			if i > 0 {

@@ -136,6 +136,11 @@ func (s *Store) PublishFile(name, src string) (version int, err error) {
 	if err := ValidName(name); err != nil {
 		return 0, err
 	}
+	// Check the size before reading: Decode's limit would only apply after
+	// the whole file is in memory.
+	if st, err := os.Stat(src); err == nil && st.Size() > modelfile.DefaultMaxFileSize {
+		return 0, fmt.Errorf("modelstore: publish %s: %s is %d bytes, limit %d", name, src, st.Size(), modelfile.DefaultMaxFileSize)
+	}
 	b, err := os.ReadFile(src)
 	if err != nil {
 		return 0, fmt.Errorf("modelstore: publish %s: %w", name, err)

@@ -163,6 +163,18 @@ func TestPublishAndLabels(t *testing.T) {
 	if v, err := s.PublishFile("sms", src); err != nil || v != 1 {
 		t.Fatalf("PublishFile: %d, %v", v, err)
 	}
+	// A file over the size limit is refused before it is read (the file is
+	// sparse: no disk space or memory is used).
+	huge := filepath.Join(t.TempDir(), "huge.safetensors")
+	if err := os.WriteFile(huge, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(huge, modelfile.DefaultMaxFileSize+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PublishFile("sms", huge); err == nil || !strings.Contains(err.Error(), "huge.safetensors is") {
+		t.Fatalf("PublishFile of a too large file: %v", err)
+	}
 	v, sum, err := s.PublishModel("sms", []modelfile.Tensor{modelfile.F32Tensor("w", []int{1}, []float32{1})}, nil)
 	if err != nil || v != 2 {
 		t.Fatalf("PublishModel: %d, %v", v, err)

@@ -1,7 +1,6 @@
 package text
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 )
@@ -33,13 +32,8 @@ func ParseEncoder(b []byte) (*Encoder, error) {
 		Vocab     json.RawMessage `json:"vocab"`
 		MaxLen    int             `json:"max_len"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("text: encoder JSON: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("text: encoder JSON: trailing data")
+	if err := decodeStrict(b, &raw, "encoder JSON"); err != nil {
+		return nil, err
 	}
 	if raw.Tokenizer == nil || raw.Vocab == nil {
 		return nil, fmt.Errorf("text: encoder JSON needs both \"tokenizer\" and \"vocab\"")

@@ -148,6 +148,8 @@ func TestParseVocabMalformed(t *testing.T) {
 		{"token not string", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":[1]}`, "cannot unmarshal"},
 		{"unknown field", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":[],"x":1}`, "unknown field"},
 		{"trailing", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":[]} {}`, "trailing"},
+		{"trailing brace", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":[]} }`, "trailing"},
+		{"trailing bracket", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":[]}]`, "trailing"},
 		{"too big", `{"format":"shoal-vocab/1","tokens":["` + strings.Repeat("z", MaxVocabJSONBytes) + `"]}`, "limit"},
 	}
 	for _, c := range cases {
@@ -174,6 +176,7 @@ func TestParseTokenizerAndEncoderMalformed(t *testing.T) {
 		{`{"lower":true,"stem":true}`, "unknown field"},
 		{`[]`, "cannot unmarshal"},
 		{`{"lower":"yes"}`, "cannot unmarshal"},
+		{`{"lower":true}]`, "trailing"},
 	}
 	for _, c := range tcases {
 		if _, err := ParseTokenizer([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -190,6 +193,7 @@ func TestParseTokenizerAndEncoderMalformed(t *testing.T) {
 		{`{"vocab":` + v + `,"max_len":5}`, "needs both"},
 		{`{"tokenizer":{"kind":"x"},"vocab":` + v + `,"max_len":5}`, "unknown tokenizer kind"},
 		{`{"tokenizer":{},"vocab":{"format":"x"},"max_len":5}`, "format"},
+		{`{"tokenizer":{"lower":true},"vocab":` + v + `,"max_len":5}}`, "trailing"},
 	}
 	for _, c := range ecases {
 		if _, err := ParseEncoder([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -224,6 +228,36 @@ func FuzzVocabJSON(f *testing.F) {
 			if v.ID(tok) != i+Reserved {
 				t.Fatalf("ID(%q) = %d, want %d", tok, v.ID(tok), i+Reserved)
 			}
+		}
+	})
+}
+
+// FuzzEncoderJSON feeds ParseEncoder, which reads the "tokenizer" metadata
+// of model files from other peers: it must never panic, and what it accepts
+// must encode text without panicking and survive a round trip.
+func FuzzEncoderJSON(f *testing.F) {
+	v := `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":["a","今天"]}`
+	f.Add([]byte(`{"tokenizer":{"kind":"words+cjk-bigrams/1","lower":true,"cjk_bigrams":true},"vocab":` + v + `,"max_len":4}`))
+	f.Add([]byte(`{"tokenizer":{},"vocab":` + v + `,"max_len":1}`))
+	f.Add([]byte(`{"tokenizer":{"kind":"x"},"vocab":{},"max_len":0}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := ParseEncoder(b)
+		if err != nil {
+			return
+		}
+		if e.MaxLen > 1<<10 {
+			return // valid, but too slow to exercise on every input
+		}
+		dst := make([]float32, e.MaxLen)
+		if n := e.Encode("今天 a b", dst); n < 0 || n > e.MaxLen {
+			t.Fatalf("Encode length %d, MaxLen %d", n, e.MaxLen)
+		}
+		out, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseEncoder(out); err != nil {
+			t.Fatalf("re-parse of %s: %v", out, err)
 		}
 	})
 }

@@ -1,8 +1,6 @@
 package text
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode"
@@ -70,13 +68,8 @@ func ParseTokenizer(b []byte) (*Tokenizer, error) {
 		return nil, fmt.Errorf("text: tokenizer JSON is %d bytes, limit %d", len(b), MaxTokenizerJSONBytes)
 	}
 	var t Tokenizer
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
-		return nil, fmt.Errorf("text: tokenizer JSON: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("text: tokenizer JSON: trailing data")
+	if err := decodeStrict(b, &t, "tokenizer JSON"); err != nil {
+		return nil, err
 	}
 	if err := t.Validate(); err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package text
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -173,13 +172,8 @@ func ParseVocab(b []byte) (*Vocab, error) {
 		return nil, fmt.Errorf("text: vocabulary JSON is %d bytes, limit %d", len(b), MaxVocabJSONBytes)
 	}
 	var j vocabJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
-		return nil, fmt.Errorf("text: vocabulary JSON: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("text: vocabulary JSON: trailing data")
+	if err := decodeStrict(b, &j, "vocabulary JSON"); err != nil {
+		return nil, err
 	}
 	if j.Format != VocabFormat {
 		return nil, fmt.Errorf("text: vocabulary format %q, want %q", j.Format, VocabFormat)

@@ -96,11 +96,8 @@ func prepareImages(dir string) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	labels := tr.Labels
-	if len(labels) == 0 {
-		labels = DigitLabels(maxLabel(tr) + 1)
-	}
-	return &Prepared{Kind: KindImage, Train: tr, Test: te, Labels: labels}, nil
+	// LoadMNIST always names the ten digit classes.
+	return &Prepared{Kind: KindImage, Train: tr, Test: te, Labels: tr.Labels}, nil
 }
 
 // DigitLabels returns "0", "1", ... "n-1": the class names of MNIST-like data.
@@ -110,14 +107,6 @@ func DigitLabels(n int) []string {
 		l[i] = strconv.Itoa(i)
 	}
 	return l
-}
-
-func maxLabel(d *data.Dataset) int {
-	m := 0
-	for _, y := range d.Y[:d.N] {
-		m = max(m, int(y))
-	}
-	return m
 }
 
 func prepareText(o DataOptions) (*Prepared, error) {
@@ -158,11 +147,7 @@ func prepareText(o DataOptions) (*Prepared, error) {
 		return nil, fmt.Errorf("%s: needs at least two distinct labels, found %q", o.Path, labels)
 	}
 	tok := text.NewTokenizer()
-	docs := make([][]string, trainN)
-	for i, r := range rows[:trainN] {
-		docs[i] = tok.Tokens(r.Text)
-	}
-	enc := &text.Encoder{Tokenizer: *tok, Vocab: text.BuildVocab(docs, o.Vocab), MaxLen: o.MaxLen}
+	enc := &text.Encoder{Tokenizer: *tok, Vocab: data.BuildTextVocab(rows[:trainN], tok, o.Vocab), MaxLen: o.MaxLen}
 	p := &Prepared{Kind: KindText, Labels: labels, Encoder: enc, VocabCap: o.Vocab}
 	if p.Train, err = EncodeTexts(rows[:trainN], labels, enc); err != nil {
 		return nil, err
@@ -176,32 +161,12 @@ func prepareText(o DataOptions) (*Prepared, error) {
 }
 
 // EncodeTexts turns rows into a dataset of token ids (MaxLen per row) with
-// y = the index of the row's label in labels.
+// y = the index of the row's label in labels (see data.TextDataset).
 func EncodeTexts(rows []data.TextRow, labels []string, enc *text.Encoder) (*data.Dataset, error) {
-	idx := make(map[string]int, len(labels))
-	for i, l := range labels {
-		idx[l] = i
+	if labels == nil {
+		return nil, errors.New("no labels to encode rows against")
 	}
-	L := enc.MaxLen
-	d := &data.Dataset{
-		X:           make([]float32, len(rows)*L),
-		Y:           make([]float32, len(rows)),
-		N:           len(rows),
-		SampleShape: []int{L},
-		Labels:      labels,
-		Texts:       make([]string, len(rows)),
-		Lengths:     make([]int, len(rows)),
-	}
-	for i, r := range rows {
-		c, ok := idx[r.Label]
-		if !ok {
-			return nil, fmt.Errorf("row %d: label %q is not one of the model's labels (%s)", i+1, r.Label, strings.Join(labels, ", "))
-		}
-		d.Y[i] = float32(c)
-		d.Lengths[i] = enc.Encode(r.Text, d.X[i*L:(i+1)*L])
-		d.Texts[i] = r.Text
-	}
-	return d, nil
+	return data.TextDataset(rows, &enc.Tokenizer, enc.Vocab, enc.MaxLen, labels)
 }
 
 // LoadEvalData reads path for evaluating a model trained on the given kind
@@ -238,16 +203,19 @@ func LoadEvalData(path, kind string, holdout float64, labels []string, enc *text
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%s: no rows", path)
 	}
+	where := path
 	if holdout > 0 {
 		trainN := data.SplitHoldout(len(rows), holdout)
 		if trainN >= len(rows) {
 			return nil, fmt.Errorf("%s: %d rows leave no test rows with --holdout %g", path, len(rows), holdout)
 		}
 		rows = rows[trainN:]
+		// Row numbers in errors then count from the first hold-out row.
+		where = fmt.Sprintf("%s, hold-out rows from data row %d on", path, trainN+1)
 	}
 	d, err := EncodeTexts(rows, labels, enc)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	return d, nil
 }

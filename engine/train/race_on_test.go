@@ -2,7 +2,7 @@
 
 package train
 
-// raceEnabled is true under -race: the race detector slows numeric code
-// 5-20x and changes allocation counts, so long training tests and
-// allocation checks skip.
+// raceEnabled is true under -race: the race detector slows execution
+// 2-20x (Go's race detector documentation) and changes allocation counts,
+// so long training tests and allocation checks skip.
 const raceEnabled = true

@@ -123,6 +123,10 @@ func checkDataset(m *nn.Model, d *data.Dataset, what string) error {
 		return fmt.Errorf("%s set: model takes %d values per sample, data has %d values per sample",
 			what, in, len(d.X)/d.N)
 	}
+	if ss := d.SampleSize(); ss != in {
+		return fmt.Errorf("%s set: model takes %d values per sample, data's sample shape %v holds %d",
+			what, in, d.SampleShape, ss)
+	}
 	k := m.OutputSize()
 	classes := max(k, 2) // one logit means two classes
 	for i, y := range d.Y[:d.N] {
@@ -212,12 +216,8 @@ func (t *Trainer) Step(i int) (loss float32, n int) {
 	lo := i * t.batch
 	hi := min(lo+t.batch, t.data.N)
 	n = hi - lo
-	in := t.in
-	x, y := t.x[:n*in], t.y[:n]
-	for j, s := range t.perm[lo:hi] {
-		copy(x[j*in:(j+1)*in], t.data.X[s*in:(s+1)*in])
-		y[j] = t.data.Y[s]
-	}
+	x, y := t.x[:n*t.in], t.y[:n]
+	t.data.Batch(t.perm[lo:hi], x, y) // checkDataset made SampleSize() == t.in
 	loss = t.model.TrainBatch(x, y, n)
 	t.opt.Step(t.model.Params(), t.model.Grads())
 	return loss, n
