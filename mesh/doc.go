@@ -12,7 +12,9 @@
 // it hears of directly, so a small mesh does not lean on its bootstrap peer.
 //
 // The peer table (Peers, Subscribe) lists a peer from its first heartbeat
-// until it says it is leaving, its last connection drops and a redial
+// (for a peer heard only through gossip, not directly connected: from a
+// second heartbeat a little later, since the first may be a stale one
+// replayed by GossipSub) until it says it is leaving, its last connection drops and a redial
 // fails, or it stays silent for PeerTimeout (twice that while still
 // connected). Heartbeats still in flight from a peer that left do not bring
 // it back (tombstones); a restarted peer comes back at once.

@@ -491,6 +491,7 @@ func (n *Node) JoinTopic(name string, validate func(peer.ID, []byte) error) (*pu
 
 // Self is this node as its peers see it: the content of its latest
 // heartbeat (Models, Jobs and Load as of then), with current addresses.
+// LastSeen is zero (it means nothing for the node itself) and RTT 0.
 func (n *Node) Self() PeerInfo {
 	n.lastExtraMu.Lock()
 	p := n.lastPresence
@@ -498,7 +499,7 @@ func (n *Node) Self() PeerInfo {
 	return PeerInfo{
 		ID: n.h.ID().String(), Name: p.Name, Role: p.Role, Version: p.Version,
 		Cores: p.Cores, MemBytes: p.Mem, Load: p.Load, Models: p.Models, Jobs: p.Jobs,
-		Addrs: n.Addrs(), LastSeen: time.Now(), Alive: true,
+		Addrs: n.Addrs(), Alive: true,
 	}
 }
 

@@ -81,12 +81,13 @@ const tombSeqMargin = 3
 // tombTTL bounds how long tombstones are kept.
 const tombTTL = 10 * time.Minute
 
-// peerTable holds the live peers. All methods are safe for concurrent use.
+// pendingPeer is a peer heard of only through gossip so far (see update).
 type pendingPeer struct {
 	p           Presence
 	first, last time.Time
 }
 
+// peerTable holds the live peers. All methods are safe for concurrent use.
 type peerTable struct {
 	mu         sync.Mutex
 	peers      map[peer.ID]*peerEntry

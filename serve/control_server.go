@@ -144,7 +144,7 @@ func CheckLoopback(addr string, allow bool) error {
 	if host == "" {
 		where = "every interface"
 	}
-	return fmt.Errorf("control API address %q is not loopback (%s): anyone who can reach it could try to drive this node; use 127.0.0.1:PORT, or allow it explicitly", addr, where)
+	return fmt.Errorf("control API address %q is not loopback (%s): anyone who can reach it could try to drive this node; use a loopback address such as 127.0.0.1:PORT (from another machine, forward the port over SSH)", addr, where)
 }
 
 func checkBound(a net.Addr, allow bool) error {

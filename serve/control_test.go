@@ -515,8 +515,13 @@ func TestEventsEndOnServerShutdown(t *testing.T) {
 		t.Errorf("ListenAndServeControl: %v", err)
 	}
 	waitFor(t, node.cancelled, "the subscription to be cancelled")
-	for range events { // the client's channel must close
-	}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		for range events { // the client's channel must close
+		}
+	}()
+	waitFor(t, closed, "the client's event channel to close")
 }
 
 func TestNonLoopbackRefused(t *testing.T) {

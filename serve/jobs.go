@@ -287,11 +287,8 @@ func (n jobEventsNode) Subscribe() (<-chan controlapi.Event, func()) {
 	}
 }
 
-// jobEvent is the control API event for a job event.
-//
-// TODO(api): controlapi.Event has no field for the job payload yet; once it
-// has `Job *JobEvent \`json:"job,omitempty"\“, set Job: JobEventToAPI(e)
-// here. Until then clients learn which job changed from GET /api/v1/jobs.
+// jobEvent is the control API event for a job event; its Job field says
+// which job changed and carries the spec or status the manager sent.
 func jobEvent(e job.Event) controlapi.Event {
 	t := e.Time
 	if t.IsZero() {

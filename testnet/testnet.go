@@ -149,10 +149,14 @@ func Start(ctx context.Context, n int, opts ...Option) (*Net, error) {
 	return net, nil
 }
 
-// KeyFile writes the mesh key in swarm.key format to path, so a process
-// outside the Net can join it.
+// KeyFile writes the mesh key in swarm.key format to path (mode 0600), so a
+// process outside the Net can join it.
 func (net *Net) KeyFile(path string) error {
-	return os.WriteFile(path, mesh.EncodeKey(net.psk), 0o600)
+	if err := os.WriteFile(path, mesh.EncodeKey(net.psk), 0o600); err != nil {
+		return err
+	}
+	// WriteFile keeps the mode of a file that already exists.
+	return os.Chmod(path, 0o600)
 }
 
 // PSK is the mesh key.
@@ -201,10 +205,15 @@ func (net *Net) startNode(ctx context.Context, i int, boot []string) error {
 	}()
 	net.mu.Lock()
 	defer net.mu.Unlock()
-	if net.closed {
+	if net.closed || net.nodes[i] != nil {
+		// Closed meanwhile, or a concurrent Restart(i) won the race: two
+		// live nodes with one identity would confuse every peer.
 		cancel()
 		nd.Close()
-		return errors.New("testnet: closed")
+		if net.closed {
+			return errors.New("testnet: closed")
+		}
+		return fmt.Errorf("testnet: node %d is running", i)
 	}
 	net.nodes[i], net.ids[i], net.cancel[i] = nd, nd.ID(), cancel
 	if as := nd.Host().Addrs(); len(as) > 0 {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/shoalmesh/shoal/engine/nn"
 	"github.com/shoalmesh/shoal/engine/train"
-	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 )
 
@@ -26,28 +25,6 @@ func init() { subcommands = append(subcommands, newJobCmd, newJobsCmd) }
 // maxModelSpecFile bounds a --model spec file; the node takes at most
 // 256 KiB of inline spec.
 const maxModelSpecFile = 256 << 10
-
-// apiFlags are the flags every command that talks to a running node has.
-type apiFlags struct {
-	api     string
-	dataDir string
-	asJSON  bool
-}
-
-func (a *apiFlags) register(cmd *cobra.Command, jsonHelp string) {
-	f := cmd.Flags()
-	f.StringVar(&a.api, "api", controlapi.DefaultAddr, "address of the node's control API")
-	f.StringVar(&a.dataDir, "data-dir", "", "the node's data dir, holding its API token (default $SHOAL_DATA_DIR, else $XDG_DATA_HOME/shoal)")
-	f.BoolVar(&a.asJSON, "json", false, jsonHelp)
-}
-
-func (a *apiFlags) client() (*controlapi.Client, error) {
-	dir := a.dataDir
-	if dir == "" {
-		dir = mesh.DefaultDataDir()
-	}
-	return controlapi.NewFromDataDir(a.api, dir)
-}
 
 func newJobCmd() *cobra.Command {
 	cmd := &cobra.Command{

@@ -13,15 +13,11 @@ import (
 )
 
 // nodeJobs runs the training jobs of a `shoal up` node and gives the
-// control API its job routes and events. Use from up.go:
-//
-//	jobs, err := startJobs(node, dataDir, role, log)
-//	if err != nil { return err }
-//	defer jobs.Close() // before the node closes: defers run last-in first-out
-//	… serve.ListenAndServeControl(ctx, jobs.ControlNode(serve.FromMesh(node)),
-//	        serve.ControlConfig{…, Routes: jobs.Routes()})
+// control API its job routes and events, and the heartbeats the node's
+// models (see runUp).
 type nodeJobs struct {
-	m *job.Manager
+	m      *job.Manager
+	models *modelstore.Store
 }
 
 // startJobs opens the node's model store (<dataDir>/models) and starts its
@@ -41,11 +37,15 @@ func startJobs(node *mesh.Node, dataDir, role string, log *slog.Logger) (*nodeJo
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
-	return &nodeJobs{m: m}, nil
+	return &nodeJobs{m: m, models: models}, nil
 }
 
 // Manager is the node's job manager.
 func (j *nodeJobs) Manager() *job.Manager { return j.m }
+
+// Models is the node's model store (<dataDir>/models), the one its jobs
+// publish to.
+func (j *nodeJobs) Models() *modelstore.Store { return j.models }
 
 // Routes are the control API's job routes.
 func (j *nodeJobs) Routes() map[string]http.Handler { return serve.JobRoutes(j.m) }

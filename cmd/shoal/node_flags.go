@@ -7,9 +7,11 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/shoalmesh/shoal/mesh"
+	"github.com/shoalmesh/shoal/serve/controlapi"
 )
 
 // resolveDataDir picks the data dir: the flag, else SHOAL_DATA_DIR, else
@@ -30,6 +32,32 @@ func resolveDataDir(flagValue string, create bool) (string, error) {
 // addDataDirFlag registers the --data-dir flag every node command shares.
 func addDataDirFlag(fs *pflag.FlagSet, p *string) {
 	fs.StringVar(p, "data-dir", "", "where the node keeps its identity, key and models (default $SHOAL_DATA_DIR, else $XDG_DATA_HOME/shoal)")
+}
+
+// apiFlags are the flags of every command that talks to a running node
+// through its control API (peers, jobs, job submit): where the API is, and
+// the data dir that holds its token.
+type apiFlags struct {
+	api     string
+	dataDir string
+	asJSON  bool
+}
+
+func (a *apiFlags) register(cmd *cobra.Command, jsonHelp string) {
+	f := cmd.Flags()
+	f.StringVar(&a.api, "api", controlapi.DefaultAddr, "address of the node's control API")
+	f.StringVar(&a.dataDir, "data-dir", "", "the node's data dir, holding its API token (default $SHOAL_DATA_DIR, else $XDG_DATA_HOME/shoal)")
+	f.BoolVar(&a.asJSON, "json", false, jsonHelp)
+}
+
+// client reads the node's API token from the data dir (never creating the
+// dir: a client has nothing to put there) and returns a client for --api.
+func (a *apiFlags) client() (*controlapi.Client, error) {
+	dir, err := resolveDataDir(a.dataDir, false)
+	if err != nil {
+		return nil, err
+	}
+	return controlapi.NewFromDataDir(a.api, dir)
 }
 
 // addLogLevelFlag registers --log-level.

@@ -11,18 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 )
 
 func init() { subcommands = append(subcommands, newPeersCmd) }
 
 func newPeersCmd() *cobra.Command {
-	var (
-		api     string
-		dataDir string
-		asJSON  bool
-	)
+	var a apiFlags
 	cmd := &cobra.Command{
 		Use:   "peers",
 		Short: "List the peers a running node sees",
@@ -31,10 +26,7 @@ func newPeersCmd() *cobra.Command {
 			"With --json it prints a JSON array whose fields are only ever added to.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dataDir == "" {
-				dataDir = mesh.DefaultDataDir()
-			}
-			c, err := controlapi.NewFromDataDir(api, dataDir)
+			c, err := a.client()
 			if err != nil {
 				return err
 			}
@@ -43,7 +35,7 @@ func newPeersCmd() *cobra.Command {
 				return err
 			}
 			sortPeers(peers)
-			if asJSON {
+			if a.asJSON {
 				return writePeersJSON(cmd.OutOrStdout(), peers)
 			}
 			if len(peers) == 0 {
@@ -52,10 +44,7 @@ func newPeersCmd() *cobra.Command {
 			return writePeersTable(cmd.OutOrStdout(), peers, time.Now())
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&api, "api", controlapi.DefaultAddr, "address of the node's control API")
-	f.StringVar(&dataDir, "data-dir", "", "the node's data dir, holding its API token (default $SHOAL_DATA_DIR, else $XDG_DATA_HOME/shoal)")
-	f.BoolVar(&asJSON, "json", false, "print a JSON array instead of a table")
+	a.register(cmd, "print a JSON array instead of a table")
 	return cmd
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/shoalmesh/shoal/engine/modelstore"
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
@@ -69,6 +68,10 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	}
 	if o.role != mesh.RoleFull && o.role != mesh.RoleEdge {
 		return fmt.Errorf("--role %q: want full or edge", o.role)
+	}
+	// Refuse a non-loopback --api before joining the mesh, not after.
+	if err := serve.CheckLoopback(o.api, false); err != nil {
+		return err
 	}
 	dataDir, err := resolveDataDir(o.dataDir, true)
 	if err != nil {
@@ -132,10 +135,8 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 		return err
 	}
 	defer jobs.Close() // before the node closes: defers run last-in first-out
-	if models, err := modelstore.Open(filepath.Join(dataDir, "models")); err == nil {
-		f := func() mesh.PresenceExtra { return presenceExtra(jobs, models) }
-		extra.Store(&f)
-	}
+	f := func() mesh.PresenceExtra { return presenceExtra(jobs) }
+	extra.Store(&f)
 
 	apiErr := make(chan error, 1)
 	go func() {
@@ -149,7 +150,7 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 		return nil
 	case err := <-apiErr:
 		if err != nil {
-			return fmt.Errorf("control API: %w", err)
+			return err // already says "control API …"
 		}
 		<-ctx.Done()
 		return nil
@@ -158,9 +159,9 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 
 // presenceExtra lists the models this node holds and the jobs it has not
 // finished, for its heartbeats (which keep at most 64 of each).
-func presenceExtra(jobs *nodeJobs, models *modelstore.Store) mesh.PresenceExtra {
+func presenceExtra(jobs *nodeJobs) mesh.PresenceExtra {
 	var x mesh.PresenceExtra
-	if names, err := models.List(); err == nil {
+	if names, err := jobs.Models().List(); err == nil {
 		x.Models = names
 	}
 	for _, j := range jobs.Manager().Jobs() {

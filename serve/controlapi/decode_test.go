@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -184,4 +186,33 @@ func TestReadTokenFileMissing(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no API token at ") || strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing token: %v", err)
 	}
+}
+
+func TestReadTokenFileTooLarge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), TokenFileName)
+	if err := os.WriteFile(path, bytes.Repeat([]byte("a"), maxTokenFile+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadTokenFile(path); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("oversized token file: %v", err)
+	}
+}
+
+func FuzzParseToken(f *testing.F) {
+	for _, s := range []string{"0123456789abcdef", " \n", "0123456789 abcdef", "0123456789abcdeé"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tok, err := ParseToken(s)
+		if err != nil {
+			return
+		}
+		// What passes is usable as-is in an Authorization header.
+		if len(tok) < minTokenLen || len(tok) > maxTokenLen || strings.ContainsAny(tok, " \t\r\n") {
+			t.Fatalf("accepted token %q", tok)
+		}
+		if again, err := ParseToken(tok); err != nil || again != tok {
+			t.Fatalf("re-parse: %q, %v", again, err)
+		}
+	})
 }

@@ -235,11 +235,7 @@ func (c *Client) WaitJob(ctx context.Context, id string, progress func(Job)) (Jo
 			progress(j)
 		}
 		if j.State == JobFailed {
-			msg := j.Error
-			if msg == "" {
-				msg = "no reason given"
-			}
-			return j, fmt.Errorf("job %s failed on %s: %s", id, c.addr, msg)
+			return j, c.jobFailed(id, j)
 		}
 		if j.State == JobDone {
 			return j, nil
@@ -264,7 +260,7 @@ func (c *Client) WaitJob(ctx context.Context, id string, progress func(Job)) (Jo
 							progress(j)
 						}
 						if j.State == JobFailed {
-							return j, fmt.Errorf("job %s failed on %s: %s", id, c.addr, j.Error)
+							return j, c.jobFailed(id, j)
 						}
 						return j, nil
 					}
@@ -277,4 +273,13 @@ func (c *Client) WaitJob(ctx context.Context, id string, progress func(Job)) (Jo
 			}
 		}
 	}
+}
+
+// jobFailed is WaitJob's error for a job that ended in failure.
+func (c *Client) jobFailed(id string, j Job) error {
+	msg := j.Error
+	if msg == "" {
+		msg = "no reason given"
+	}
+	return fmt.Errorf("job %s failed on %s: %s", id, c.addr, msg)
 }
