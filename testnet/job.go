@@ -64,13 +64,16 @@ type JobReport struct {
 	CommRatio        float64 `json:"comm_ratio"`
 	AveragingRounds  int     `json:"averaging_rounds"` // mean per peer, training phase
 	ConsensusRounds  int     `json:"consensus_rounds"` // max per peer
-	ShardsLost       int     `json:"shards_lost"`
-	Shards           int     `json:"shards"`
-	Seconds          float64 `json:"seconds"`
-	Killed           int     `json:"killed"`
-	Poisoned         int     `json:"poisoned"`
-	Rejected         int64   `json:"rejected_vectors"`
-	NonFiniteHonest  int     `json:"non_finite_honest"` // NaN/Inf ever seen in an honest peer's params
+	// ShardsLost counts shards no live peer but the submitter holds: the
+	// submitter keeps every shard it cut, so counting it would always
+	// give 0; this is what the job would lose if the submitter left.
+	ShardsLost      int     `json:"shards_lost"`
+	Shards          int     `json:"shards"`
+	Seconds         float64 `json:"seconds"`
+	Killed          int     `json:"killed"`
+	Poisoned        int     `json:"poisoned"`
+	Rejected        int64   `json:"rejected_vectors"`
+	NonFiniteHonest int     `json:"non_finite_honest"` // NaN/Inf ever seen in an honest peer's params
 	// MaxRoundShift is the largest relative change one averaging round made
 	// to an honest peer's parameters (see job.Result.MaxRoundShift).
 	MaxRoundShift    float64  `json:"max_round_shift"`
@@ -169,6 +172,10 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 	if opts.Churn < 0 || opts.Churn > 1 {
 		return nil, fmt.Errorf("testnet: --churn %g outside [0, 1]", opts.Churn)
 	}
+	if opts.Baseline && opts.Spec.Private {
+		// FedAvg splits the job's shards; a private-data job has none.
+		return nil, errors.New("testnet: --baseline needs a sharded job, not private data")
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -208,16 +215,9 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 		opts.inspect(jn)
 	}
 
-	killed := 0
-	var churnErr error
-	churnDone := make(chan struct{})
-	go func() {
-		defer close(churnDone)
-		killed, churnErr = jn.churn(ctx, spec)
-	}()
-	<-churnDone
-	if churnErr != nil {
-		return nil, churnErr
+	killed, err := jn.churn(ctx, spec)
+	if err != nil {
+		return nil, err
 	}
 
 	results := make([]*job.Result, opts.Peers)
@@ -371,7 +371,9 @@ func (jn *jobNet) churn(ctx context.Context, spec job.Spec) (int, error) {
 	return k, nil
 }
 
-// shardsLost counts shards of the manifest that no live peer holds.
+// shardsLost counts shards of the manifest that no live peer other than the
+// submitter (node 0, which holds every shard it cut) holds; alone, node 0
+// counts.
 func (jn *jobNet) shardsLost(m job.Manifest) int {
 	lost := 0
 	for _, ref := range m.Shards {
@@ -382,6 +384,9 @@ func (jn *jobNet) shardsLost(m job.Manifest) int {
 		}
 		held := false
 		for _, i := range jn.net.Live() {
+			if i == 0 && jn.opts.Peers > 1 {
+				continue
+			}
 			if mg := jn.manager(i); mg != nil && mg.Shards().Has(id) {
 				held = true
 				break

@@ -28,7 +28,7 @@ func (f *testnetJobFlags) register(fs *pflag.FlagSet) {
 	fs.Float64Var(&f.spec.Holdout, "holdout", 0.2, "fraction of a text file's last rows used as the test set")
 	fs.IntVar(&f.spec.Epochs, "epochs", 3, "epochs of the whole data set, spread over the peers")
 	fs.IntVar(&f.spec.Batch, "batch", 0, "batch size (default 64 for images, 32 for text)")
-	fs.Float64Var(&f.spec.LR, "lr", 0, "learning rate (default grows with the peers: 1e-3 alone, 2e-3 up to 4, 4e-3 beyond)")
+	fs.Float64Var(&f.spec.LR, "lr", 0, "learning rate (default grows with the peers: 1e-3 alone, 1.5e-3 for 2, 2e-3 up to 4, 4e-3 beyond)")
 	fs.StringVar(&f.spec.Optimizer, "optimizer", "adam", "sgd, adam or adamw")
 	fs.IntVar(&f.spec.LocalSteps, "local-steps", 10, "local steps H between two averaging rounds")
 	fs.StringVar(&f.spec.Compress, "compress", "none", "what averaging sends: none, fp16 or int8")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -44,12 +45,13 @@ func Baseline(ctx context.Context, spec Spec, m Manifest, trainSet, testSet *dat
 func FedAvg(ctx context.Context, spec Spec, m Manifest, store *shards.Store, members []peer.ID, testSet *data.Dataset) (train.Metrics, error) {
 	n := len(members)
 	split := make([][]shards.Rows, n)
+	owned := make([][]shards.Rows, n) // shards member i is any owner of
 	for _, ref := range m.Shards {
 		id, err := shards.ParseID(ref.ID)
 		if err != nil {
 			return train.Metrics{}, err
 		}
-		owner := shards.Owners(id, members, spec.Replication)[0]
+		owners := shards.Owners(id, members, spec.Replication)
 		b, ok := store.Get(id)
 		if !ok {
 			return train.Metrics{}, fmt.Errorf("fedavg: shard %s not in the store", id.Short())
@@ -59,9 +61,19 @@ func FedAvg(ctx context.Context, spec Spec, m Manifest, store *shards.Store, mem
 			return train.Metrics{}, err
 		}
 		for i, p := range members {
-			if p == owner {
+			if p == owners[0] {
 				split[i] = append(split[i], rows)
 			}
+			if slices.Contains(owners, p) {
+				owned[i] = append(owned[i], rows)
+			}
+		}
+	}
+	for i := range split {
+		if len(split[i]) == 0 {
+			// As runner.refresh does with more peers than shards: a member
+			// that is first owner of nothing trains on the shards it owns.
+			split[i] = owned[i]
 		}
 	}
 	type worker struct {

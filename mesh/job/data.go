@@ -119,7 +119,8 @@ const privateHoldout = 0.1
 
 // loadPrivate reads this peer's own copy of the job's data (spec.Data on
 // this machine, or path when set) with the job's labels and tokenizer, and
-// splits off a local hold-out.
+// splits off a local hold-out. The job's test rows (a text file's last
+// spec.Holdout; an MNIST folder's test files) are left out of both.
 func loadPrivate(spec Spec, m Manifest, path string) (trainSet, holdout *data.Dataset, err error) {
 	if path == "" {
 		path = spec.Data
@@ -134,6 +135,11 @@ func loadPrivate(spec Spec, m Manifest, path string) (trainSet, holdout *data.Da
 		if err != nil {
 			return nil, nil, err
 		}
+		if spec.Holdout > 0 && len(rows) > 1 {
+			// The job's hold-out (the file's last rows, as train.PrepareData
+			// cuts it) is its test set: never train on it.
+			rows = rows[:max(1, data.SplitHoldout(len(rows), spec.Holdout))]
+		}
 		if d, err = data.TextDataset(rows, &enc.Tokenizer, enc.Vocab, enc.MaxLen, m.Labels); err != nil {
 			return nil, nil, err
 		}
@@ -146,6 +152,20 @@ func loadPrivate(spec Spec, m Manifest, path string) (trainSet, holdout *data.Da
 	}
 	if d.N < 2 {
 		return nil, nil, fmt.Errorf("private data %s: %d rows, need at least 2", path, d.N)
+	}
+	// This peer's files are not the submitter's: check they fit the job's
+	// model and classes before a batch indexes past either.
+	width := 1
+	for _, x := range m.SampleShape {
+		width *= x
+	}
+	if d.SampleSize() != width {
+		return nil, nil, fmt.Errorf("private data %s: samples of %d values, the job's have %d", path, d.SampleSize(), width)
+	}
+	for i, y := range d.Y {
+		if !(y >= 0 && int(y) < len(m.Labels)) || y != float32(int(y)) {
+			return nil, nil, fmt.Errorf("private data %s: row %d has class %v, the job has %d classes", path, i+1, y, len(m.Labels))
+		}
 	}
 	cut := d.N - max(1, min(probeRows, int(float64(d.N)*privateHoldout)))
 	return d.Slice(0, cut), d.Slice(cut, d.N), nil

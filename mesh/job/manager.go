@@ -332,6 +332,16 @@ func (m *Manager) jobDir(id string) string {
 	return filepath.Join(m.cfg.DataDir, "jobs", id)
 }
 
+// finished reports whether job id has a "done" marker in the data dir.
+func (m *Manager) finished(id string) bool {
+	dir := m.jobDir(id)
+	if dir == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(dir, "done"))
+	return err == nil
+}
+
 // resume restarts every job in the data dir that has no "done" marker.
 func (m *Manager) resume() {
 	if m.cfg.DataDir == "" {
@@ -343,7 +353,7 @@ func (m *Manager) resume() {
 	}
 	for _, e := range entries {
 		dir := filepath.Join(m.cfg.DataDir, "jobs", e.Name())
-		if _, err := os.Stat(filepath.Join(dir, "done")); err == nil {
+		if m.finished(e.Name()) {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(dir, "job.json"))
@@ -391,6 +401,9 @@ func (m *Manager) readLoop() {
 			if m.cfg.Role == mesh.RoleEdge && !env.Announce.Spec.Edge {
 				continue
 			}
+			if m.finished(env.Announce.Spec.ID) {
+				continue // done before a restart (resume skips it too): a re-announcement must not run it again
+			}
 			if err := m.start(*env.Announce); err != nil {
 				m.log.Debug("job not started", "err", err)
 			}
@@ -400,6 +413,12 @@ func (m *Manager) readLoop() {
 			m.mu.Lock()
 			js, ok := m.jobs[st.Job]
 			if ok {
+				if st.Have == nil {
+					// A status carries the shards held only when that list
+					// changed (runner.publish): keep the last one heard, or
+					// holders() would forget who holds what.
+					st.Have = js.members[from].status.Have
+				}
 				js.members[from] = memberStatus{status: st, seen: time.Now()}
 				select {
 				case js.wake <- struct{}{}:

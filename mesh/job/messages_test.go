@@ -1,6 +1,7 @@
 package job
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -136,4 +137,55 @@ func TestStepBudget(t *testing.T) {
 	if got := stepBudget(s, 60000, 1); got != 2813 {
 		t.Fatalf("budget %d, want 2813", got)
 	}
+}
+
+// job.json in the data dir is read back on restart (resume): a damaged or
+// hand-edited file must be refused with a reason, never start a job.
+func TestDecodeAnnouncementFileMalformed(t *testing.T) {
+	good, err := json.Marshal(validAnnouncement())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeAnnouncementFile(good); err != nil {
+		t.Fatalf("valid file refused: %v", err)
+	}
+	cases := []struct{ name, in, want string }{
+		{"empty", ``, "unexpected end"},
+		{"truncated", string(good[:len(good)/2]), "unexpected end"},
+		{"not an object", `[1,2]`, "cannot unmarshal"},
+		{"no spec", `{"manifest":{}}`, "bad job id"},
+		{"bad id", strings.Replace(string(good), validAnnouncement().Spec.ID, "zz", 1), "bad job id"},
+		{"oversized", `{"spec":{"name":"` + strings.Repeat("x", maxMessage) + `"}}`, "exceeds"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := decodeAnnouncementFile([]byte(c.in))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q does not mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+func FuzzDecodeAnnouncementFile(f *testing.F) {
+	good, _ := json.Marshal(validAnnouncement())
+	f.Add(good)
+	f.Add([]byte(`{"spec":{},"manifest":{}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ann, err := decodeAnnouncementFile(b)
+		if err != nil {
+			return
+		}
+		// What is accepted must survive persist's encoding unchanged in meaning.
+		again, err := json.Marshal(ann)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		if ann2, err := decodeAnnouncementFile(again); err != nil || ann2.Spec.ID != ann.Spec.ID {
+			t.Fatalf("round trip: %v", err)
+		}
+	})
 }

@@ -37,8 +37,8 @@ type Result struct {
 	ParamsHash string `json:"params_hash"` // SHA-256 of the final parameter vector
 	ModelBytes int64  `json:"model_bytes"`
 	Steps      int    `json:"steps"`
-	// Rounds counts averaging rounds this peer started while training;
-	// ConsensusRounds those of the consensus phase.
+	// Rounds counts the averaging rounds this peer started and completed
+	// while training; ConsensusRounds those of the consensus phase.
 	Rounds          int     `json:"averaging_rounds"`
 	ConsensusRounds int     `json:"consensus_rounds"`
 	Exchanges       int64   `json:"exchanges"` // completed, started by either side
@@ -351,7 +351,7 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 	var before []float32 // params before an averaging round
 	stepsPerEpoch := max(1, r.stepsTotal/r.spec.Epochs)
 	r.st.State = StateTraining
-	for step < r.stepsTotal {
+	for outer := 1; step < r.stepsTotal; outer++ {
 		if now := r.m.members(r.spec.ID, true); r.local == nil || !slices.Equal(now, members) {
 			members = now
 			if !r.spec.Private {
@@ -362,6 +362,7 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 			}
 			r.st.State = StateTraining
 		}
+		r.av.BeginOuter() // no-op unless the job sets an outer learning rate
 		if r.local.N == 0 {
 			// Nothing to train on yet: average only, so this peer still helps.
 			step = min(step+r.spec.LocalSteps, r.stepsTotal)
@@ -410,8 +411,12 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 				r.st.Rounds = res.Rounds
 			}
 		}
+		r.av.OuterStep()
 		r.checkFinite()
-		if res.Rounds%20 == 0 || step >= r.stepsTotal {
+		// Every 20 outer rounds, counted whether or not the exchange worked:
+		// keyed on successful rounds, a peer whose rounds fail (or that is
+		// alone) would write a checkpoint after every H steps.
+		if outer%20 == 0 || step >= r.stepsTotal {
 			r.saveCheckpoint(step)
 		}
 		r.publish(500 * time.Millisecond)
@@ -493,7 +498,13 @@ wait:
 	}
 	r.setState(StateConsensus)
 	r.av.SetConsensus(true)
-	candidates := func() []peer.ID { return without(r.m.members(r.spec.ID, true), r.m.node.ID()) }
+	candidates := func() []peer.ID {
+		// Consensus calls this before every round, on this goroutine: keep
+		// the status going, or after StatusTimeout of silence the others
+		// drop this peer from their members (and from Finalize's order).
+		r.publish(2 * time.Second)
+		return without(r.m.members(r.spec.ID, true), r.m.node.ID())
+	}
 	if len(candidates()) > 0 { // alone, a peer is its own consensus
 		rounds, err := r.av.Consensus(ctx, candidates, ConsensusTarget, 200)
 		res.ConsensusRounds = rounds
@@ -623,7 +634,10 @@ func (r *runner) loadCheckpoint() int {
 		r.log.Warn("checkpoint does not fit the model; starting afresh")
 		return 0
 	}
+	// The averager has joined already and may be serving an exchange.
+	r.av.Lock()
 	copy(r.model.Params(), v)
+	r.av.Unlock()
 	r.stepsTotal = total
 	r.log.Info("resumed from checkpoint", "step", step, "of", total)
 	return step

@@ -68,8 +68,15 @@ func DecodeRows(b []byte) (Rows, error) {
 	if width == 0 {
 		return Rows{}, errors.New("rows: width is zero")
 	}
+	// Bound both factors by the body before multiplying: with two 32-bit
+	// header fields the product could wrap around uint64 and match a short
+	// body, and the allocation below would then panic.
+	have := uint64(len(b) - off)
+	if width > have/4 || n > have/4 {
+		return Rows{}, fmt.Errorf("rows: header says %d rows of width %d, body has only %d bytes", n, width, have)
+	}
 	want := (width*n + n) * 4
-	if have := uint64(len(b) - off); want != have {
+	if want != have {
 		return Rows{}, fmt.Errorf("rows: header says %d rows of width %d (%d bytes), body has %d bytes", n, width, want, have)
 	}
 	r := Rows{Width: int(width), X: make([]float32, width*n), Y: make([]float32, n)}

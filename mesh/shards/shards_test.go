@@ -155,6 +155,8 @@ func TestDecodeRowsMalformed(t *testing.T) {
 	binary.LittleEndian.PutUint32(zeroWidth[4:], 0)
 	huge := slices.Clone(good)
 	binary.LittleEndian.PutUint32(huge[8:], 1<<31)
+	// (2^32−1+1)·2^30·4 wraps to 0 in uint64: an empty body must not match.
+	wraps := []byte("SHR1\xff\xff\xff\xff\x00\x00\x00\x40")
 	cases := []struct {
 		name string
 		in   []byte
@@ -166,6 +168,7 @@ func TestDecodeRowsMalformed(t *testing.T) {
 		{"trailing bytes", append(slices.Clone(good), 0)},
 		{"zero width", zeroWidth},
 		{"row count beyond body", huge},
+		{"size overflows uint64", wraps},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
