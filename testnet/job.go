@@ -76,7 +76,10 @@ type JobReport struct {
 	NonFiniteHonest int     `json:"non_finite_honest"` // NaN/Inf ever seen in an honest peer's params
 	// MaxRoundShift is the largest relative change one averaging round made
 	// to an honest peer's parameters (see job.Result.MaxRoundShift).
-	MaxRoundShift    float64  `json:"max_round_shift"`
+	MaxRoundShift float64 `json:"max_round_shift"`
+	// Resumed counts restarted peers that resumed the job from a
+	// checkpoint (churn), rather than starting it afresh.
+	Resumed          int      `json:"resumed"`
 	BaselineAccuracy *float64 `json:"baseline_accuracy,omitempty"`
 	FedAvgAccuracy   *float64 `json:"fedavg_accuracy,omitempty"`
 	Job              string   `json:"job"`
@@ -274,6 +277,9 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 		rep.Rejected += res.Rejected
 		rep.NonFiniteHonest += res.NonFinite
 		rep.MaxRoundShift = max(rep.MaxRoundShift, res.MaxRoundShift)
+		if res.ResumedFrom > 0 {
+			rep.Resumed++
+		}
 	}
 	if len(accs) == 0 {
 		return nil, errors.New("testnet: no honest peer finished")
@@ -323,22 +329,26 @@ func (jn *jobNet) churn(ctx context.Context, spec job.Spec) (int, error) {
 	victims := rng.Perm(jn.opts.Peers - 1)[:k]
 	events, cancel := jn.manager(0).Subscribe()
 	defer cancel()
-	// Wait for the training to be under way: node 0's own step count.
-	steps := 0
-	progress := func() (int, int) {
+	// A victim dies once it has done a share of its own steps, as node 0
+	// hears them in the victim's status messages.
+	progress := func(victim int) (int, int) {
 		for _, info := range jn.manager(0).Jobs() {
 			if info.Spec.ID == spec.ID {
-				return info.Self.Step, info.Self.Steps
+				st := info.Members[jn.net.ID(victim).String()]
+				return st.Step, st.Steps
 			}
 		}
 		return 0, 0
 	}
+	steps := 0
 	for n, victim := range victims {
-		// Each victim dies at a random point in its own slice of the
-		// training phase, so the kills spread over the job.
-		frac := (float64(n) + rng.Float64()*0.8) / float64(len(victims)) * 0.8
+		victim++ // indices 1..Peers-1
+		// Between 25% and 75% of its training, the kills spread over the
+		// job: late enough for a first checkpoint to exist, early enough
+		// to resume into real work.
+		frac := 0.25 + (float64(n)+rng.Float64()*0.8)/float64(len(victims))*0.5
 		for {
-			step, total := progress()
+			step, total := progress(victim)
 			if total > 0 && float64(step) >= frac*float64(total) {
 				steps = step
 				break
@@ -352,7 +362,6 @@ func (jn *jobNet) churn(ctx context.Context, spec job.Spec) (int, error) {
 				}
 			}
 		}
-		victim++ // indices 1..Peers-1
 		jn.opts.Logger.Info("churn: killing peer", "peer", victim, "at_step", steps)
 		if err := jn.kill(victim); err != nil {
 			return n, err

@@ -89,6 +89,9 @@ func TestRunJobChurn(t *testing.T) {
 	if rep.Killed != 1 {
 		t.Fatalf("killed %d peers, want 1", rep.Killed)
 	}
+	if rep.Resumed != 1 {
+		t.Fatalf("%d restarted peers resumed from a checkpoint, want 1", rep.Resumed)
+	}
 	if !rep.ModelHashAgreement || rep.ShardsLost != 0 {
 		t.Fatalf("agreement %v, shards lost %d", rep.ModelHashAgreement, rep.ShardsLost)
 	}

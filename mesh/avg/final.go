@@ -133,6 +133,49 @@ func (a *Averager) freezeOwn(ctx context.Context) (string, error) {
 	return a.finalHash(), nil
 }
 
+// AdoptFinal makes this peer hold the final vector that the peers in
+// sources already hold (peers that finalized before it, e.g. while it was
+// restarting): it fetches from the lowest of them that answers, checks the
+// SHA-256 and freezes, trying again until ctx ends. Unlike Finalize it never
+// freezes its own vector, which would split the mesh when this peer's id
+// happens to be the lowest.
+func (a *Averager) AdoptFinal(ctx context.Context, sources []peer.ID) (string, error) {
+	if a.frozen() {
+		return a.finalHash(), nil
+	}
+	order := slices.DeleteFunc(slices.Clone(sources), func(p peer.ID) bool { return p == a.self })
+	slices.Sort(order)
+	order = slices.Compact(order)
+	if len(order) == 0 {
+		return "", errors.New("avg: adopt final: no source peer")
+	}
+	retry := time.NewTicker(100 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		var errs []error
+		for _, p := range order {
+			if a.Banned(p) {
+				continue
+			}
+			v, err := a.fetchFinal(ctx, p)
+			if err == nil {
+				if err = a.adopt(ctx, v); errors.Is(err, ErrRejected) {
+					a.strike(p)
+				}
+			}
+			if err == nil {
+				return a.finalHash(), nil
+			}
+			errs = append(errs, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("avg: adopt final: %w (%v)", ctx.Err(), errors.Join(errs...))
+		case <-retry.C:
+		}
+	}
+}
+
 func (a *Averager) adopt(ctx context.Context, v []float32) error {
 	if err := a.acquire(ctx); err != nil {
 		return err

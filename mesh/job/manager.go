@@ -153,8 +153,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	shards.Serve(cfg.Node.Host(), store)
 	m.avg = avg.NewService(cfg.Node.Host())
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.readLoop()
+	go m.heartbeat()
 	m.resume()
 	return m, nil
 }
@@ -581,6 +582,37 @@ func (m *Manager) publishStatus(js *jobState, st Status) {
 	}
 	if err := m.topic.Publish(m.ctx, b); err != nil && m.ctx.Err() == nil {
 		m.log.Debug("status not sent", "err", err)
+	}
+}
+
+// statusEvery is how often a peer repeats its latest status for every job
+// it knows, finished ones included: a peer that (re)starts late learns from
+// these who takes part and who has finished, and a member stays fresh
+// (StatusTimeout) through long silent phases such as the final agreement.
+const statusEvery = 2 * time.Second
+
+func (m *Manager) heartbeat() {
+	defer m.wg.Done()
+	t := time.NewTicker(statusEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		var sts []Status
+		for _, js := range m.jobs {
+			sts = append(sts, js.self)
+		}
+		m.mu.Unlock()
+		for _, st := range sts {
+			st.Have = nil // shard lists go out when they change, not every beat
+			if b, err := encodeStatus(st); err == nil {
+				_ = m.topic.Publish(m.ctx, b)
+			}
+		}
 	}
 }
 

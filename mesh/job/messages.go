@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/shoalmesh/shoal/mesh/shards"
@@ -119,7 +120,8 @@ func decodeMessage(b []byte) (envelope, error) {
 	if err := dec.Decode(&e); err != nil {
 		return e, fmt.Errorf("job message: %w", err)
 	}
-	if dec.More() {
+	// More alone lets a stray '}' or ']' through: read on to the end.
+	if _, err := dec.Token(); err != io.EOF {
 		return e, errors.New("job message: trailing data")
 	}
 	if e.V != messageVersion {

@@ -58,6 +58,7 @@ func TestDecodeMessageMalformed(t *testing.T) {
 		{"not json", `hello`, "invalid character"},
 		{"trailing", `{"v":1,"kind":"status","status":{"job":"` + id + `","state":"joined"}} {}`, "trailing"},
 		{"unknown field", `{"v":1,"kind":"status","extra":1}`, "unknown field"},
+		{"stray bracket", `{"v":1,"kind":"status","status":{"job":"` + id + `","state":"joined"}} }`, "trailing"},
 		{"wrong version", `{"v":2,"kind":"status","status":{"job":"` + id + `","state":"joined"}}`, "version"},
 		{"unknown kind", `{"v":1,"kind":"gossip"}`, "unknown kind"},
 		{"status without body", `{"v":1,"kind":"status"}`, "without its body"},
@@ -122,7 +123,7 @@ func TestDecodeSpec(t *testing.T) {
 	if s.LocalSteps != 10 || s.Replication != 2 || s.Optimizer != "adam" || s.Name != "mlp" {
 		t.Fatalf("defaults not filled: %+v", s)
 	}
-	for _, bad := range []string{`{"model":"mlp"}`, `{"model":"mlp","data":"/d","lr":-1}`, `{"model":"mlp","data":"/d","colour":"red"}`, `[]`} {
+	for _, bad := range []string{`{"model":"mlp"}`, `{"model":"mlp","data":"/d","lr":-1}`, `{"model":"mlp","data":"/d","colour":"red"}`, `[]`, `{"model":"mlp","data":"/d"} ]`} {
 		if _, err := DecodeSpec([]byte(bad)); err == nil {
 			t.Errorf("accepted %s", bad)
 		}

@@ -57,6 +57,9 @@ type Result struct {
 	// phase: honest partners move it by a few percent, a partner that
 	// slips a scaled vector past the guard rails by far more than 1.
 	MaxRoundShift float64 `json:"max_round_shift"`
+	// ResumedFrom is the step this peer's run resumed from after a
+	// restart (0: it started afresh).
+	ResumedFrom int `json:"resumed_from"`
 }
 
 type runner struct {
@@ -149,6 +152,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 	}()
 	step := r.loadCheckpoint()
+	resumedFrom := step
 	r.publish(0)
 
 	members, err := r.waitForMembers(ctx)
@@ -175,7 +179,7 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	r.st.Steps = r.stepsTotal
-	res := &Result{ModelName: r.spec.Name}
+	res := &Result{ModelName: r.spec.Name, ResumedFrom: resumedFrom}
 	if err := r.train(ctx, step, res); err != nil {
 		return nil, err
 	}
@@ -413,10 +417,10 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 		}
 		r.av.OuterStep()
 		r.checkFinite()
-		// Every 20 outer rounds, counted whether or not the exchange worked:
-		// keyed on successful rounds, a peer whose rounds fail (or that is
-		// alone) would write a checkpoint after every H steps.
-		if outer%20 == 0 || step >= r.stepsTotal {
+		// Every checkpointEvery outer rounds, counted whether or not the
+		// exchange worked (keyed on successful rounds, a peer whose rounds
+		// fail, or that is alone, would write one after every H steps).
+		if outer%checkpointEvery == 0 || step >= r.stepsTotal {
 			r.saveCheckpoint(step)
 		}
 		r.publish(500 * time.Millisecond)
@@ -517,10 +521,19 @@ wait:
 	}
 	fctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	paramsHash, err := r.av.Finalize(fctx, r.m.members(r.spec.ID, false))
+	// A peer that comes late (restarted after others finished) adopts what
+	// the finished ones hold; the others agree among the live members.
+	var paramsHash string
+	var err error
+	if done := r.finishedMembers(); len(done) > 0 {
+		paramsHash, err = r.av.AdoptFinal(fctx, done)
+	} else {
+		paramsHash, err = r.av.Finalize(fctx, r.m.members(r.spec.ID, false))
+	}
 	if err != nil {
 		return fmt.Errorf("final agreement: %w", err)
 	}
+	r.log.Info("final parameters", "sha256", paramsHash)
 	r.checkFinite()
 	res.ParamsHash = paramsHash
 	r.evaluateProbe()
@@ -537,6 +550,19 @@ wait:
 		_ = modelfile.WriteBytes(filepath.Join(dir, "done"), []byte(res.ModelHash+"\n"))
 	}
 	return nil
+}
+
+// finishedMembers lists the live members that have finished the job: they
+// hold the vector the mesh agreed on.
+func (r *runner) finishedMembers() []peer.ID {
+	sts := r.m.memberStatuses(r.spec.ID)
+	var done []peer.ID
+	for _, p := range r.m.members(r.spec.ID, false) {
+		if p != r.m.node.ID() && sts[p].State == StateDone {
+			done = append(done, p)
+		}
+	}
+	return done
 }
 
 // othersTrained reports whether every live member is past training.
@@ -586,6 +612,12 @@ func (r *runner) publishModel(res *Result) error {
 	res.ModelHash = modelfile.SHA256Hex(b)
 	return nil
 }
+
+// checkpointEvery is how many outer rounds (H local steps each) pass
+// between two checkpoints: a restarted peer loses at most this much work.
+// A checkpoint is one write of the parameters (0.4 MB for the mlp), small
+// next to the rounds' traffic.
+const checkpointEvery = 5
 
 // Checkpoints hold the parameters and the step, so a restarted peer resumes
 // where it was (its optimizer state starts afresh).

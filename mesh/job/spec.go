@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -194,6 +195,9 @@ func DecodeSpec(b []byte) (Spec, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
 		return s, fmt.Errorf("job spec: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return s, errors.New("job spec: trailing data after the JSON object")
 	}
 	s.Fill()
 	if err := s.Validate(); err != nil {
