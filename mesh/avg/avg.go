@@ -301,6 +301,11 @@ type Totals struct {
 	BytesRecv int64
 	// LastDistance is the Distance of the latest completed exchange.
 	LastDistance float64
+	// MaxShift is the largest relative change ‖new − old‖/‖old‖ that one
+	// exchange (started by either side) computed for this peer's params:
+	// a few percent between honest peers, far more when a scaled vector
+	// gets past the guard rails.
+	MaxShift float64
 }
 
 // Totals returns the counters so far.
@@ -577,8 +582,17 @@ func (a *Averager) combine(partner peer.ID, wMine, wTheirs float64, equal bool, 
 			a.avg[i] = float32(float64(flo*float64(lo[i])) + float64(fhi*float64(hi[i])))
 		}
 	}
-	for _, x := range a.avg {
+	var s2, m2 float64 // how far this exchange moves mine, relative to it
+	for i, x := range a.avg {
 		n2 += float64(x) * float64(x)
+		d := float64(x) - float64(mine[i])
+		s2 += d * d
+		m2 += float64(mine[i]) * float64(mine[i])
+	}
+	if m2 > 0 {
+		a.smu.Lock()
+		a.totals.MaxShift = max(a.totals.MaxShift, math.Sqrt(s2/m2))
+		a.smu.Unlock()
 	}
 	if n2 > 0 {
 		dist = norm / (math.Sqrt2 * math.Sqrt(n2))

@@ -53,9 +53,10 @@ type Result struct {
 	TrainBytesSent int64 `json:"train_bytes_sent"`
 	TrainExchanges int64 `json:"train_exchanges"`
 	// MaxRoundShift is the largest relative change ‖after − before‖/‖before‖
-	// of this peer's parameters across one averaging round of the training
-	// phase: honest partners move it by a few percent, a partner that
-	// slips a scaled vector past the guard rails by far more than 1.
+	// one averaging exchange of the training phase (started by either side)
+	// made to this peer's parameters: honest partners move it by a few
+	// percent, a partner that slips a scaled vector past the guard rails by
+	// far more than 1 (avg.Totals.MaxShift).
 	MaxRoundShift float64 `json:"max_round_shift"`
 	// ResumedFrom is the step this peer's run resumed from after a
 	// restart (0: it started afresh).
@@ -352,7 +353,6 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 	var perm []int
 	pos := 0
 	var members []peer.ID
-	var before []float32 // params before an averaging round
 	stepsPerEpoch := max(1, r.stepsTotal/r.spec.Epochs)
 	r.st.State = StateTraining
 	for outer := 1; step < r.stepsTotal; outer++ {
@@ -401,14 +401,7 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 		}
 		r.st.Step, r.st.Epoch = step, min(r.spec.Epochs, step/stepsPerEpoch+1)
 		if others := without(members, r.m.node.ID()); len(others) > 0 {
-			r.av.Lock()
-			before = append(before[:0], r.model.Params()...)
-			r.av.Unlock()
-			_, err := r.av.Round(ctx, others)
-			r.av.Lock()
-			res.MaxRoundShift = max(res.MaxRoundShift, relativeShift(r.model.Params(), before))
-			r.av.Unlock()
-			if err != nil {
+			if _, err := r.av.Round(ctx, others); err != nil {
 				r.log.Debug("averaging round failed", "err", err)
 			} else {
 				res.Rounds++
@@ -428,22 +421,9 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 	res.Steps = step
 	t := r.av.Totals()
 	res.TrainBytesSent, res.TrainExchanges = t.BytesSent, t.Exchanges+t.Served
+	res.MaxRoundShift = t.MaxShift
 	r.evaluateProbe()
 	return nil
-}
-
-// relativeShift is ‖now − before‖ / ‖before‖ (NaN counts as infinite).
-func relativeShift(now, before []float32) float64 {
-	var d, b float64
-	for i, v := range now {
-		x := float64(v) - float64(before[i])
-		d += x * x
-		b += float64(before[i]) * float64(before[i])
-	}
-	if math.IsNaN(d) || b == 0 {
-		return math.Inf(1)
-	}
-	return math.Sqrt(d / b)
 }
 
 func without(ids []peer.ID, self peer.ID) []peer.ID {
