@@ -275,18 +275,24 @@ func (net *Net) Kill(i int) error {
 }
 
 // Restart starts node i again with its identity and data dir, on its old
-// address when free, bootstrapping from the first other live node.
+// address when free, bootstrapping from up to three other live nodes.
 func (net *Net) Restart(i int) error {
 	net.mu.Lock()
 	if net.nodes[i] != nil {
 		net.mu.Unlock()
 		return fmt.Errorf("testnet: node %d is running", i)
 	}
+	// Bootstrap from up to three live nodes, as a node started with a
+	// few --bootstrap addresses would: with one, a restarted node learns
+	// the rest only from relayed heartbeats, which on a loaded machine
+	// took more than the 3 s a return may take (about one run in four).
 	var boot []string
 	for j, n := range net.nodes {
 		if n != nil && j != i && !net.denied[[2]int{i, j}] {
-			boot = n.Addrs()
-			break
+			boot = append(boot, n.Addrs()...)
+			if len(boot) >= 3*len(n.Addrs()) {
+				break
+			}
 		}
 	}
 	net.mu.Unlock()
