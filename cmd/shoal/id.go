@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -60,12 +59,7 @@ func newIDCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if asJSON {
-				b, err := json.Marshal(out)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(w, string(b))
-				return err
+				return writeJSONLine(w, out)
 			}
 			fmt.Fprintln(w, out.ID)
 			for _, a := range out.Addrs {

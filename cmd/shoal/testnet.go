@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -129,12 +128,7 @@ func runTestnet(cmd *cobra.Command, o *testnetOptions) error {
 
 func writeTestnet(w io.Writer, out testnetOutput, asJSON bool) error {
 	if asJSON {
-		b, err := json.Marshal(out)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(w, string(b))
-		return err
+		return writeJSONLine(w, out)
 	}
 	fmt.Fprintf(w, "mesh %s\n", out.MeshID)
 	for _, p := range out.Peers {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,12 +69,7 @@ func runTestnetJob(ctx context.Context, peers int, f *testnetJobFlags, asJSON bo
 	if !asJSON {
 		return nil
 	}
-	b, err := json.Marshal(rep)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(stdout, string(b))
-	return err
+	return writeJSONLine(stdout, rep)
 }
 
 // defaultMeshLR grows Adam's 1e-3 with the number of peers: each model takes

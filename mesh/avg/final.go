@@ -94,12 +94,7 @@ func (a *Averager) Finalize(ctx context.Context, members []peer.ID) (string, err
 		if a.Banned(p) {
 			continue
 		}
-		v, err := a.fetchFinal(ctx, p)
-		if err == nil {
-			if err = a.adopt(ctx, v); errors.Is(err, ErrRejected) {
-				a.strike(p)
-			}
-		}
+		err := a.adoptFrom(ctx, p)
 		if err == nil {
 			return a.finalHash(), nil
 		}
@@ -157,12 +152,7 @@ func (a *Averager) AdoptFinal(ctx context.Context, sources []peer.ID) (string, e
 			if a.Banned(p) {
 				continue
 			}
-			v, err := a.fetchFinal(ctx, p)
-			if err == nil {
-				if err = a.adopt(ctx, v); errors.Is(err, ErrRejected) {
-					a.strike(p)
-				}
-			}
+			err := a.adoptFrom(ctx, p)
 			if err == nil {
 				return a.finalHash(), nil
 			}
@@ -174,6 +164,19 @@ func (a *Averager) AdoptFinal(ctx context.Context, sources []peer.ID) (string, e
 		case <-retry.C:
 		}
 	}
+}
+
+// adoptFrom fetches p's final vector and adopts it; a vector refused as too
+// far from ours (RobustClip) costs p reputation.
+func (a *Averager) adoptFrom(ctx context.Context, p peer.ID) error {
+	v, err := a.fetchFinal(ctx, p)
+	if err != nil {
+		return err
+	}
+	if err = a.adopt(ctx, v); errors.Is(err, ErrRejected) {
+		a.strike(p)
+	}
+	return err
 }
 
 func (a *Averager) adopt(ctx context.Context, v []float32) error {
