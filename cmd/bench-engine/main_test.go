@@ -100,3 +100,53 @@ func TestMedian(t *testing.T) {
 		t.Errorf("a failed run must not be hidden: %+v", m)
 	}
 }
+
+// TestScalingWithFakeEngines runs -scaling against scripts whose speed
+// depends on --threads, and checks the pairs, medians and the thread count
+// each engine was given.
+func TestScalingWithFakeEngines(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("needs /bin/sh")
+	}
+	dir := t.TempDir()
+	shoal := script(t, dir, "shoal", `case "$*" in
+*"--threads 1 "*) echo '{"samples_per_sec": 3000, "train_seconds": 2, "test_accuracy": 0.95}';;
+*"--threads 2 "*) echo '{"samples_per_sec": 5400, "train_seconds": 1, "test_accuracy": 0.95}';;
+*) echo "bad args: $*" >&2; exit 2;;
+esac
+`)
+	python := script(t, dir, "python", `case "$*" in
+*"--threads $OPENBLAS_NUM_THREADS "*) ;;
+*) echo "OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS for $*" >&2; exit 4;;
+esac
+echo '{"engine": "pytorch-fake", "samples_per_sec": '$((1000 * (OPENBLAS_NUM_THREADS + 1)))', "train_seconds": 3, "test_accuracy": 0.96}'
+`)
+	var out bytes.Buffer
+	err := bench(context.Background(), &out, opts{shoal: shoal, python: python, torchRef: "ref.py", mnist: dir, sms: "x.tsv",
+		tasks: "mlp-mnist", epochs: 1, threads: 2, seed: 1, repeat: 3, timeout: time.Minute, scaling: true})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var rep scalingReport
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("last line is not JSON: %v\n%s", err, out.String())
+	}
+	if len(rep.Results) != 1 || rep.Pairs != 3 || rep.Threads != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	r := rep.Results[0]
+	if r.ShoalSpeedup != 1.8 || len(r.ShoalPairs) != 3 || r.ShoalOne != 3000 || r.ShoalN != 5400 || len(r.ShoalAccuracy) != 6 {
+		t.Errorf("shoal: %+v, want speedup 1.8 over 3 pairs, 6 accuracies", r)
+	}
+	if r.TorchOne != 2000 || r.TorchN != 3000 || r.TorchSpeedup != 1.5 {
+		t.Errorf("pytorch: %+v, want 2000 and 3000 samples/s, speedup 1.5", r)
+	}
+	if !strings.Contains(out.String(), "1.80x") {
+		t.Errorf("table lacks the speedup:\n%s", out.String())
+	}
+	if err := bench(context.Background(), &out, opts{shoal: shoal, python: python, mnist: dir, tasks: "mlp-mnist",
+		epochs: 1, threads: 1, seed: 1, repeat: 1, timeout: time.Minute, scaling: true}); err == nil {
+		t.Error("-scaling with -threads 1 was accepted")
+	}
+}

@@ -27,8 +27,10 @@
 // region and beta = 0 never reads C.
 //
 // SetThreads(n) lets one Sgemm call split C's rows or columns over n
-// goroutines (long-lived workers, no allocation per call) when the product
-// is large enough to repay the hand-off.
+// goroutines (the engine/par team: long-lived workers, no allocation per
+// call) when the product is large enough to repay the hand-off.
+// SgemmSerial never splits: it is for callers that split a product
+// themselves.
 //
 // SHOAL_GEMM_AVX512=0 in the environment disables the AVX-512 kernel (for
 // CPUs that lower their clock for it).

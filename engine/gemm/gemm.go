@@ -29,21 +29,35 @@ const (
 // It does not allocate once its pooled packing buffers exist, and is safe
 // for concurrent use.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	p := prob{
+	run(Threads(), prob{
 		transA: transA, transB: transB,
 		m: m, n: n, k: k,
 		alpha: alpha, beta: beta,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
-	}
+	})
+}
+
+// SgemmSerial is Sgemm on the calling goroutine only, whatever SetThreads
+// says: for callers that split a product themselves (a part of a par.Do).
+func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	run(1, prob{
+		transA: transA, transB: transB,
+		m: m, n: n, k: k,
+		alpha: alpha, beta: beta,
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+	})
+}
+
+func run(threads int, p prob) {
 	p.check()
-	if m == 0 || n == 0 {
+	if p.m == 0 || p.n == 0 {
 		return
 	}
-	if alpha == 0 || k == 0 {
-		scaleC(m, n, beta, c, ldc)
+	if p.alpha == 0 || p.k == 0 {
+		scaleC(p.m, p.n, p.beta, p.c, p.ldc)
 		return
 	}
-	if t := Threads(); t > 1 && parallel(&p, t) {
+	if threads > 1 && parallel(&p, threads) {
 		return
 	}
 	s := getScratch()
@@ -187,10 +201,13 @@ func (s *scratch) gemm(p *prob) {
 	}
 	packA := p.lda >= packAStride && n >= minReuseTiles*nr
 	packB := p.transB || p.ldb >= packBStride && m >= minReuseTiles*mr
+	// k blocks of equal size up to kc: k = 400 runs as 200+200, not as
+	// 384+16, whose short block would cost a whole pass over C for little.
+	kStep := (k + (k+kc-1)/kc - 1) / ((k + kc - 1) / kc)
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
-		for pc := 0; pc < k; pc += kc {
-			kb := min(kc, k-pc)
+		for pc := 0; pc < k; pc += kStep {
+			kb := min(kStep, k-pc)
 			beta := p.beta
 			if pc > 0 {
 				beta = 1

@@ -254,6 +254,7 @@ func TestSgemmThreads(t *testing.T) {
 				g := gcase{transA: tr&1 == 1, transB: tr&2 == 2, m: s[0], n: s[1], k: s[2], alpha: 1, beta: float32(tr / 2)}
 				g.setStrides(r)
 				g.run(t, r, Sgemm)
+				g.run(t, r, SgemmSerial) // ignores the thread count
 			}
 		}
 	}

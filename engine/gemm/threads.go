@@ -1,63 +1,34 @@
 package gemm
 
-import (
-	"sync"
-	"sync/atomic"
-)
+import "github.com/shoalmesh/shoal/engine/par"
 
-// nThreads is the process-wide thread count; 0 means the default of 1.
-var nThreads atomic.Int32
-
-// SetThreads sets how many goroutines one Sgemm call may use (process-wide;
-// values below 1 mean 1). Products too small to gain from it stay on the
-// calling goroutine.
-func SetThreads(n int) {
-	n = min(max(n, 1), 1024)
-	nThreads.Store(int32(n))
-}
+// SetThreads sets how many goroutines one Sgemm call may use (process-wide,
+// shared with everything else split by engine/par; values below 1 mean 1).
+// Products too small to gain from it stay on the calling goroutine.
+func SetThreads(n int) { par.SetThreads(n) }
 
 // Threads reports the value set by SetThreads (default 1).
-func Threads() int {
-	return max(int(nThreads.Load()), 1)
+func Threads() int { return par.Threads() }
+
+// minParallelMACs is the smallest m·n·k worth splitting. A hand-off through
+// engine/par costs about a microsecond while the team is warm, some 2^16
+// multiply-adds at full speed; below 2^17 the halves lose more to smaller
+// register tiles and duplicated packing than they gain.
+const minParallelMACs = 1 << 17
+
+// split is one Sgemm call cut into parts, each run by scratch.gemm.
+type split struct {
+	parts [par.MaxParts]prob
 }
 
-// minParallelMACs is the smallest m·n·k worth splitting: handing work to a
-// worker costs a few microseconds, about 2^17 multiply-adds at full speed.
-const minParallelMACs = 1 << 18
-
-// job is one thread's share of a product.
-type job struct {
-	p  prob
-	wg *sync.WaitGroup
+func (s *split) RunPart(i, _ int) {
+	sc := getScratch()
+	sc.gemm(&s.parts[i])
+	putScratch(sc)
 }
 
-var (
-	poolMu   sync.Mutex
-	jobs     = make(chan job)
-	nWorkers int
-	wgPool   = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
-)
-
-// ensureWorkers starts long-lived workers so that parallel calls neither
-// spawn goroutines nor allocate. Workers are never stopped: they block on
-// the channel and cost only their stacks.
-func ensureWorkers(n int) {
-	poolMu.Lock()
-	for nWorkers < n {
-		nWorkers++
-		go worker()
-	}
-	poolMu.Unlock()
-}
-
-func worker() {
-	for j := range jobs {
-		s := getScratch()
-		s.gemm(&j.p)
-		putScratch(s)
-		j.wg.Done()
-	}
-}
+// freeSplits is a free list, not a sync.Pool, for the reason freeScratch is.
+var freeSplits = make(chan *split, 8)
 
 // parallel splits p into up to t parts along m or n, runs them, and reports false (doing nothing) when p is
 // too small to split.
@@ -79,15 +50,19 @@ func parallel(p *prob, t int) bool {
 	if parts < 2 {
 		return false
 	}
-	ensureWorkers(parts - 1)
 	per := (tiles + parts - 1) / parts * unit
-	wg := wgPool.Get().(*sync.WaitGroup)
+	var sp *split
+	select {
+	case sp = <-freeSplits:
+	default:
+		sp = new(split)
+	}
 	limit := p.n
 	if byRows {
 		limit = p.m
 	}
-	var first prob
-	for i, start := 0, 0; start < limit; i, start = i+1, start+per {
+	n := 0
+	for start := 0; start < limit; start += per {
 		q := *p
 		if byRows {
 			q.m = min(per, p.m-start)
@@ -106,17 +81,14 @@ func parallel(p *prob, t int) bool {
 			}
 			q.c = p.c[start:]
 		}
-		if i == 0 {
-			first = q
-			continue
-		}
-		wg.Add(1)
-		jobs <- job{p: q, wg: wg}
+		sp.parts[n] = q
+		n++
 	}
-	s := getScratch()
-	s.gemm(&first)
-	putScratch(s)
-	wg.Wait()
-	wgPool.Put(wg)
+	par.Do(n, sp)
+	clear(sp.parts[:n]) // drop references to the caller's matrices
+	select {
+	case freeSplits <- sp:
+	default:
+	}
 	return true
 }

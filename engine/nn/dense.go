@@ -9,6 +9,9 @@ type dense struct {
 	w, b    []float32
 	dw, db  []float32
 	y, dx   []float32
+
+	partials [][]float32 // partial products of parts 1.. of a split forward
+	split    denseSplit
 }
 
 func (l *dense) kind() string { return "dense" }
@@ -32,23 +35,24 @@ func (l *dense) forward(c *batchCtx, x []float32) []float32 {
 	rows := c.n * l.outer
 	l.y = grow(l.y, rows*l.out)
 	y := l.y
-	sgemm(false, false, rows, l.out, l.in, 1, x, l.in, l.w, l.out, 0, y, l.out)
+	if parts := l.splitParts(rows); parts > 1 {
+		l.forwardSplit(x, rows, parts)
+		for _, p := range l.partials[:parts-1] {
+			addTo(y, p)
+		}
+	} else {
+		sgemm(false, false, rows, l.out, l.in, 1, x, l.in, l.w, l.out, 0, y, l.out)
+	}
 	// Bias and activation in one pass over y.
 	b := l.b
 	switch l.act {
 	case actReLU:
 		for r := 0; r < rows; r++ {
-			row := y[r*l.out : (r+1)*l.out]
-			for j := range row {
-				row[j] = max(row[j]+b[j], 0)
-			}
+			addReLU(y[r*l.out:(r+1)*l.out], b)
 		}
 	default:
 		for r := 0; r < rows; r++ {
-			row := y[r*l.out : (r+1)*l.out]
-			for j := range row {
-				row[j] += b[j]
-			}
+			addTo(y[r*l.out:(r+1)*l.out], b)
 		}
 		if l.act != actLinear {
 			applyAct(l.act, y, l.out)
@@ -61,19 +65,25 @@ func (l *dense) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 	rows := c.n * l.outer
 	dz := dy[:rows*l.out]
 	actBackward(l.act, l.y, dz, l.out)
-	sgemm(true, false, l.in, l.out, rows, 1, x, l.in, dz, l.out, 0, l.dw, l.out)
+	parts := l.splitParts(rows)
+	if parts == 1 {
+		sgemm(true, false, l.in, l.out, rows, 1, x, l.in, dz, l.out, 0, l.dw, l.out)
+	}
 	db := l.db
 	clear(db)
 	for r := 0; r < rows; r++ {
-		row := dz[r*l.out : (r+1)*l.out]
-		for j, v := range row {
-			db[j] += v
-		}
+		addTo(db, dz[r*l.out:(r+1)*l.out])
+	}
+	if needDx {
+		l.dx = grow(l.dx, rows*l.in)
+	}
+	if parts > 1 {
+		l.backwardSplit(x, dz, rows, parts, needDx)
+	} else if needDx {
+		sgemm(false, true, rows, l.in, l.out, 1, dz, l.out, l.w, l.out, 0, l.dx, l.in)
 	}
 	if !needDx {
 		return nil
 	}
-	l.dx = grow(l.dx, rows*l.in)
-	sgemm(false, true, rows, l.in, l.out, 1, dz, l.out, l.w, l.out, 0, l.dx, l.in)
 	return l.dx
 }

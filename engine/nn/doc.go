@@ -8,13 +8,18 @@
 // layer's weights a sub-slice of it, because the mesh averages that slice
 // in place between peers; gradients mirror it (Model.Grads). Matrix
 // products go through engine/gemm.Sgemm, so its kernels set most of the
-// speed; gemm.SetThreads also splits the optimizer step.
+// speed. With gemm.SetThreads(n) > 1 the optimizer step is split by
+// parameter range and a large dense layer by input feature (dense_split.go),
+// through engine/par.
 //
 // A model keeps its activation and gradient buffers between batches and
 // only grows them for a larger batch: steady-state training allocates
 // nothing (TestNoAllocsPerStep, and allocs/op in the benchmarks). One seed
 // fixes initialisation and dropout, so a run is reproducible bit for bit
-// on one machine, whatever the thread count.
+// on one machine with the same thread count. A split dense layer adds its
+// partial products in another order than one thread does, so runs with
+// different thread counts agree to float32 rounding, not bit for bit
+// (TestDenseSplitMatchesOneThread).
 //
 // Text models: an embedding layer computes each sample's length from its
 // token ids (non-padding tokens, post-padding), and an LSTM after it

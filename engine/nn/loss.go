@@ -39,8 +39,19 @@ func softmaxCE(logits, y []float32, n, k int, grad []float32) float32 {
 			}
 		}
 		var s float32
-		for _, v := range z {
-			s += exp32(v - m)
+		if grad == nil {
+			for _, v := range z {
+				s += exp32(v - m)
+			}
+		} else {
+			// Keep each exp in grad for the gradient below: the exps are
+			// most of the loss's time.
+			g := grad[i*k : (i+1)*k]
+			for j, v := range z {
+				e := exp32(v - m)
+				g[j] = e
+				s += e
+			}
 		}
 		lse := m + float32(math.Log(float64(s)))
 		if c >= 0 {
@@ -53,8 +64,8 @@ func softmaxCE(logits, y []float32, n, k int, grad []float32) float32 {
 				continue
 			}
 			invS := inv / s
-			for j, v := range z {
-				g[j] = flushM(exp32(v-m) * invS)
+			for j, e := range g {
+				g[j] = flushM(e * invS)
 			}
 			g[c] -= inv
 		}

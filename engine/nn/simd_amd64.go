@@ -20,6 +20,11 @@ func addToAVX2(dst, src *float32, n int)
 //go:noescape
 func biasReLUAVX2(dst, src *float32, n int, b float32)
 
+// addReLUAVX2: dst[i] = max(dst[i]+b[i], 0) with Go's max, as biasReLUAVX2.
+//
+//go:noescape
+func addReLUAVX2(dst, b *float32, n int)
+
 // reluMaskSumAVX2: dst[i] = dy[i] where the bits of y[i] are not 0, else
 // 0; returns the sum of dst (in 32 lanes, then folded).
 //

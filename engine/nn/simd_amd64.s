@@ -150,6 +150,66 @@ brDone:
 	VZEROUPPER
 	RET
 
+// func addReLUAVX2(dst, b *float32, n int)
+TEXT ·addReLUAVX2(SB), NOSPLIT, $0-24
+	MOVQ   dst+0(FP), DI
+	MOVQ   b+8(FP), SI
+	MOVQ   n+16(FP), CX
+	VXORPS Y14, Y14, Y14
+
+ar32:
+	CMPQ    CX, $32
+	JLT     ar8
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	VADDPS  (SI), Y0, Y0
+	VADDPS  32(SI), Y1, Y1
+	VADDPS  64(SI), Y2, Y2
+	VADDPS  96(SI), Y3, Y3
+	RELU(Y0)
+	RELU(Y1)
+	RELU(Y2)
+	RELU(Y3)
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    $128, SI
+	ADDQ    $128, DI
+	SUBQ    $32, CX
+	JMP     ar32
+
+ar8:
+	CMPQ    CX, $8
+	JLT     ar1
+	VMOVUPS (DI), Y0
+	VADDPS  (SI), Y0, Y0
+	RELU(Y0)
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     ar8
+
+ar1:
+	TESTQ  CX, CX
+	JZ     arDone
+	VMOVSS (DI), X0
+	VADDSS (SI), X0, X0
+	VMAXSS X0, X14, X0
+	VADDSS X14, X0, X0
+	VMOVSS X0, (DI)
+	ADDQ   $4, SI
+	ADDQ   $4, DI
+	DECQ   CX
+	JMP    ar1
+
+arDone:
+	VZEROUPPER
+	RET
+
 // dst = dy where y's bits are not 0, else +0; sum into acc.
 #define MASK(off, acc) \
 	VMOVUPS  off(BX), Y0; \

@@ -73,6 +73,13 @@ func TestSIMDKernelsMatchGo(t *testing.T) {
 			}
 		}
 
+		d1, d2 = append(d1[:0], a...), append(d2[:0], a...)
+		addReLU(d1, b)
+		withoutAVX2(func() { addReLU(d2, b) })
+		if i := sameBits(d1, d2); i >= 0 {
+			t.Fatalf("addReLU n=%d: [%d] = %v (%x), Go %v (%x)", n, i, d1[i], math.Float32bits(d1[i]), d2[i], math.Float32bits(d2[i]))
+		}
+
 		fin := make([]float32, n) // finite gradients, so that sums compare
 		for i := range fin {
 			fin[i] = float32(r.NormFloat64())

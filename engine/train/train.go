@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoalmesh/shoal/engine/par"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -149,6 +150,8 @@ type Trainer struct {
 	perm  []int
 	x, y  []float32
 	rng   *rand.Rand
+
+	gather gatherSplit // a batch gather split by feature (--threads > 1)
 }
 
 // NewTrainer prepares to train m on d with cfg's batch size, optimizer and
@@ -217,7 +220,19 @@ func (t *Trainer) Step(i int) (loss float32, n int) {
 	hi := min(lo+t.batch, t.data.N)
 	n = hi - lo
 	x, y := t.x[:n*t.in], t.y[:n]
-	t.data.Batch(t.perm[lo:hi], x, y) // checkDataset made SampleSize() == t.in
+	idx := t.perm[lo:hi]
+	if parts := min(par.Threads(), t.in/16); parts > 1 && n*t.in >= minSplitGather {
+		// Each thread gathers the features its part of the first dense
+		// layer reads (the same par.Range), so they land in its cache.
+		t.gather = gatherSplit{d: t.data, idx: idx, x: x}
+		par.Do(parts, &t.gather)
+		t.gather = gatherSplit{}
+		for b, i := range idx {
+			y[b] = t.data.Y[i]
+		}
+	} else {
+		t.data.Batch(idx, x, y) // checkDataset made SampleSize() == t.in
+	}
 	loss = t.model.TrainBatch(x, y, n)
 	t.opt.Step(t.model.Params(), t.model.Grads())
 	return loss, n

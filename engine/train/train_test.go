@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -191,22 +192,60 @@ func TestStepAllocatesNothing(t *testing.T) {
 			{Type: "flatten"}, {Type: "dropout", Rate: 0.2}, {Type: "dense", Units: 3}}},
 	}
 	for name, s := range specs {
-		t.Run(name, func(t *testing.T) {
-			m := build(t, s, 1)
-			d := syntheticFor(m, 256)
-			tr, err := NewTrainer(m, d, Config{BatchSize: 32})
-			if err != nil {
-				t.Fatal(err)
-			}
-			step := 0
-			allocs := testing.AllocsPerRun(50, func() {
-				tr.Step(step % tr.Steps())
-				step++
+		for _, threads := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(t *testing.T) {
+				setThreads(threads)
+				defer setThreads(1)
+				m := build(t, s, 1)
+				d := syntheticFor(m, 256)
+				tr, err := NewTrainer(m, d, Config{BatchSize: 32})
+				if err != nil {
+					t.Fatal(err)
+				}
+				step := 0
+				allocs := testing.AllocsPerRun(50, func() {
+					tr.Step(step % tr.Steps())
+					step++
+				})
+				if allocs != 0 {
+					t.Fatalf("%v allocations per step, want 0", allocs)
+				}
 			})
-			if allocs != 0 {
-				t.Fatalf("%v allocations per step, want 0", allocs)
+		}
+	}
+}
+
+// TestStepThreadsAgree trains the mlp for a few steps with one, two and
+// three threads from the same seed: the gathered batches must be identical
+// (the split gather copies the same floats) and the parameters equal up to
+// the float32 rounding of reordered sums.
+func TestStepThreadsAgree(t *testing.T) {
+	defer setThreads(1)
+	run := func(threads int) (x []float32, params []float32) {
+		setThreads(threads)
+		m := build(t, mlpSpec(784, 128, 10), 1)
+		tr, err := NewTrainer(m, syntheticFor(m, 640), Config{BatchSize: 64, Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			tr.Step(i)
+			x = append(x, tr.x...)
+			x = append(x, tr.y...)
+		}
+		return x, m.Params()
+	}
+	x1, p1 := run(1)
+	for _, threads := range []int{2, 3} {
+		xn, pn := run(threads)
+		if !slices.Equal(x1, xn) {
+			t.Fatalf("%d threads gathered other batches than one thread", threads)
+		}
+		for i := range p1 {
+			if d := math.Abs(float64(p1[i] - pn[i])); d > 1e-4 {
+				t.Fatalf("param %d after 10 steps: %v with one thread, %v with %d", i, p1[i], pn[i], threads)
 			}
-		})
+		}
 	}
 }
 
@@ -247,20 +286,24 @@ func BenchmarkStep(b *testing.B) {
 		{"lstm-v10000-e32-h32-len50-b32", nn.Spec{Input: []int{50}, Layers: []nn.LayerSpec{
 			{Type: "embedding", Vocab: 10000, Dim: 32}, {Type: "lstm", Units: 32}, {Type: "dense", Units: 1}}}, 32},
 	} {
-		b.Run(bc.name, func(b *testing.B) {
-			m := build(b, bc.spec, 1)
-			tr, err := NewTrainer(m, syntheticFor(m, 1024), Config{BatchSize: bc.bs})
-			if err != nil {
-				b.Fatal(err)
-			}
-			tr.Step(0)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				tr.Step(i % tr.Steps())
-			}
-			b.ReportMetric(float64(b.N*bc.bs)/b.Elapsed().Seconds(), "samples/s")
-		})
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", bc.name, threads), func(b *testing.B) {
+				setThreads(threads)
+				defer setThreads(1)
+				m := build(b, bc.spec, 1)
+				tr, err := NewTrainer(m, syntheticFor(m, 1024), Config{BatchSize: bc.bs})
+				if err != nil {
+					b.Fatal(err)
+				}
+				tr.Step(0)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; b.Loop(); i++ {
+					tr.Step(i % tr.Steps())
+				}
+				b.ReportMetric(float64(b.N*bc.bs)/b.Elapsed().Seconds(), "samples/s")
+			})
+		}
 	}
 }
 

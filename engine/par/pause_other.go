@@ -1,0 +1,6 @@
+//go:build !amd64
+
+package par
+
+// pause does nothing where there is no spin-wait hint here (see pause_amd64.go).
+func pause() {}
