@@ -12,6 +12,10 @@ type dense struct {
 
 	partials [][]float32 // partial products of parts 1.. of a split forward
 	split    denseSplit
+	// dwParts, dbParts: weight and bias gradients of parts 1.. of a
+	// backward pass split by rows (dense_split.go).
+	dwParts, dbParts [][]float32
+	rowSplit         denseRows
 }
 
 func (l *dense) kind() string { return "dense" }
@@ -35,6 +39,10 @@ func (l *dense) forward(c *batchCtx, x []float32) []float32 {
 	rows := c.n * l.outer
 	l.y = grow(l.y, rows*l.out)
 	y := l.y
+	if parts := l.rowParts(rows); parts > 1 {
+		l.forwardRows(x, rows, parts)
+		return y
+	}
 	if parts := l.splitParts(rows); parts > 1 {
 		l.forwardSplit(x, rows, parts)
 		for _, p := range l.partials[:parts-1] {
@@ -43,47 +51,60 @@ func (l *dense) forward(c *batchCtx, x []float32) []float32 {
 	} else {
 		sgemm(false, false, rows, l.out, l.in, 1, x, l.in, l.w, l.out, 0, y, l.out)
 	}
-	// Bias and activation in one pass over y.
-	b := l.b
+	l.biasAct(0, rows)
+	return y
+}
+
+// biasAct adds the bias to rows [lo, hi) of y and applies the activation,
+// in one pass for ReLU.
+func (l *dense) biasAct(lo, hi int) {
+	y := l.y[lo*l.out : hi*l.out]
 	switch l.act {
 	case actReLU:
-		for r := 0; r < rows; r++ {
-			addReLU(y[r*l.out:(r+1)*l.out], b)
+		for r := 0; r < hi-lo; r++ {
+			addReLU(y[r*l.out:(r+1)*l.out], l.b)
 		}
 	default:
-		for r := 0; r < rows; r++ {
-			addTo(y[r*l.out:(r+1)*l.out], b)
+		for r := 0; r < hi-lo; r++ {
+			addTo(y[r*l.out:(r+1)*l.out], l.b)
 		}
 		if l.act != actLinear {
 			applyAct(l.act, y, l.out)
 		}
 	}
-	return y
 }
 
 func (l *dense) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 	rows := c.n * l.outer
 	dz := dy[:rows*l.out]
-	actBackward(l.act, l.y, dz, l.out)
-	parts := l.splitParts(rows)
-	if parts == 1 {
-		sgemm(true, false, l.in, l.out, rows, 1, x, l.in, dz, l.out, 0, l.dw, l.out)
-	}
-	db := l.db
-	clear(db)
-	for r := 0; r < rows; r++ {
-		addTo(db, dz[r*l.out:(r+1)*l.out])
-	}
 	if needDx {
 		l.dx = grow(l.dx, rows*l.in)
 	}
-	if parts > 1 {
-		l.backwardSplit(x, dz, rows, parts, needDx)
-	} else if needDx {
-		sgemm(false, true, rows, l.in, l.out, 1, dz, l.out, l.w, l.out, 0, l.dx, l.in)
+	if parts := l.rowParts(rows); parts > 1 {
+		l.backwardRows(x, dz, rows, parts, needDx)
+	} else {
+		actBackward(l.act, l.y, dz, l.out)
+		parts := l.splitParts(rows)
+		if parts == 1 {
+			sgemm(true, false, l.in, l.out, rows, 1, x, l.in, dz, l.out, 0, l.dw, l.out)
+		}
+		l.biasGrad(l.db, dz, rows)
+		if parts > 1 {
+			l.backwardSplit(x, dz, rows, parts, needDx)
+		} else if needDx {
+			sgemm(false, true, rows, l.in, l.out, 1, dz, l.out, l.w, l.out, 0, l.dx, l.in)
+		}
 	}
 	if !needDx {
 		return nil
 	}
 	return l.dx
+}
+
+// biasGrad sets db to the column sums of the rows×out matrix dz.
+func (l *dense) biasGrad(db, dz []float32, rows int) {
+	clear(db)
+	for r := 0; r < rows; r++ {
+		addTo(db, dz[r*l.out:(r+1)*l.out])
+	}
 }

@@ -14,20 +14,24 @@ import (
 // and compares the loss, the logits, every gradient and the parameters after
 // an Adam step. Splitting changes only the order of the partial sums, so the
 // figures agree to float32 rounding. The specs cover a split first layer
-// (no input gradient), a split layer that needs its input gradient, a part
-// with no features left (65 inputs in 4 parts of whole cache lines: 32, 32,
-// 1, 0) and a layer that does not split (more outputs than inputs).
+// (no input gradient), a split layer that needs its input gradient, parts
+// with no features left (257 inputs in 8 parts of whole cache lines: 48
+// each, then 17, 0, 0), small layers split by rows (the mlp's second, and
+// 5 rows each for threads 4) and a layer that does not split (more outputs
+// than inputs).
 func TestDenseSplitMatchesOneThread(t *testing.T) {
 	specs := map[string]Spec{
 		"mlp": mustPreset(t, "mlp", PresetOptions{}),
 		"split-needs-dx": {Input: []int{100}, Layers: []LayerSpec{
 			{Type: "dense", Units: 256, Activation: "tanh"}, {Type: "dense", Units: 16, Activation: "relu"}, {Type: "dense", Units: 5}}},
-		"empty-part": {Input: []int{65}, Layers: []LayerSpec{
-			{Type: "dense", Units: 65, Activation: "sigmoid"}, {Type: "dense", Units: 32, Activation: "relu"}, {Type: "dense", Units: 3}}},
+		"empty-part": {Input: []int{257}, Layers: []LayerSpec{
+			{Type: "dense", Units: 257, Activation: "sigmoid"}, {Type: "dense", Units: 64, Activation: "relu"}, {Type: "dense", Units: 3}}},
+		"rows-softmax": {Input: []int{300}, Layers: []LayerSpec{
+			{Type: "dense", Units: 40, Activation: "softmax"}, {Type: "dense", Units: 30, Activation: "sigmoid"}, {Type: "dense", Units: 7}}},
 	}
 	const n = 64
 	for name, s := range specs {
-		for _, threads := range []int{2, 4} {
+		for _, threads := range []int{2, 4, 8} {
 			t.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(t *testing.T) {
 				one := mustBuild(t, s, 3)
 				r := rand.New(rand.NewPCG(9, 9))
@@ -74,6 +78,27 @@ func TestDenseSplitMatchesOneThread(t *testing.T) {
 // TestDenseSplitParts pins when a layer splits: enough work, more inputs
 // than twice the outputs, and at most one part per 16 inputs.
 func TestDenseSplitParts(t *testing.T) {
+	defer gemm.SetThreads(gemm.Threads())
+	for _, c := range []struct {
+		in, out, rows, threads, want int
+	}{
+		{128, 10, 64, 2, 2},   // the mlp's second layer
+		{128, 10, 64, 1, 1},   // one thread
+		{128, 10, 24, 2, 1},   // fewer than two parts of 16 rows
+		{128, 10, 1000, 4, 4}, // evaluation batches
+		{32, 1, 32, 2, 1},     // the LSTM model's last layer: too little work
+		{784, 128, 64, 2, 1},  // too many weights: split by feature instead
+	} {
+		gemm.SetThreads(c.threads)
+		l := &dense{in: c.in, out: c.out}
+		if got := l.rowParts(c.rows); got != c.want {
+			t.Errorf("rows: in %d out %d rows %d threads %d: %d parts, want %d", c.in, c.out, c.rows, c.threads, got, c.want)
+		}
+	}
+}
+
+// TestDenseFeatureParts pins when a layer splits by feature.
+func TestDenseFeatureParts(t *testing.T) {
 	saved := gemm.Threads()
 	defer gemm.SetThreads(saved)
 	for _, c := range []struct {
@@ -83,7 +108,7 @@ func TestDenseSplitParts(t *testing.T) {
 		{784, 128, 64, 1, 1},  // one thread
 		{128, 10, 64, 2, 1},   // the mlp's second: too little work
 		{100, 256, 64, 4, 1},  // more outputs than inputs: gemm splits it
-		{65, 32, 64, 4, 4},    // 4 parts (the last empty)
+		{257, 64, 64, 8, 8},   // 8 parts (the last two empty)
 		{40, 16, 256, 8, 2},   // capped at in/16
 		{784, 128, 1, 2, 1},   // one row: too little work
 		{1568, 128, 64, 2, 2}, // the cnn's first dense layer
@@ -96,29 +121,55 @@ func TestDenseSplitParts(t *testing.T) {
 	}
 }
 
-// TestDenseSplitEmptyPartAddsNothing: a part left without features (65
-// inputs in 4 parts) must not add what its partial buffer held before.
+// TestDenseSplitEmptyPartAddsNothing: a part left without features (257
+// inputs in 8 parts) or rows must not add what its buffer held before.
 func TestDenseSplitEmptyPartAddsNothing(t *testing.T) {
 	saved := gemm.Threads()
 	defer gemm.SetThreads(saved)
-	gemm.SetThreads(4)
-	m := mustBuild(t, Spec{Input: []int{65}, Layers: []LayerSpec{{Type: "dense", Units: 32}}}, 1)
-	x := make([]float32, 64*65)
+	gemm.SetThreads(8)
+	m := mustBuild(t, Spec{Input: []int{257}, Layers: []LayerSpec{{Type: "dense", Units: 64}}}, 1)
+	x := make([]float32, 64*257)
 	for i := range x {
 		x[i] = float32(i%7) - 3
 	}
 	want := append([]float32(nil), m.Forward(x, 64)...)
 	l := m.layers[0].(*dense)
-	if len(l.partials) != 3 {
-		t.Fatalf("%d partial buffers after a 4-part forward, want 3", len(l.partials))
+	if len(l.partials) != 7 {
+		t.Fatalf("%d partial buffers after an 8-part forward, want 7", len(l.partials))
 	}
-	for i := range l.partials[2] {
-		l.partials[2][i] = float32(math.NaN()) // what an earlier, wider split might have left
+	for _, p := range l.partials[5:] { // parts 6 and 7 have no features
+		for i := range p {
+			p[i] = float32(math.NaN()) // what an earlier, wider split might have left
+		}
 	}
 	got := m.Forward(x, 64)
 	for i := range want {
 		if got[i] != want[i] {
-			t.Fatalf("output %d: %v after the empty part's buffer held NaNs, %v before", i, got[i], want[i])
+			t.Fatalf("output %d: %v after the empty parts' buffers held NaNs, %v before", i, got[i], want[i])
+		}
+	}
+
+	// By rows: 50 rows in 3 parts of whole cache lines are 32, 18 and 0.
+	gemm.SetThreads(3)
+	m = mustBuild(t, Spec{Input: []int{300}, Layers: []LayerSpec{{Type: "dense", Units: 30}}}, 1)
+	x = make([]float32, 50*300)
+	for i := range x {
+		x[i] = float32(i%5) - 2
+	}
+	y := make([]float32, 50)
+	m.TrainBatch(x, y, 50)
+	wantGrads := append([]float32(nil), m.Grads()...)
+	l = m.layers[0].(*dense)
+	if len(l.dwParts) != 2 {
+		t.Fatalf("%d partial weight gradients after a 3-part backward, want 2", len(l.dwParts))
+	}
+	for i := range l.dwParts[1] {
+		l.dwParts[1][i] = float32(math.NaN())
+	}
+	m.TrainBatch(x, y, 50)
+	for i, g := range m.Grads() {
+		if g != wantGrads[i] {
+			t.Fatalf("gradient %d: %v after the empty part's buffer held NaNs, %v before", i, g, wantGrads[i])
 		}
 	}
 }

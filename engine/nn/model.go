@@ -27,6 +27,8 @@ type Model struct {
 	ctx     batchCtx
 	inputs  [][]float32 // input of each layer in the last forward pass
 	dlogits []float32
+
+	lossSplit lossSplit // the loss split by rows (--threads > 1)
 }
 
 // Build creates a model from a spec with Glorot/He initialisation drawn
@@ -243,7 +245,7 @@ func (m *Model) TrainBatch(x, y []float32, n int) float32 {
 	if m.loss == LossBinaryCE {
 		loss = binaryCE(logits, y, n, m.dlogits)
 	} else {
-		loss = softmaxCE(logits, y, n, m.outSize, m.dlogits)
+		loss = m.softmaxLoss(logits, y, n)
 	}
 	dy := m.dlogits
 	for i := len(m.layers) - 1; i >= 0; i-- {
