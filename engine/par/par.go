@@ -29,11 +29,17 @@ var (
 	threads atomic.Int32 // 0 means 1
 
 	teamBusy atomic.Bool // held by the goroutine inside Do
-	task     Task        // written under teamBusy, read by workers after seq
+	// The Do in progress, written under teamBusy before the workers' seq is
+	// bumped, read by them after: its task, its part count, how many team
+	// members share it, which parts have been claimed, and how many workers
+	// are still inside it.
+	task     Task
 	nParts   int
-	pending  atomic.Int32 // parts handed to workers and not yet done
+	nMembers int
+	claimed  [MaxParts]atomic.Bool
+	active   atomic.Int32
 
-	workers []*worker // grows, never shrinks; workers[i] runs part i+1
+	workers []*worker // grows, never shrinks; workers[i] is member i+1
 )
 
 // SetThreads sets the process-wide number of goroutines work may be split
@@ -44,35 +50,47 @@ func SetThreads(n int) { threads.Store(int32(min(max(n, 1), MaxParts))) }
 // Threads reports the value set by SetThreads (default 1).
 func Threads() int { return max(int(threads.Load()), 1) }
 
-// worker is one team member. seq is bumped by Do for every part it hands
-// over; the worker runs a part whenever seq moves past what it last saw.
+// worker is one team member. seq is bumped by Do for every Do it takes part
+// in; the worker runs its share whenever seq moves past what it last saw.
 type worker struct {
 	seq      atomic.Uint64
-	part     int
+	member   int
 	sleeping atomic.Bool
 	wake     chan struct{} // buffered 1: a token for a parked worker
 	_        [64]byte      // keep neighbours' counters off this cache line
 }
 
-// Do runs t.RunPart(i, parts) for every i in [0, parts) and returns when all
-// have returned. Part 0 runs on the calling goroutine; the others on the
-// team, unless it is busy, in which case the caller runs them all in turn.
-// Do itself does not allocate.
+// Do runs t.RunPart(i, parts) for every i in [0, parts), each exactly once,
+// and returns when all have returned. Up to Threads() goroutines share the
+// parts: the caller and members of the team, each taking its own
+// contiguous share in order (the caller the first share) and then any part
+// that nobody has started yet, from the last one down. Shares are the same
+// from one Do to the next, so a part usually runs on the core whose cache
+// holds its data from the last step; a member that falls behind (its core
+// busy with another process, or descheduled) has its unstarted parts taken
+// by the others instead of holding everyone up. Which goroutine runs a part
+// must not change its result. If the team is busy (another goroutine's Do,
+// or a part calling Do), the caller runs all parts itself. Do does not
+// allocate.
 func Do(parts int, t Task) {
 	parts = min(parts, MaxParts)
-	if parts <= 1 || !teamBusy.CompareAndSwap(false, true) {
+	members := min(parts, Threads())
+	if members <= 1 || !teamBusy.CompareAndSwap(false, true) {
 		for i := 0; i < parts; i++ {
 			t.RunPart(i, parts)
 		}
 		return
 	}
-	ensureWorkers(parts - 1)
-	task, nParts = t, parts
-	pending.Store(int32(parts - 1))
-	for i := 1; i < parts; i++ {
+	ensureWorkers(members - 1)
+	task, nParts, nMembers = t, parts, members
+	for i := range parts {
+		claimed[i].Store(false)
+	}
+	active.Store(int32(members - 1))
+	for i := 1; i < members; i++ {
 		w := workers[i-1]
-		w.part = i
-		w.seq.Add(1) // publishes task, nParts and part to the worker
+		w.member = i
+		w.seq.Add(1) // publishes the Do to the worker
 		if w.sleeping.Load() {
 			select {
 			case w.wake <- struct{}{}:
@@ -80,12 +98,12 @@ func Do(parts int, t Task) {
 			}
 		}
 	}
-	t.RunPart(0, parts)
-	// The other parts are as long as this one, so the wait is short: poll
+	runShare(0)
+	// The other shares are as long as this one, so the wait is short: poll
 	// without yielding (a Gosched here would let the scheduler move this
 	// goroutine, and its warm caches, to the other core). A worker descheduled
 	// by the OS would make it long, hence the yield every 1024 polls.
-	for spins := 1; pending.Load() != 0; spins++ {
+	for spins := 1; active.Load() != 0; spins++ {
 		pause()
 		if spins&1023 == 0 {
 			runtime.Gosched()
@@ -93,6 +111,21 @@ func Do(parts int, t Task) {
 	}
 	task = nil
 	teamBusy.Store(false)
+}
+
+// runShare runs member m's own parts, then every part still unclaimed.
+func runShare(m int) {
+	lo, hi := m*nParts/nMembers, (m+1)*nParts/nMembers
+	for i := lo; i < hi; i++ {
+		if claimed[i].CompareAndSwap(false, true) {
+			task.RunPart(i, nParts)
+		}
+	}
+	for i := nParts - 1; i >= 0; i-- {
+		if !claimed[i].Load() && claimed[i].CompareAndSwap(false, true) {
+			task.RunPart(i, nParts)
+		}
+	}
 }
 
 // ensureWorkers grows the team to n workers. Only the goroutine holding
@@ -110,8 +143,10 @@ func (w *worker) loop() {
 	for {
 		if s := w.wait(seen); s != seen {
 			seen = s
-			task.RunPart(w.part, nParts)
-			pending.Add(-1)
+			runShare(w.member)
+			// Do may start the next Do (and reset the claims) only once
+			// every worker is out of this one.
+			active.Add(-1)
 		}
 	}
 }

@@ -43,12 +43,16 @@ func (c *counter) check() error {
 }
 
 func TestDoRunsEveryPartOnce(t *testing.T) {
-	for _, n := range []int{1, 2, 3, 8, MaxParts} {
-		c := &counter{parts: n}
-		for round := range 50 {
-			Do(n, c)
-			if err := c.check(); err != nil {
-				t.Fatalf("%d parts, round %d: %v", n, round, err)
+	defer SetThreads(Threads())
+	for _, threads := range []int{1, 2, 3, 8} {
+		SetThreads(threads)
+		for _, n := range []int{1, 2, 3, 8, MaxParts} {
+			c := &counter{parts: n}
+			for round := range 50 {
+				Do(n, c)
+				if err := c.check(); err != nil {
+					t.Fatalf("threads %d, %d parts, round %d: %v", threads, n, round, err)
+				}
 			}
 		}
 	}
@@ -64,10 +68,41 @@ func TestDoRunsEveryPartOnce(t *testing.T) {
 	}
 }
 
+// TestDoTakesOverAStuckShare: with 4 parts on 2 goroutines the worker's
+// share is parts 2 and 3. Part 2 does not return until part 3 has run, so
+// Do finishes only if the caller, done with parts 0 and 1, takes part 3
+// instead of waiting for the worker to get to it.
+func TestDoTakesOverAStuckShare(t *testing.T) {
+	defer SetThreads(Threads())
+	SetThreads(2)
+	for round := range 20 {
+		var ran3, timedOut atomic.Bool
+		Do(4, taskFunc(func(i, n int) {
+			switch i {
+			case 2:
+				limit := time.Now().Add(10 * time.Second)
+				for !ran3.Load() {
+					if time.Now().After(limit) {
+						timedOut.Store(true)
+						return
+					}
+				}
+			case 3:
+				ran3.Store(true)
+			}
+		}))
+		if timedOut.Load() {
+			t.Fatalf("round %d: part 3 never ran while part 2 was busy: the caller did not take it over", round)
+		}
+	}
+}
+
 // TestDoConcurrentAndNested: Do from several goroutines at once, and Do
 // inside a part, each run all their parts (the team is used by one, the
 // others run theirs in turn) and none deadlocks (the test's timeout).
 func TestDoConcurrentAndNested(t *testing.T) {
+	defer SetThreads(Threads())
+	SetThreads(4)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for g := range 4 {
@@ -108,6 +143,8 @@ func (f taskFunc) RunPart(i, n int) { f(i, n) }
 // workers have parked after SpinFor without work, then checks that a Do
 // still reaches them and runs on more than one goroutine.
 func TestDoWakesParkedWorkers(t *testing.T) {
+	defer SetThreads(Threads())
+	SetThreads(3)
 	c := &counter{parts: 3}
 	Do(3, c) // makes sure the team has two workers
 	if err := c.check(); err != nil {
