@@ -45,12 +45,10 @@ func (l *dense) forward(c *batchCtx, x []float32) []float32 {
 	}
 	if parts := l.splitParts(rows); parts > 1 {
 		l.forwardSplit(x, rows, parts)
-		for _, p := range l.partials[:parts-1] {
-			addTo(y, p)
-		}
-	} else {
-		sgemm(false, false, rows, l.out, l.in, 1, x, l.in, l.w, l.out, 0, y, l.out)
+		l.finishSplit(rows, parts)
+		return y
 	}
+	sgemm(false, false, rows, l.out, l.in, 1, x, l.in, l.w, l.out, 0, y, l.out)
 	l.biasAct(0, rows)
 	return y
 }
@@ -82,16 +80,14 @@ func (l *dense) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 	}
 	if parts := l.rowParts(rows); parts > 1 {
 		l.backwardRows(x, dz, rows, parts, needDx)
+	} else if parts := l.splitParts(rows); parts > 1 {
+		l.actGradSplit(dz, rows)
+		l.backwardSplit(x, dz, rows, parts, needDx)
 	} else {
 		actBackward(l.act, l.y, dz, l.out)
-		parts := l.splitParts(rows)
-		if parts == 1 {
-			sgemm(true, false, l.in, l.out, rows, 1, x, l.in, dz, l.out, 0, l.dw, l.out)
-		}
+		sgemm(true, false, l.in, l.out, rows, 1, x, l.in, dz, l.out, 0, l.dw, l.out)
 		l.biasGrad(l.db, dz, rows)
-		if parts > 1 {
-			l.backwardSplit(x, dz, rows, parts, needDx)
-		} else if needDx {
+		if needDx {
 			sgemm(false, true, rows, l.in, l.out, 1, dz, l.out, l.w, l.out, 0, l.dx, l.in)
 		}
 	}

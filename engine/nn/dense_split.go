@@ -123,45 +123,111 @@ func (l *dense) rowParts(rows int) int {
 	return min(t, rows/16)
 }
 
-// denseRows is one forward or backward pass of a dense layer cut by rows.
+// rowsMode says which work a denseRows does on its rows.
+type rowsMode int
+
+const (
+	rowsForward  rowsMode = iota // product, bias and activation
+	rowsBackward                 // activation gradient, partial dW and db, dx
+	rowsFinish                   // after a split by feature: sum the partial products, bias, activation
+	rowsActGrad                  // before a split by feature: activation gradient and partial db
+)
+
+// denseRows is one pass of a dense layer cut by rows.
 type denseRows struct {
-	l        *dense
-	backward bool
-	rows     int
-	x, dz    []float32
-	needDx   bool
+	l      *dense
+	mode   rowsMode
+	rows   int
+	x, dz  []float32
+	needDx bool
+	parts  int // of the split by feature, for rowsFinish
 }
 
 func (s *denseRows) RunPart(i, n int) {
 	l := s.l
 	lo, hi := par.Range(i, n, s.rows)
-	if !s.backward {
+	switch s.mode {
+	case rowsForward:
 		if lo < hi {
 			sgemmSerial(false, false, hi-lo, l.out, l.in, 1, s.x[lo*l.in:], l.in, l.w, l.out, 0, l.y[lo*l.out:], l.out)
 			l.biasAct(lo, hi)
 		}
 		return
+	case rowsFinish:
+		y := l.y[lo*l.out : hi*l.out]
+		for _, p := range l.partials[:s.parts-1] {
+			addTo(y, p[lo*l.out:hi*l.out])
+		}
+		l.biasAct(lo, hi)
+		return
 	}
 	dw, db := l.dw, l.db
 	if i > 0 {
-		dw, db = l.dwParts[i-1], l.dbParts[i-1]
+		db = l.dbParts[i-1]
+		if s.mode == rowsBackward {
+			dw = l.dwParts[i-1]
+		}
 	}
 	if lo == hi { // no rows for this part: it adds nothing
-		clear(dw)
 		clear(db)
+		if s.mode == rowsBackward {
+			clear(dw)
+		}
 		return
 	}
 	dz := s.dz[lo*l.out : hi*l.out]
 	actBackward(l.act, l.y[lo*l.out:hi*l.out], dz, l.out)
-	sgemmSerial(true, false, l.in, l.out, hi-lo, 1, s.x[lo*l.in:], l.in, dz, l.out, 0, dw, l.out)
 	l.biasGrad(db, dz, hi-lo)
+	if s.mode == rowsActGrad {
+		return
+	}
+	sgemmSerial(true, false, l.in, l.out, hi-lo, 1, s.x[lo*l.in:], l.in, dz, l.out, 0, dw, l.out)
 	if s.needDx {
 		sgemmSerial(false, true, hi-lo, l.in, l.out, 1, dz, l.out, l.w, l.out, 0, l.dx[lo*l.in:], l.in)
 	}
 }
 
+// rowsParts is how many parts of at least 16 rows the element-wise work
+// around a split by feature is cut into.
+func rowsParts(rows int) int { return max(min(par.Threads(), rows/16), 1) }
+
+// finishSplit sums a split forward's partial products into y and applies
+// the bias and activation, by rows: each core reads half of the other's
+// partial rather than one core all of it, and the rows it finishes are the
+// ones the next layer, split by rows too, reads on that core.
+func (l *dense) finishSplit(rows, parts int) {
+	l.rowSplit = denseRows{l: l, mode: rowsFinish, rows: rows, parts: parts}
+	par.Do(rowsParts(rows), &l.rowSplit)
+	l.rowSplit = denseRows{}
+}
+
+// actGradSplit is the activation gradient and db before a backward split by
+// feature, by rows for the same reason.
+func (l *dense) actGradSplit(dz []float32, rows int) {
+	parts := rowsParts(rows)
+	l.growRowParts(parts, false)
+	l.rowSplit = denseRows{l: l, mode: rowsActGrad, rows: rows, dz: dz}
+	par.Do(parts, &l.rowSplit)
+	l.rowSplit = denseRows{}
+	for i := range parts - 1 {
+		addTo(l.db, l.dbParts[i])
+	}
+}
+
+// growRowParts makes room for the partial bias gradients of parts
+// 1..parts-1 and, if withDw, their partial weight gradients (not needed, and
+// large, for a layer split by feature).
+func (l *dense) growRowParts(parts int, withDw bool) {
+	for len(l.dbParts) < parts-1 {
+		l.dbParts = append(l.dbParts, make([]float32, len(l.db)))
+	}
+	for withDw && len(l.dwParts) < parts-1 {
+		l.dwParts = append(l.dwParts, make([]float32, len(l.dw)))
+	}
+}
+
 func (l *dense) forwardRows(x []float32, rows, parts int) {
-	l.rowSplit = denseRows{l: l, rows: rows, x: x}
+	l.rowSplit = denseRows{l: l, mode: rowsForward, rows: rows, x: x}
 	par.Do(parts, &l.rowSplit)
 	l.rowSplit = denseRows{}
 }
@@ -169,11 +235,8 @@ func (l *dense) forwardRows(x []float32, rows, parts int) {
 // backwardRows writes dz's activation gradient in place, dW and db (the sums
 // of the parts' partials, in part order) and, if needDx, dx.
 func (l *dense) backwardRows(x, dz []float32, rows, parts int, needDx bool) {
-	for len(l.dwParts) < parts-1 {
-		l.dwParts = append(l.dwParts, make([]float32, len(l.dw)))
-		l.dbParts = append(l.dbParts, make([]float32, len(l.db)))
-	}
-	l.rowSplit = denseRows{l: l, backward: true, rows: rows, x: x, dz: dz, needDx: needDx}
+	l.growRowParts(parts, true)
+	l.rowSplit = denseRows{l: l, mode: rowsBackward, rows: rows, x: x, dz: dz, needDx: needDx}
 	par.Do(parts, &l.rowSplit)
 	l.rowSplit = denseRows{}
 	for i := range parts - 1 {
