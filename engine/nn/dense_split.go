@@ -9,8 +9,10 @@ import (
 // rows go to N parts in par.Range, and part i does everything that touches
 // rows Ki — the forward partial product x[:, Ki]·W[Ki, :], the weight
 // gradient dW[Ki, :] = x[:, Ki]ᵀ·dz and the input gradient
-// dx[:, Ki] = dz·W[Ki, :]ᵀ — after which the calling goroutine sums the
-// partial products into y along with the bias and activation.
+// dx[:, Ki] = dz·W[Ki, :]ᵀ. The element-wise work around it — summing the
+// partial products into y with the bias and activation, and the activation
+// gradient before the backward products — is split by rows (finishSplit,
+// actGradSplit below).
 //
 // Why not let gemm.Sgemm split each product by C's rows or columns: then the
 // forward product hands each core half of W's columns and the weight gradient

@@ -12,6 +12,12 @@
 // costs an atomic store and a cache-line transfer. The polling calls
 // runtime.Gosched, so other goroutines on the worker's P still run.
 //
+// Each member of the team has its own share of a Do's parts, the same from
+// one Do to the next, so that a part runs where its data was left in cache;
+// a member that has not started a part when the others are done with theirs
+// (its core taken by another process, or its thread descheduled) has it
+// taken over, so one stalled core does not stall the step.
+//
 // One Do runs at a time on the team. A Do that finds the team busy (another
 // goroutine's, or a part calling Do again) runs all its parts itself, so
 // callers never wait on each other and nesting cannot deadlock.

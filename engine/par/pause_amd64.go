@@ -1,3 +1,5 @@
+//go:build !purego
+
 package par
 
 // pause is the PAUSE instruction: it tells the core this is a spin-wait, so
