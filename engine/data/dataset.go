@@ -92,22 +92,6 @@ func (d *Dataset) Batch(idx []int, x, y []float32) {
 	}
 }
 
-// BatchFeatures is Batch for features [lo, hi) of each sample only, written
-// to the same columns of x; y is not touched. Threads that gather disjoint
-// feature ranges of one batch each write their own part of x (see
-// engine/train). It panics like Batch, and if the range is not within
-// [0, SampleSize()].
-func (d *Dataset) BatchFeatures(idx []int, x []float32, lo, hi int) {
-	ss := d.SampleSize()
-	if lo < 0 || hi < lo || hi > ss {
-		panic(fmt.Sprintf("data: feature range [%d, %d) outside [0, %d)", lo, hi, ss))
-	}
-	x = x[:len(idx)*ss]
-	for b, i := range idx {
-		copy(x[b*ss+lo:b*ss+hi], d.X[i*ss+lo:i*ss+hi])
-	}
-}
-
 // SplitHoldout returns how many leading rows train when the last frac of n
 // rows (in file order) is the test set: int(n*(1-frac)), the cut of the
 // PyTorch reference (int(len(rows)*0.8) for frac 0.2). frac <= 0 keeps every

@@ -2,7 +2,6 @@ package data
 
 import (
 	"reflect"
-	"slices"
 	"testing"
 )
 
@@ -97,35 +96,5 @@ func TestLabelSet(t *testing.T) {
 		if got := LabelSet(rows(c.in...)); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("LabelSet(%q) = %q, want %q", c.in, got, c.want)
 		}
-	}
-}
-
-func TestBatchFeatures(t *testing.T) {
-	d := &Dataset{X: make([]float32, 5*40), Y: []float32{0, 1, 0, 1, 1}, N: 5, SampleShape: []int{40}, Labels: []string{"a", "b"}}
-	for i := range d.X {
-		d.X[i] = float32(i)
-	}
-	idx := []int{4, 0, 2}
-	want := make([]float32, 3*40)
-	d.Batch(idx, want, make([]float32, 3))
-	got := make([]float32, 3*40)
-	for _, r := range [][2]int{{0, 16}, {16, 32}, {32, 40}, {40, 40}} {
-		d.BatchFeatures(idx, got, r[0], r[1])
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("three feature ranges gathered %v, want %v", got, want)
-	}
-	if a := testing.AllocsPerRun(100, func() { d.BatchFeatures(idx, got, 8, 24) }); a != 0 {
-		t.Fatalf("%v allocations per BatchFeatures", a)
-	}
-	for _, r := range [][2]int{{-1, 4}, {5, 4}, {0, 41}} {
-		func() {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("BatchFeatures range [%d, %d) of 40 features did not panic", r[0], r[1])
-				}
-			}()
-			d.BatchFeatures(idx, got, r[0], r[1])
-		}()
 	}
 }

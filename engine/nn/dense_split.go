@@ -20,9 +20,9 @@ import (
 // cores' caches (for the mlp's first layer about 400 KB a step, which measured
 // as costly as the arithmetic saved). Split by input feature, W's rows, their
 // gradient and — because the optimizer splits the flat parameters with the
-// same par.Range, and train gathers a batch's features with it too — Adam's
-// moments and x's columns stay in one core's cache from step to step. What
-// crosses is a partial product and dz, rows×out floats each.
+// same par.Range — Adam's moments stay in one core's cache from step to step.
+// What crosses is half of x (rows×in/2 floats, gathered by rows), half of
+// each partial product and of dz (rows×out/2 each).
 
 // minSplitMACs is the smallest rows·in·out worth splitting: below it the
 // hand-offs and the partial sums cost more than the halved product saves.

@@ -188,9 +188,9 @@ func (w *worker) wait(seen uint64) uint64 {
 // are multiples of 16 (one 64-byte cache line of float32s, so that parts
 // written by different cores share no line), the last one taking the
 // remainder. Every splitter in the engine uses it, so that the parts of one
-// buffer a core writes in one phase (a batch's features, a layer's weight
-// rows, an optimizer's range) are the parts it reads in the next, from its
-// own cache. Parts past the end are empty (lo == hi == total).
+// buffer a core writes in one phase (a layer's weight rows, an optimizer's
+// range, a batch's rows) are the parts it reads in the next, from its own
+// cache. Parts past the end are empty (lo == hi == total).
 func Range(i, n, total int) (lo, hi int) {
 	chunk := ((total+n-1)/n + 15) &^ 15
 	lo, hi = min(i*chunk, total), min((i+1)*chunk, total)

@@ -15,15 +15,19 @@ func setThreads(n int) { gemm.SetThreads(n) }
 // below it the copy takes a few microseconds.
 const minSplitGather = 1 << 14
 
-// gatherSplit copies one batch's features, part i taking the features
-// par.Range gives it.
+// gatherSplit copies one batch, part i taking the samples par.Range gives
+// it. By samples rather than by feature: whole rows copy faster (measured:
+// two goroutines gathering 32 whole MNIST rows each took 48 µs where two
+// gathering half of every row took 66), and the gather waits on main
+// memory, not on the other core.
 type gatherSplit struct {
-	d   *data.Dataset
-	idx []int
-	x   []float32
+	d    *data.Dataset
+	idx  []int
+	x, y []float32
 }
 
 func (g *gatherSplit) RunPart(i, n int) {
-	lo, hi := par.Range(i, n, g.d.SampleSize())
-	g.d.BatchFeatures(g.idx, g.x, lo, hi)
+	lo, hi := par.Range(i, n, len(g.idx))
+	ss := g.d.SampleSize()
+	g.d.Batch(g.idx[lo:hi], g.x[lo*ss:hi*ss], g.y[lo:hi])
 }

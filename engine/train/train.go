@@ -221,15 +221,10 @@ func (t *Trainer) Step(i int) (loss float32, n int) {
 	n = hi - lo
 	x, y := t.x[:n*t.in], t.y[:n]
 	idx := t.perm[lo:hi]
-	if parts := min(par.Threads(), t.in/16); parts > 1 && n*t.in >= minSplitGather {
-		// Each thread gathers the features its part of the first dense
-		// layer reads (the same par.Range), so they land in its cache.
-		t.gather = gatherSplit{d: t.data, idx: idx, x: x}
+	if parts := min(par.Threads(), n/16); parts > 1 && n*t.in >= minSplitGather {
+		t.gather = gatherSplit{d: t.data, idx: idx, x: x, y: y}
 		par.Do(parts, &t.gather)
 		t.gather = gatherSplit{}
-		for b, i := range idx {
-			y[b] = t.data.Y[i]
-		}
 	} else {
 		t.data.Batch(idx, x, y) // checkDataset made SampleSize() == t.in
 	}
