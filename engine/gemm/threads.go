@@ -11,10 +11,12 @@ func SetThreads(n int) { par.SetThreads(n) }
 func Threads() int { return par.Threads() }
 
 // minParallelMACs is the smallest m·n·k worth splitting. A hand-off through
-// engine/par costs about a microsecond while the team is warm, some 2^16
-// multiply-adds at full speed; below 2^17 the halves lose more to smaller
-// register tiles and duplicated packing than they gain.
-const minParallelMACs = 1 << 17
+// engine/par costs about a microsecond while the team is warm, but the halves
+// of a small product lose more to smaller register tiles, duplicated packing
+// and C's cache lines moving between cores: at 2^17 the LSTM's per-step
+// products (32×32×128) split, and lstm-text trained at 0.76-0.84x of one
+// thread's speed with --threads 2; at 2^18 they stay whole (0.94-1.08x).
+const minParallelMACs = 1 << 18
 
 // split is one Sgemm call cut into parts, each run by scratch.gemm.
 type split struct {
