@@ -39,6 +39,9 @@ func (l *dense) forward(c *batchCtx, x []float32) []float32 {
 	rows := c.n * l.outer
 	l.y = grow(l.y, rows*l.out)
 	y := l.y
+	// Under --threads a small layer splits by rows, a large one with more
+	// inputs than outputs by input feature (dense_split.go); the others
+	// leave it to gemm.Sgemm. Backward makes the same choice.
 	if parts := l.rowParts(rows); parts > 1 {
 		l.forwardRows(x, rows, parts)
 		return y

@@ -75,48 +75,31 @@ func TestDenseSplitMatchesOneThread(t *testing.T) {
 	}
 }
 
-// TestDenseSplitParts pins when a layer splits: enough work, more inputs
-// than twice the outputs, and at most one part per 16 inputs.
+// TestDenseSplitParts pins when a layer splits by feature (W's rows) and
+// when by rows of the batch, and into how many parts.
 func TestDenseSplitParts(t *testing.T) {
 	defer gemm.SetThreads(gemm.Threads())
 	for _, c := range []struct {
-		in, out, rows, threads, want int
+		in, out, rows, threads int
+		byFeature, byRows      int
 	}{
-		{128, 10, 64, 2, 2},   // the mlp's second layer
-		{128, 10, 64, 1, 1},   // one thread
-		{128, 10, 24, 2, 1},   // fewer than two parts of 16 rows
-		{128, 10, 1000, 4, 4}, // evaluation batches
-		{32, 1, 32, 2, 1},     // the LSTM model's last layer: too little work
-		{784, 128, 64, 2, 1},  // too many weights: split by feature instead
+		{784, 128, 64, 2, 2, 1},  // the mlp's first layer
+		{784, 128, 64, 1, 1, 1},  // one thread
+		{784, 128, 1, 2, 1, 1},   // one row: too little work
+		{1568, 128, 64, 2, 2, 1}, // the cnn's first dense layer
+		{257, 64, 64, 8, 8, 1},   // 8 parts (the last two empty)
+		{40, 16, 256, 8, 2, 8},   // by feature capped at in/16 (by rows wins)
+		{100, 256, 64, 4, 1, 1},  // more outputs than inputs, too many weights: gemm splits it
+		{128, 10, 64, 2, 1, 2},   // the mlp's second layer
+		{128, 10, 24, 2, 1, 1},   // fewer than two parts of 16 rows
+		{128, 10, 1000, 4, 4, 4}, // evaluation batches (by rows wins)
+		{32, 1, 32, 2, 1, 1},     // the LSTM model's last layer: too little work
 	} {
 		gemm.SetThreads(c.threads)
 		l := &dense{in: c.in, out: c.out}
-		if got := l.rowParts(c.rows); got != c.want {
-			t.Errorf("rows: in %d out %d rows %d threads %d: %d parts, want %d", c.in, c.out, c.rows, c.threads, got, c.want)
-		}
-	}
-}
-
-// TestDenseFeatureParts pins when a layer splits by feature.
-func TestDenseFeatureParts(t *testing.T) {
-	saved := gemm.Threads()
-	defer gemm.SetThreads(saved)
-	for _, c := range []struct {
-		in, out, rows, threads, want int
-	}{
-		{784, 128, 64, 2, 2},  // the mlp's first layer
-		{784, 128, 64, 1, 1},  // one thread
-		{128, 10, 64, 2, 1},   // the mlp's second: too little work
-		{100, 256, 64, 4, 1},  // more outputs than inputs: gemm splits it
-		{257, 64, 64, 8, 8},   // 8 parts (the last two empty)
-		{40, 16, 256, 8, 2},   // capped at in/16
-		{784, 128, 1, 2, 1},   // one row: too little work
-		{1568, 128, 64, 2, 2}, // the cnn's first dense layer
-	} {
-		gemm.SetThreads(c.threads)
-		l := &dense{in: c.in, out: c.out}
-		if got := l.splitParts(c.rows); got != c.want {
-			t.Errorf("in %d out %d rows %d threads %d: %d parts, want %d", c.in, c.out, c.rows, c.threads, got, c.want)
+		if f, r := l.splitParts(c.rows), l.rowParts(c.rows); f != c.byFeature || r != c.byRows {
+			t.Errorf("in %d out %d rows %d threads %d: %d parts by feature, %d by rows; want %d and %d",
+				c.in, c.out, c.rows, c.threads, f, r, c.byFeature, c.byRows)
 		}
 	}
 }
