@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shoalmesh/shoal/engine/par"
 	"math"
 	"math/rand/v2"
 	"time"
 
 	"github.com/shoalmesh/shoal/engine/data"
 	"github.com/shoalmesh/shoal/engine/nn"
+	"github.com/shoalmesh/shoal/engine/par"
 )
 
 // Defaults used where a Config field is zero.
@@ -151,7 +151,7 @@ type Trainer struct {
 	x, y  []float32
 	rng   *rand.Rand
 
-	gather gatherSplit // a batch gather split by feature (--threads > 1)
+	gather gatherSplit // a batch gather split by samples (--threads > 1)
 }
 
 // NewTrainer prepares to train m on d with cfg's batch size, optimizer and
