@@ -93,7 +93,7 @@ A text file is split in file order: the last --holdout of its rows are the test 
 	fl.Float64Var(&f.momentum, "momentum", 0, "momentum (sgd)")
 	fl.Float64Var(&f.wd, "weight-decay", 0, "weight decay (adamw, sgd)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of initialisation, shuffling and dropout")
-	fl.IntVar(&f.threads, "threads", 0, "GEMM threads (default: the engine's, 1)")
+	fl.IntVar(&f.threads, "threads", 0, "cores to split each training step over (default 1)")
 	fl.IntVar(&f.vocab, "vocab", train.DefaultVocab, "vocabulary size of text models (reserved ids included)")
 	fl.IntVar(&f.maxLen, "max-len", train.DefaultMaxLen, "token ids per text (padded or truncated)")
 	fl.StringVar(&f.out, "out", "", "model file to write (default NAME.safetensors)")
