@@ -3,6 +3,7 @@ package par
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,5 +208,37 @@ func TestSetThreads(t *testing.T) {
 		if got := Threads(); got != c[1] {
 			t.Errorf("SetThreads(%d): Threads() = %d, want %d", c[0], got, c[1])
 		}
+	}
+}
+
+// stamp records when each of two parts started.
+type stamp struct{ at [2]time.Time }
+
+func (s *stamp) RunPart(i, n int) { s.at[i] = time.Now() }
+
+// BenchmarkDoHandOff measures how long after Do is called the second of two
+// empty parts starts (on a worker, or on the caller when it takes the part
+// over), after the team has been idle for a gap: the cost of a hand-off.
+// It reports the median and 99th percentile in µs.
+//
+//	go test -run '^$' -bench DoHandOff ./engine/par
+func BenchmarkDoHandOff(b *testing.B) {
+	defer SetThreads(Threads())
+	SetThreads(2)
+	for _, gap := range []time.Duration{0, 10 * time.Microsecond, 40 * time.Microsecond, 150 * time.Microsecond} {
+		b.Run(fmt.Sprintf("idle=%v", gap), func(b *testing.B) {
+			s := &stamp{}
+			var lat []float64
+			for b.Loop() {
+				for end := time.Now().Add(gap); time.Now().Before(end); {
+				}
+				start := time.Now()
+				Do(2, s)
+				lat = append(lat, float64(s.at[1].Sub(start).Nanoseconds())/1000)
+			}
+			slices.Sort(lat)
+			b.ReportMetric(lat[len(lat)/2], "p50-µs")
+			b.ReportMetric(lat[len(lat)*99/100], "p99-µs")
+		})
 	}
 }
