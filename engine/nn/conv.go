@@ -1,6 +1,10 @@
 package nn
 
-import "math"
+import (
+	"math"
+
+	"github.com/shoalmesh/shoal/engine/par"
+)
 
 // conv2d is a 2-D convolution on CHW samples through im2col and GEMM.
 // The column matrix is "Caffe-style", a row per (channel, ky, kx) and a
@@ -28,12 +32,20 @@ type conv2d struct {
 
 	wt, b, dw, db []float32
 	col           []float32 // [C·K·K, s·Ho·Wo] per chunk, chunks one after another
-	yc            []float32 // one chunk's [F, s·Ho·Wo]
 	y             []float32 // [n, F, Ho, Wo]
-	dz            []float32 // one chunk's [F, s·Ho·Wo]
 	dwt           []float32 // dWᵀ [C·K·K, F]
-	dcol, dx      []float32 // dcol like one chunk of col
+	dx            []float32
 	masks         []float32 // per kernel column, see edgeMask
+	parts         []convBufs
+	split         convSplit
+}
+
+// convBufs are the per-chunk buffers of one part of a pass (one part when
+// the pass is not split): yc and dz are one chunk's [F, s·Ho·Wo], dcol is
+// like one chunk of col; dwt and db hold the weight and bias gradients of
+// parts other than the first.
+type convBufs struct {
+	yc, dz, dcol, dwt, db []float32
 }
 
 // dotsMaxRows: weight gradients with fewer column-matrix rows than this
@@ -208,8 +220,15 @@ func (l *conv2d) shiftRow(x, row []float32, n, ch, ky, kx, lo, hi int, add bool)
 
 // edgeMask returns, for kernel column kx, a plane-sized mask whose
 // elements are all ones in the columns [lo, hi) and 0 elsewhere, built on
-// first use.
+// first use (before a pass is split, see ensureMasks).
 func (l *conv2d) edgeMask(kx, lo, hi int) []float32 {
+	l.ensureMasks()
+	return l.masks[kx*l.h*l.w : (kx+1)*l.h*l.w]
+}
+
+// ensureMasks builds the edge masks if they are not built yet. A pass split
+// across goroutines calls it first, so that its parts only read them.
+func (l *conv2d) ensureMasks() {
 	hw := l.h * l.w
 	if len(l.masks) != l.k*hw {
 		l.masks = grow(l.masks, l.k*hw)
@@ -225,7 +244,6 @@ func (l *conv2d) edgeMask(kx, lo, hi int) []float32 {
 			}
 		}
 	}
-	return l.masks[kx*hw : (kx+1)*hw]
 }
 
 // clearEdges zeroes columns outside [lo, hi) in every image row of dst:
@@ -249,19 +267,40 @@ func (l *conv2d) forward(c *batchCtx, x []float32) []float32 {
 	n := c.n
 	ckk := l.c * l.k * l.k
 	hw := l.ho * l.wo
-	chw := l.c * l.h * l.w
-	s := l.chunk(n)
 	l.col = grow(l.col, n*ckk*hw)
-	l.yc = grow(l.yc, l.f*s*hw)
 	l.y = grow(l.y, n*l.f*hw)
+	if parts := convParts(n); parts > 1 {
+		l.ensureMasks()
+		l.growParts(parts, n, false)
+		l.split = convSplit{l: l, x: x, n: n}
+		par.Do(parts, &l.split)
+		l.split = convSplit{}
+	} else {
+		l.parts = growParts(l.parts, 1)
+		l.forwardSamples(x, 0, n, &l.parts[0], sgemm)
+	}
+	if l.act != actReLU && l.act != actLinear {
+		applyAct(l.act, l.y, l.wo)
+	}
+	return l.y
+}
+
+// forwardSamples runs the forward pass of samples [lo, hi) chunk by chunk,
+// with b's buffers and the product gemm.
+func (l *conv2d) forwardSamples(x []float32, lo, hi int, b *convBufs, gemm sgemmFunc) {
+	ckk := l.c * l.k * l.k
+	hw := l.ho * l.wo
+	chw := l.c * l.h * l.w
+	s := l.chunk(hi - lo)
+	b.yc = grow(b.yc, l.f*s*hw)
 	relu := l.act == actReLU
-	for s0 := 0; s0 < n; s0 += s {
-		cnt := min(s, n-s0)
+	for s0 := lo; s0 < hi; s0 += s {
+		cnt := min(s, hi-s0)
 		pc := cnt * hw
 		col := l.col[s0*ckk*hw : (s0+cnt)*ckk*hw]
 		l.im2col(x[s0*chw:(s0+cnt)*chw], col, cnt, false)
-		yc := l.yc[:l.f*pc]
-		sgemm(false, false, l.f, pc, ckk, 1, l.wt, ckk, col, pc, 0, yc, pc)
+		yc := b.yc[:l.f*pc]
+		gemm(false, false, l.f, pc, ckk, 1, l.wt, ckk, col, pc, 0, yc, pc)
 		// Bias and ReLU while moving each sample's rows to CHW order.
 		for i := 0; i < cnt; i++ {
 			yi := l.y[(s0+i)*l.f*hw : (s0+i+1)*l.f*hw]
@@ -275,10 +314,6 @@ func (l *conv2d) forward(c *batchCtx, x []float32) []float32 {
 			}
 		}
 	}
-	if !relu && l.act != actLinear {
-		applyAct(l.act, l.y, l.wo)
-	}
-	return l.y
 }
 
 func (l *conv2d) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
@@ -286,25 +321,61 @@ func (l *conv2d) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 	ckk := l.c * l.k * l.k
 	hw := l.ho * l.wo
 	chw := l.c * l.h * l.w
-	s := l.chunk(n)
 	dy = dy[:n*l.f*hw]
-	relu := l.act == actReLU
-	if !relu {
+	if l.act != actReLU {
 		actBackward(l.act, l.y[:len(dy)], dy, l.wo)
 	}
-	clear(l.db)
-	l.dz = grow(l.dz, s*l.f*hw)
 	l.dwt = grow(l.dwt, ckk*l.f)
 	if needDx {
-		l.dcol = grow(l.dcol, s*ckk*hw)
 		l.dx = grow(l.dx, n*chw)
 		clear(l.dx)
 	}
-	for s0 := 0; s0 < n; s0 += s {
-		cnt := min(s, n-s0)
+	if parts := convParts(n); parts > 1 {
+		l.ensureMasks()
+		l.growParts(parts, n, true)
+		l.split = convSplit{l: l, backward: true, dy: dy, n: n, needDx: needDx}
+		par.Do(parts, &l.split)
+		l.split = convSplit{}
+		// Sum the parts' weight and bias gradients in part order.
+		for i := 1; i < parts; i++ {
+			addTo(l.dwt, l.parts[i].dwt)
+			addTo(l.db, l.parts[i].db)
+		}
+	} else {
+		l.parts = growParts(l.parts, 1)
+		l.backwardSamples(dy, 0, n, needDx, &l.parts[0], l.dwt, l.db, sgemm)
+	}
+	for ch := 0; ch < l.f; ch++ {
+		row := l.dw[ch*ckk : (ch+1)*ckk]
+		for r := range row {
+			row[r] = l.dwt[r*l.f+ch]
+		}
+	}
+	if !needDx {
+		return nil
+	}
+	return l.dx
+}
+
+// backwardSamples runs the backward pass of samples [lo, hi) chunk by
+// chunk, with b's buffers and the product gemm, into the weight gradient
+// dWᵀ dwt and the bias gradient db (both overwritten) and, if needDx, dx.
+func (l *conv2d) backwardSamples(dy []float32, lo, hi int, needDx bool, b *convBufs, dwt, db []float32, gemm sgemmFunc) {
+	ckk := l.c * l.k * l.k
+	hw := l.ho * l.wo
+	chw := l.c * l.h * l.w
+	s := l.chunk(hi - lo)
+	relu := l.act == actReLU
+	clear(db)
+	b.dz = grow(b.dz, s*l.f*hw)
+	if needDx {
+		b.dcol = grow(b.dcol, s*ckk*hw)
+	}
+	for s0 := lo; s0 < hi; s0 += s {
+		cnt := min(s, hi-s0)
 		pc := cnt * hw
 		col := l.col[s0*ckk*hw : (s0+cnt)*ckk*hw]
-		dz := l.dz[:l.f*pc]
+		dz := b.dz[:l.f*pc]
 		// dZ [F, pc] from dy [cnt, F, Ho·Wo]: the ReLU mask and the bias
 		// gradient in the same pass. Per-sample sums keep db's rounding
 		// independent of the chunk size.
@@ -323,34 +394,24 @@ func (l *conv2d) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 						sum += v
 					}
 				}
-				l.db[ch] += sum
+				db[ch] += sum
 			}
 		}
 		beta := float32(1)
-		if s0 == 0 {
+		if s0 == lo {
 			beta = 0
 		}
 		if ckk < dotsMaxRows && haveAVX2 {
-			dotsABt(ckk, l.f, pc, col, pc, dz, pc, beta, l.dwt, l.f)
+			dotsABt(ckk, l.f, pc, col, pc, dz, pc, beta, dwt, l.f)
 		} else {
-			sgemm(false, true, ckk, l.f, pc, 1, col, pc, dz, pc, beta, l.dwt, l.f)
+			gemm(false, true, ckk, l.f, pc, 1, col, pc, dz, pc, beta, dwt, l.f)
 		}
 		if needDx {
-			dcol := l.dcol[:ckk*pc]
-			sgemm(true, false, ckk, pc, l.f, 1, l.wt, ckk, dz, pc, 0, dcol, pc)
+			dcol := b.dcol[:ckk*pc]
+			gemm(true, false, ckk, pc, l.f, 1, l.wt, ckk, dz, pc, 0, dcol, pc)
 			l.im2col(l.dx[s0*chw:(s0+cnt)*chw], dcol, cnt, true)
 		}
 	}
-	for ch := 0; ch < l.f; ch++ {
-		row := l.dw[ch*ckk : (ch+1)*ckk]
-		for r := range row {
-			row[r] = l.dwt[r*l.f+ch]
-		}
-	}
-	if !needDx {
-		return nil
-	}
-	return l.dx
 }
 
 // maxpool keeps the largest value of each pool×pool window (stride
@@ -492,4 +553,68 @@ func (l *maxpool) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 
 		}
 	}
 	return l.dx
+}
+
+// sgemmFunc is the signature of gemm.Sgemm.
+type sgemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
+// Under --threads a convolution splits the batch by samples (par.Range), each
+// part running its samples' chunks — im2col, the products, bias and ReLU,
+// the ReLU mask and col2im — on its own buffers, so that all of it runs on
+// every core and not only the products. The weight and bias gradients are
+// summed from one partial per part, in part order.
+
+// convParts is how many parts of at least 16 samples a pass over n samples
+// is split into.
+func convParts(n int) int { return max(min(par.Threads(), n/16), 1) }
+
+// growParts makes room for the buffers of parts parts; backward passes also
+// need the parts' gradient partials.
+func (l *conv2d) growParts(parts, n int, backward bool) {
+	l.parts = growParts(l.parts, parts)
+	if backward {
+		ckk := l.c * l.k * l.k
+		for i := 1; i < parts; i++ {
+			l.parts[i].dwt = grow(l.parts[i].dwt, ckk*l.f)
+			l.parts[i].db = grow(l.parts[i].db, l.f)
+		}
+	}
+}
+
+func growParts(p []convBufs, n int) []convBufs {
+	for len(p) < n {
+		p = append(p, convBufs{})
+	}
+	return p
+}
+
+// convSplit is one forward or backward pass of a convolution cut by samples.
+type convSplit struct {
+	l        *conv2d
+	backward bool
+	x, dy    []float32
+	n        int
+	needDx   bool
+}
+
+func (s *convSplit) RunPart(i, n int) {
+	l := s.l
+	lo, hi := par.Range(i, n, s.n)
+	b := &l.parts[i]
+	if !s.backward {
+		if lo < hi {
+			l.forwardSamples(s.x, lo, hi, b, sgemmSerial)
+		}
+		return
+	}
+	dwt, db := l.dwt, l.db
+	if i > 0 {
+		dwt, db = b.dwt, b.db
+	}
+	if lo == hi { // no samples for this part: it adds nothing
+		clear(dwt)
+		clear(db)
+		return
+	}
+	l.backwardSamples(s.dy, lo, hi, s.needDx, b, dwt, db, sgemmSerial)
 }

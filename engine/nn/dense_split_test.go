@@ -10,7 +10,8 @@ import (
 )
 
 // TestDenseSplitMatchesOneThread trains the same batch with the work of
-// the dense layers split by input feature (threads 2 and 4) and not at all,
+// the dense layers split by input feature or rows and of the convolutions
+// by samples (threads 2, 4 and 8) and not at all,
 // and compares the loss, the logits, every gradient and the parameters after
 // an Adam step. Splitting changes only the order of the partial sums, so the
 // figures agree to float32 rounding. The specs cover a split first layer
@@ -26,6 +27,11 @@ func TestDenseSplitMatchesOneThread(t *testing.T) {
 			{Type: "dense", Units: 256, Activation: "tanh"}, {Type: "dense", Units: 16, Activation: "relu"}, {Type: "dense", Units: 5}}},
 		"empty-part": {Input: []int{257}, Layers: []LayerSpec{
 			{Type: "dense", Units: 257, Activation: "sigmoid"}, {Type: "dense", Units: 64, Activation: "relu"}, {Type: "dense", Units: 3}}},
+		"cnn": mustPreset(t, "cnn", PresetOptions{}),
+		"conv-tanh-stride": {Input: []int{2, 12, 12}, Layers: []LayerSpec{
+			{Type: "conv2d", Filters: 8, Kernel: 3, Pad: 1, Activation: "relu"}, {Type: "maxpool2d", Pool: 2},
+			{Type: "conv2d", Filters: 4, Kernel: 3, Stride: 2, Activation: "tanh"}, {Type: "flatten"},
+			{Type: "dense", Units: 3}}},
 		"rows-softmax": {Input: []int{300}, Layers: []LayerSpec{
 			{Type: "dense", Units: 40, Activation: "softmax"}, {Type: "dense", Units: 30, Activation: "sigmoid"}, {Type: "dense", Units: 7}}},
 	}
@@ -153,6 +159,36 @@ func TestDenseSplitEmptyPartAddsNothing(t *testing.T) {
 	for i, g := range m.Grads() {
 		if g != wantGrads[i] {
 			t.Fatalf("gradient %d: %v after the empty part's buffer held NaNs, %v before", i, g, wantGrads[i])
+		}
+	}
+}
+
+// TestConvSplitOddBatch: 50 samples in 3 parts of whole 16s are 32, 18 and
+// none; the empty part must add nothing, the others the right samples.
+func TestConvSplitOddBatch(t *testing.T) {
+	defer gemm.SetThreads(gemm.Threads())
+	s := Spec{Input: []int{1, 10, 10}, Layers: []LayerSpec{
+		{Type: "conv2d", Filters: 4, Kernel: 3, Pad: 1, Activation: "relu"}, {Type: "flatten"}, {Type: "dense", Units: 3}}}
+	const n = 50
+	x := make([]float32, n*100)
+	y := make([]float32, n)
+	for i := range x {
+		x[i] = float32(i%11)/5 - 1
+	}
+	for i := range y {
+		y[i] = float32(i % 3)
+	}
+	grads := func(threads int) []float32 {
+		gemm.SetThreads(threads)
+		m := mustBuild(t, s, 2)
+		m.TrainBatch(x, y, n)
+		m.TrainBatch(x, y, n) // twice: stale partials must not leak in
+		return append([]float32(nil), m.Grads()...)
+	}
+	one, three := grads(1), grads(3)
+	for i := range one {
+		if d := math.Abs(float64(one[i] - three[i])); d > 1e-4*math.Max(1, math.Abs(float64(one[i]))) {
+			t.Fatalf("gradient %d: %v with one thread, %v with 3", i, one[i], three[i])
 		}
 	}
 }
