@@ -8,9 +8,10 @@
 // layer's weights a sub-slice of it, because the mesh averages that slice
 // in place between peers; gradients mirror it (Model.Grads). Matrix
 // products go through engine/gemm.Sgemm, so its kernels set most of the
-// speed. With gemm.SetThreads(n) > 1 the optimizer step is split by
-// parameter range and a large dense layer by input feature (dense_split.go),
-// through engine/par.
+// speed. With gemm.SetThreads(n) > 1 a training step is split across n
+// cores through engine/par: a large dense layer by input feature, small
+// dense layers and the softmax loss by rows (dense_split.go), convolutions
+// by samples (conv.go), the optimizer step by parameter range.
 //
 // A model keeps its activation and gradient buffers between batches and
 // only grows them for a larger batch: steady-state training allocates
