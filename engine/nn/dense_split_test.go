@@ -192,3 +192,55 @@ func TestConvSplitOddBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestLSTMSplitMatchesOneThread: the LSTM's recurrence split by rows gives
+// the same bits as one thread (each row's arithmetic is the same in any
+// range), for last-step and sequence outputs, with sequences of many
+// lengths so that the ranges end at different steps.
+func TestLSTMSplitMatchesOneThread(t *testing.T) {
+	defer gemm.SetThreads(gemm.Threads())
+	specs := map[string]Spec{
+		"last": {Input: []int{20}, Layers: []LayerSpec{
+			{Type: "embedding", Vocab: 30, Dim: 8}, {Type: "lstm", Units: 16}, {Type: "dense", Units: 1}}},
+		"seq": {Input: []int{12}, Layers: []LayerSpec{
+			{Type: "embedding", Vocab: 30, Dim: 6}, {Type: "lstm", Units: 8, ReturnSequences: true},
+			{Type: "lstm", Units: 5}, {Type: "dense", Units: 3}}},
+	}
+	const n = 40
+	for name, s := range specs {
+		steps := s.Input[0]
+		r := rand.New(rand.NewPCG(4, 4))
+		x := make([]float32, n*steps)
+		for i := 0; i < n; i++ {
+			L := 1 + r.IntN(steps) // post-padded with 0 after L tokens
+			for j := 0; j < L; j++ {
+				x[i*steps+j] = float32(1 + r.IntN(29))
+			}
+		}
+		y := make([]float32, n)
+		for i := range y {
+			y[i] = float32(i % 2)
+		}
+		full := make([]float32, len(x)) // every sequence full length
+		for i := range full {
+			full[i] = float32(1 + i%29)
+		}
+		run := func(threads int) []float32 {
+			gemm.SetThreads(threads)
+			m := mustBuild(t, s, 6)
+			m.TrainBatch(full, y, n) // leaves every row's state in the buffers
+			loss := m.TrainBatch(x, y, n)
+			return append(append([]float32{loss}, m.Grads()...), m.Forward(x, n)...)
+		}
+		one := run(1)
+		for _, threads := range []int{2, 3, 5} {
+			got := run(threads)
+			for i := range one {
+				if math.Float32bits(one[i]) != math.Float32bits(got[i]) {
+					t.Fatalf("%s, %d threads: value %d (0 is the loss, then gradients, then outputs) is %v, one thread %v",
+						name, threads, i, got[i], one[i])
+				}
+			}
+		}
+	}
+}

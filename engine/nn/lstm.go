@@ -36,6 +36,9 @@ type lstm struct {
 	dc     []float32 // [n, H]
 	dxt    []float32
 	dx     []float32
+
+	dy       []float32 // backward's output gradient, for backwardRows
+	rowSplit lstmRows
 }
 
 func (l *lstm) kind() string { return "lstm" }
@@ -113,40 +116,7 @@ func (l *lstm) forward(c *batchCtx, x []float32) []float32 {
 	l.tc = grow(l.tc, T*nH)
 	clear(l.hs[:nH])
 	clear(l.cs[:nH])
-	b := l.b
-	bi, bf, bg, bo := b[:H], b[H:2*H], b[2*H:3*H], b[3*H:G]
-	for t := 0; t < T; t++ {
-		a := int(l.active[t])
-		zt := l.z[t*n*G : (t+1)*n*G]
-		if t > 0 {
-			sgemm(false, false, a, G, H, 1, l.hs[t*nH:], H, l.u, G, 1, zt, G)
-		}
-		cPrev := l.cs[t*nH : (t+1)*nH]
-		cNext := l.cs[(t+1)*nH : (t+2)*nH]
-		hNext := l.hs[(t+1)*nH : (t+2)*nH]
-		tc := l.tc[t*nH : (t+1)*nH]
-		// Finished rows hold zeros, so that the dU product over all rows
-		// in backward never meets a stale value.
-		clear(hNext[a*H:])
-		for r := 0; r < a; r++ {
-			zr := zt[r*G : (r+1)*G]
-			zi, zf, zg, zo := zr[:H], zr[H:2*H], zr[2*H:3*H], zr[3*H:G]
-			cp, cn, hn, tr := cPrev[r*H:(r+1)*H], cNext[r*H:(r+1)*H], hNext[r*H:(r+1)*H], tc[r*H:(r+1)*H]
-			for j := 0; j < H; j++ {
-				// sigmoid and tanh spelled out so that exp32 inlines here.
-				ig := 1 / (1 + exp32(-(zi[j] + bi[j])))
-				fg := 1 / (1 + exp32(-(zf[j] + bf[j])))
-				gg := 1 - 2/(exp32(2*(zg[j]+bg[j]))+1)
-				og := 1 / (1 + exp32(-(zo[j] + bo[j])))
-				zi[j], zf[j], zg[j], zo[j] = ig, fg, gg, og
-				cv := fg*cp[j] + ig*gg
-				cn[j] = cv
-				th := 1 - 2/(exp32(2*cv)+1)
-				tr[j] = th
-				hn[j] = og * th
-			}
-		}
-	}
+	l.runRows(n, false)
 	if l.seq {
 		l.y = grow(l.y, n*l.steps*H)
 		for r, i := range l.perm {
@@ -171,52 +141,9 @@ func (l *lstm) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 	l.dz = grow(l.dz, T*n*G)
 	l.dh = grow(l.dh, nH)
 	l.dc = grow(l.dc, nH)
-	for t := T - 1; t >= 0; t-- {
-		a, aNext := int(l.active[t]), int(l.active[t+1])
-		// Rows aNext..a end at this step: their state gradients start here.
-		clear(l.dh[aNext*H : a*H])
-		clear(l.dc[aNext*H : a*H])
-		if l.seq {
-			for r, i := range l.perm[:a] {
-				src := dy[(int(i)*l.steps+t)*H : (int(i)*l.steps+t+1)*H]
-				dst := l.dh[r*H : (r+1)*H]
-				for j, v := range src {
-					dst[j] += v
-				}
-			}
-		} else {
-			for r := aNext; r < a; r++ {
-				i := int(l.perm[r])
-				copy(l.dh[r*H:(r+1)*H], dy[i*H:(i+1)*H])
-			}
-		}
-		zt := l.z[t*n*G : (t+1)*n*G]
-		dzt := l.dz[t*n*G : (t+1)*n*G]
-		clear(dzt[a*G:])
-		cPrev := l.cs[t*nH : (t+1)*nH]
-		tc := l.tc[t*nH : (t+1)*nH]
-		for r := 0; r < a; r++ {
-			zr := zt[r*G : (r+1)*G]
-			dr := dzt[r*G : (r+1)*G]
-			zi, zf, zg, zo := zr[:H], zr[H:2*H], zr[2*H:3*H], zr[3*H:G]
-			di, df, dg, do := dr[:H], dr[H:2*H], dr[2*H:3*H], dr[3*H:G]
-			dh, dc := l.dh[r*H:(r+1)*H], l.dc[r*H:(r+1)*H]
-			cp, tr := cPrev[r*H:(r+1)*H], tc[r*H:(r+1)*H]
-			for j := 0; j < H; j++ {
-				ig, fg, gg, og, th := zi[j], zf[j], zg[j], zo[j], tr[j]
-				d := dh[j]
-				do[j] = d * th * og * (1 - og)
-				dcv := dc[j] + d*og*(1-th*th)
-				di[j] = dcv * gg * ig * (1 - ig)
-				dg[j] = dcv * ig * (1 - gg*gg)
-				df[j] = dcv * cp[j] * fg * (1 - fg)
-				dc[j] = dcv * fg
-			}
-		}
-		if t > 0 {
-			sgemm(false, true, a, H, G, 1, dzt, G, l.u, G, 0, l.dh, H)
-		}
-	}
+	l.dy = dy
+	l.runRows(n, true)
+	l.dy = nil
 	// Rows of finished samples have dZ = 0, so these products over all
 	// rows only add what the running ones contribute.
 	sgemm(true, false, I, G, T*n, 1, l.xt, I, l.dz, G, 0, l.dw, G)

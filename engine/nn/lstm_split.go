@@ -1,0 +1,170 @@
+package nn
+
+import "github.com/shoalmesh/shoal/engine/par"
+
+// The LSTM's samples are independent of each other through the whole
+// sequence: row r's state at step t depends only on row r's state at t-1.
+// So under --threads the recurrence of each pass runs as a few ranges of
+// (sorted) rows, each range through all its steps on its own core, with no
+// hand-off per step; only the products over all steps (the input
+// projection before, the weight gradients after) are shared, and gemm.Sgemm
+// splits those itself. A row's arithmetic is the same whichever range it is
+// in, so the results are bit for bit those of one thread.
+
+// lstmRows is one pass's recurrence over a range of rows.
+type lstmRows struct {
+	l        *lstm
+	n        int
+	backward bool
+	bounds   [par.MaxParts + 1]int // part i runs rows [bounds[i], bounds[i+1])
+}
+
+func (s *lstmRows) RunPart(i, _ int) {
+	lo, hi := s.bounds[i], s.bounds[i+1]
+	if lo == hi {
+		return
+	}
+	if s.backward {
+		s.l.backwardRows(s.n, lo, hi, sgemmSerial)
+	} else {
+		s.l.forwardRows(s.n, lo, hi, sgemmSerial)
+	}
+}
+
+// minSplitRows: ranges of fewer rows than this leave too little to each
+// step's products and element-wise loops to repay splitting.
+const minSplitRows = 8
+
+// runRows runs the forward or backward recurrence over all n rows, in
+// ranges across par.Threads() when there are enough rows. Rows are sorted
+// longest first, so the ranges are cut where the sum of their lengths (the
+// work) is even, not where their counts are.
+func (l *lstm) runRows(n int, backward bool) {
+	parts := min(par.Threads(), n/minSplitRows)
+	if parts < 2 {
+		if backward {
+			l.backwardRows(n, 0, n, sgemm)
+		} else {
+			l.forwardRows(n, 0, n, sgemm)
+		}
+		return
+	}
+	s := &l.rowSplit
+	*s = lstmRows{l: l, n: n, backward: backward}
+	total := 0
+	for _, i := range l.perm[:n] {
+		total += int(l.lens[i])
+	}
+	part, sum := 1, 0
+	for r, i := range l.perm[:n] {
+		sum += int(l.lens[i])
+		for part < parts && sum*parts >= total*part {
+			s.bounds[part] = r + 1
+			part++
+		}
+	}
+	for ; part <= parts; part++ {
+		s.bounds[part] = n
+	}
+	par.Do(parts, s)
+	s.l = nil
+}
+
+// forwardRows runs steps 0..teff-1 of the forward recurrence for rows
+// [lo, hi) of the n sorted rows: z's rows get h·U and the gate activations,
+// and hs, cs and tc those rows' states.
+func (l *lstm) forwardRows(n, lo, hi int, gemm sgemmFunc) {
+	H := l.units
+	G := 4 * H
+	nH := n * H
+	b := l.b
+	bi, bf, bg, bo := b[:H], b[H:2*H], b[2*H:3*H], b[3*H:G]
+	for t := 0; t < l.teff; t++ {
+		a := min(int(l.active[t]), hi) // this range's running rows end here
+		zt := l.z[t*n*G : (t+1)*n*G]
+		if t > 0 && a > lo {
+			gemm(false, false, a-lo, G, H, 1, l.hs[t*nH+lo*H:], H, l.u, G, 1, zt[lo*G:], G)
+		}
+		cPrev := l.cs[t*nH : (t+1)*nH]
+		cNext := l.cs[(t+1)*nH : (t+2)*nH]
+		hNext := l.hs[(t+1)*nH : (t+2)*nH]
+		tc := l.tc[t*nH : (t+1)*nH]
+		// Finished rows hold zeros, so that the dU product over all rows
+		// in backward never meets a stale value.
+		clear(hNext[max(a, lo)*H : hi*H])
+		for r := lo; r < a; r++ {
+			zr := zt[r*G : (r+1)*G]
+			zi, zf, zg, zo := zr[:H], zr[H:2*H], zr[2*H:3*H], zr[3*H:G]
+			cp, cn, hn, tr := cPrev[r*H:(r+1)*H], cNext[r*H:(r+1)*H], hNext[r*H:(r+1)*H], tc[r*H:(r+1)*H]
+			for j := 0; j < H; j++ {
+				// sigmoid and tanh spelled out so that exp32 inlines here.
+				ig := 1 / (1 + exp32(-(zi[j] + bi[j])))
+				fg := 1 / (1 + exp32(-(zf[j] + bf[j])))
+				gg := 1 - 2/(exp32(2*(zg[j]+bg[j]))+1)
+				og := 1 / (1 + exp32(-(zo[j] + bo[j])))
+				zi[j], zf[j], zg[j], zo[j] = ig, fg, gg, og
+				cv := fg*cp[j] + ig*gg
+				cn[j] = cv
+				th := 1 - 2/(exp32(2*cv)+1)
+				tr[j] = th
+				hn[j] = og * th
+			}
+		}
+	}
+}
+
+// backwardRows runs steps teff-1..0 of the backward recurrence for rows
+// [lo, hi): dz's rows, and dh and dc as it goes, from l.dy.
+func (l *lstm) backwardRows(n, lo, hi int, gemm sgemmFunc) {
+	H := l.units
+	G := 4 * H
+	nH := n * H
+	dy := l.dy
+	for t := l.teff - 1; t >= 0; t-- {
+		a, aNext := min(int(l.active[t]), hi), min(int(l.active[t+1]), hi)
+		// Rows aNext..a end at this step: their state gradients start here.
+		clear(l.dh[max(aNext, lo)*H : max(a, lo)*H])
+		clear(l.dc[max(aNext, lo)*H : max(a, lo)*H])
+		if l.seq {
+			for r := lo; r < a; r++ {
+				i := int(l.perm[r])
+				src := dy[(i*l.steps+t)*H : (i*l.steps+t+1)*H]
+				dst := l.dh[r*H : (r+1)*H]
+				for j, v := range src {
+					dst[j] += v
+				}
+			}
+		} else {
+			for r := max(aNext, lo); r < a; r++ {
+				i := int(l.perm[r])
+				copy(l.dh[r*H:(r+1)*H], dy[i*H:(i+1)*H])
+			}
+		}
+		zt := l.z[t*n*G : (t+1)*n*G]
+		dzt := l.dz[t*n*G : (t+1)*n*G]
+		clear(dzt[max(a, lo)*G : hi*G])
+		cPrev := l.cs[t*nH : (t+1)*nH]
+		tc := l.tc[t*nH : (t+1)*nH]
+		for r := lo; r < a; r++ {
+			zr := zt[r*G : (r+1)*G]
+			dr := dzt[r*G : (r+1)*G]
+			zi, zf, zg, zo := zr[:H], zr[H:2*H], zr[2*H:3*H], zr[3*H:G]
+			di, df, dg, do := dr[:H], dr[H:2*H], dr[2*H:3*H], dr[3*H:G]
+			dh, dc := l.dh[r*H:(r+1)*H], l.dc[r*H:(r+1)*H]
+			cp, tr := cPrev[r*H:(r+1)*H], tc[r*H:(r+1)*H]
+			for j := 0; j < H; j++ {
+				ig, fg, gg, og, th := zi[j], zf[j], zg[j], zo[j], tr[j]
+				d := dh[j]
+				do[j] = d * th * og * (1 - og)
+				dcv := dc[j] + d*og*(1-th*th)
+				di[j] = dcv * gg * ig * (1 - ig)
+				dg[j] = dcv * ig * (1 - gg*gg)
+				df[j] = dcv * cp[j] * fg * (1 - fg)
+				dc[j] = dcv * fg
+			}
+		}
+		if t > 0 && a > lo {
+			gemm(false, true, a-lo, H, G, 1, dzt[lo*G:], G, l.u, G, 0, l.dh[lo*H:], H)
+		}
+	}
+}
