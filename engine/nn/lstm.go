@@ -12,7 +12,9 @@ package nn
 // step, lengths[i]-1, with lengths from the embedding (all steps when there
 // is none). Rows are sorted by length so that step t only computes the
 // samples still running, and the batch stops at its longest sample. With
-// return_sequences every step's h is output, padded steps included.
+// return_sequences every step's h is output, padded steps included. Under
+// --threads the recurrence runs as ranges of rows, one per core
+// (lstm_split.go).
 type lstm struct {
 	steps, in, units int
 	seq              bool
