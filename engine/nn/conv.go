@@ -269,14 +269,14 @@ func (l *conv2d) forward(c *batchCtx, x []float32) []float32 {
 	hw := l.ho * l.wo
 	l.col = grow(l.col, n*ckk*hw)
 	l.y = grow(l.y, n*l.f*hw)
-	if parts := convParts(n); parts > 1 {
+	if parts := partsOf16(n); parts > 1 {
 		l.ensureMasks()
-		l.growParts(parts, n, false)
+		l.growParts(parts, false)
 		l.split = convSplit{l: l, x: x, n: n}
 		par.Do(parts, &l.split)
 		l.split = convSplit{}
 	} else {
-		l.parts = growParts(l.parts, 1)
+		l.parts = growConvBufs(l.parts, 1)
 		l.forwardSamples(x, 0, n, &l.parts[0], sgemm)
 	}
 	if l.act != actReLU && l.act != actLinear {
@@ -330,9 +330,9 @@ func (l *conv2d) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 		l.dx = grow(l.dx, n*chw)
 		clear(l.dx)
 	}
-	if parts := convParts(n); parts > 1 {
+	if parts := partsOf16(n); parts > 1 {
 		l.ensureMasks()
-		l.growParts(parts, n, true)
+		l.growParts(parts, true)
 		l.split = convSplit{l: l, backward: true, dy: dy, n: n, needDx: needDx}
 		par.Do(parts, &l.split)
 		l.split = convSplit{}
@@ -342,7 +342,7 @@ func (l *conv2d) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 			addTo(l.db, l.parts[i].db)
 		}
 	} else {
-		l.parts = growParts(l.parts, 1)
+		l.parts = growConvBufs(l.parts, 1)
 		l.backwardSamples(dy, 0, n, needDx, &l.parts[0], l.dwt, l.db, sgemm)
 	}
 	for ch := 0; ch < l.f; ch++ {
@@ -555,23 +555,16 @@ func (l *maxpool) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 
 	return l.dx
 }
 
-// sgemmFunc is the signature of gemm.Sgemm.
-type sgemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
-
 // Under --threads a convolution splits the batch by samples (par.Range), each
 // part running its samples' chunks — im2col, the products, bias and ReLU,
 // the ReLU mask and col2im — on its own buffers, so that all of it runs on
 // every core and not only the products. The weight and bias gradients are
 // summed from one partial per part, in part order.
 
-// convParts is how many parts of at least 16 samples a pass over n samples
-// is split into.
-func convParts(n int) int { return max(min(par.Threads(), n/16), 1) }
-
 // growParts makes room for the buffers of parts parts; backward passes also
 // need the parts' gradient partials.
-func (l *conv2d) growParts(parts, n int, backward bool) {
-	l.parts = growParts(l.parts, parts)
+func (l *conv2d) growParts(parts int, backward bool) {
+	l.parts = growConvBufs(l.parts, parts)
 	if backward {
 		ckk := l.c * l.k * l.k
 		for i := 1; i < parts; i++ {
@@ -581,7 +574,7 @@ func (l *conv2d) growParts(parts, n int, backward bool) {
 	}
 }
 
-func growParts(p []convBufs, n int) []convBufs {
+func growConvBufs(p []convBufs, n int) []convBufs {
 	for len(p) < n {
 		p = append(p, convBufs{})
 	}

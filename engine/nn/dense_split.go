@@ -96,7 +96,7 @@ func (l *dense) backwardSplit(x, dz []float32, rows, parts int, needDx bool) {
 }
 
 // sgemmSerial is engine/gemm.SgemmSerial, swappable like sgemm.
-var sgemmSerial = gemm.SgemmSerial
+var sgemmSerial sgemmFunc = gemm.SgemmSerial
 
 // A small dense layer (the mlp's second: 128 inputs, 10 outputs) is too
 // small to split by feature, and its products too small for gemm.Sgemm to
@@ -189,9 +189,10 @@ func (s *denseRows) RunPart(i, n int) {
 	}
 }
 
-// rowsParts is how many parts of at least 16 rows the element-wise work
-// around a split by feature is cut into.
-func rowsParts(rows int) int { return max(min(par.Threads(), rows/16), 1) }
+// partsOf16 is how many parts of at least 16 items (rows, samples) a pass
+// over n of them is cut into: the element-wise work around a split by
+// feature, a convolution's batch.
+func partsOf16(n int) int { return max(min(par.Threads(), n/16), 1) }
 
 // finishSplit sums a split forward's partial products into y and applies
 // the bias and activation, by rows: each core reads half of the other's
@@ -199,14 +200,14 @@ func rowsParts(rows int) int { return max(min(par.Threads(), rows/16), 1) }
 // ones the next layer, split by rows too, reads on that core.
 func (l *dense) finishSplit(rows, parts int) {
 	l.rowSplit = denseRows{l: l, mode: rowsFinish, rows: rows, parts: parts}
-	par.Do(rowsParts(rows), &l.rowSplit)
+	par.Do(partsOf16(rows), &l.rowSplit)
 	l.rowSplit = denseRows{}
 }
 
 // actGradSplit is the activation gradient and db before a backward split by
 // feature, by rows for the same reason.
 func (l *dense) actGradSplit(dz []float32, rows int) {
-	parts := rowsParts(rows)
+	parts := partsOf16(rows)
 	l.growRowParts(parts, false)
 	l.rowSplit = denseRows{l: l, mode: rowsActGrad, rows: rows, dz: dz}
 	par.Do(parts, &l.rowSplit)

@@ -234,6 +234,9 @@ func (l *dropout) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 
 	return dy
 }
 
+// sgemmFunc is the signature of gemm.Sgemm.
+type sgemmFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+
 // sgemm is engine/gemm.Sgemm; a variable so that tests can swap in a
 // reference product (to check that this package itself never allocates).
-var sgemm = gemm.Sgemm
+var sgemm sgemmFunc = gemm.Sgemm

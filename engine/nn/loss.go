@@ -110,7 +110,7 @@ const minSplitLoss = 256
 // to float64 rounding.
 func (m *Model) softmaxLoss(logits, y []float32, n int) float32 {
 	k := m.outSize
-	parts := min(par.Threads(), n/16)
+	parts := partsOf16(n)
 	if parts < 2 || n*k < minSplitLoss {
 		return softmaxCE(logits, y, n, k, m.dlogits)
 	}
