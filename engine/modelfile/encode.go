@@ -1,21 +1,19 @@
 package modelfile
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"unicode/utf8"
+
+	"github.com/shoalmesh/shoal/engine/atomicfile"
 )
 
 const (
@@ -198,99 +196,20 @@ func Encode(tensors []Tensor, meta map[string]string) (data []byte, sha256hex st
 	return buf.Bytes(), sum, nil
 }
 
-// testHookBeforeRename, when set by a test, runs after the temporary file is
-// complete and before it is renamed into place; an error aborts the write.
-var testHookBeforeRename func(tmp string) error
-
 // Write atomically writes tensors and meta (plus the content hash under
 // HashKey) to path in the canonical encoding and returns the content hash.
 // The metadata map is not modified. On any error path is left as it was and
-// no temporary file remains. The new file has mode 0644.
+// no temporary file remains (see package atomicfile). The new file has mode 0644.
 func Write(path string, tensors []Tensor, meta map[string]string) (sha256hex string, err error) {
 	p, err := newPlan(tensors, meta)
 	if err != nil {
 		return "", err
 	}
 	sum := p.hash()
-	err = writeAtomic(path, func(w io.Writer) error { return p.writeTo(w, sum) })
-	if err != nil {
-		return "", err
+	if err := atomicfile.Write(path, func(w io.Writer) error { return p.writeTo(w, sum) }); err != nil {
+		return "", fmt.Errorf("modelfile: %w", err)
 	}
 	return sum, nil
-}
-
-// WriteBytes atomically writes data to path (temporary file, fsync, rename,
-// directory fsync), for callers that hold an encoded file, such as one
-// received from a peer. It does not validate data.
-func WriteBytes(path string, data []byte) error {
-	return writeAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-func writeAtomic(path string, fill func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("modelfile: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close() // may already be closed; the error is beside the point
-			_ = os.Remove(tmp)
-			err = fmt.Errorf("modelfile: write %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err = fill(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if testHookBeforeRename != nil {
-		if err = testHookBeforeRename(tmp); err != nil {
-			return err
-		}
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// The rename is durable only once the directory is synced. The file is in
-	// place now, so a failure here must not remove it; report it all the same.
-	if derr := SyncDir(dir); derr != nil {
-		return fmt.Errorf("modelfile: write %s: %w", path, derr)
-	}
-	return nil
-}
-
-// SyncDir fsyncs a directory so that renames and creations in it survive a
-// crash. Exported for the model store, which renames whole version folders.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	// Some file systems refuse fsync on directories; nothing more can be done there.
-	if errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported) {
-		return nil
-	}
-	return err
 }
 
 // FileSHA256 returns the SHA-256 (lower-case hex) of the whole file at path,

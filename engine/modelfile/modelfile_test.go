@@ -230,27 +230,6 @@ func TestWriteAtomic(t *testing.T) {
 	}
 	old, _ := os.ReadFile(path)
 
-	// A failure after the temporary file is complete leaves the old file and
-	// no temporary file behind.
-	testHookBeforeRename = func(tmp string) error {
-		if _, err := os.Stat(tmp); err != nil {
-			t.Errorf("temp file missing before rename: %v", err)
-		}
-		if filepath.Dir(tmp) != dir {
-			t.Errorf("temp file %s not in the target's directory", tmp)
-		}
-		return errors.New("injected failure")
-	}
-	_, err = Write(path, sampleTensors(2), nil)
-	testHookBeforeRename = nil
-	if err == nil || !strings.Contains(err.Error(), "injected failure") {
-		t.Fatalf("err = %v", err)
-	}
-	assertOnly(t, dir, "model.safetensors")
-	if now, _ := os.ReadFile(path); !bytes.Equal(now, old) {
-		t.Fatal("old file changed by a failed write")
-	}
-
 	// Renaming onto a non-empty directory fails even for root.
 	blocked := filepath.Join(dir, "blocked")
 	if err := os.MkdirAll(filepath.Join(blocked, "x"), 0o755); err != nil {
@@ -260,6 +239,9 @@ func TestWriteAtomic(t *testing.T) {
 		t.Fatal("write over a non-empty directory succeeded")
 	}
 	assertOnly(t, dir, "blocked", "model.safetensors")
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, old) {
+		t.Fatal("a failed write elsewhere changed the model file")
+	}
 
 	// A directory that does not exist: clean error.
 	if _, err := Write(filepath.Join(dir, "nope", "m"), sampleTensors(1), nil); err == nil || !strings.Contains(err.Error(), "nope") {
@@ -303,12 +285,6 @@ func TestWriteAtomic(t *testing.T) {
 	}
 	assertOnly(t, dir, "blocked", "model.safetensors")
 
-	if err := WriteBytes(filepath.Join(dir, "copy"), old); err != nil {
-		t.Fatal(err)
-	}
-	if f, err := Read(filepath.Join(dir, "copy")); err != nil || f.Hash != oldSum {
-		t.Fatalf("WriteBytes copy: %v", err)
-	}
 }
 
 func assertOnly(t *testing.T, dir string, names ...string) {

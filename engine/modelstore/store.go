@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/shoalmesh/shoal/engine/atomicfile"
 	"github.com/shoalmesh/shoal/engine/modelfile"
 )
 
@@ -127,7 +128,7 @@ func (s *Store) Publish(name string, data []byte) (version int, err error) {
 	if _, err := modelfile.Decode(data); err != nil {
 		return 0, fmt.Errorf("modelstore: publish %s: %w", name, err)
 	}
-	return s.publish(name, func(path string) error { return modelfile.WriteBytes(path, data) })
+	return s.publish(name, func(path string) error { return atomicfile.WriteFile(path, data) })
 }
 
 // PublishFile reads and checks the model file at src and publishes it as the
@@ -176,7 +177,7 @@ func (s *Store) publish(name string, fill func(path string) error) (int, error) 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("modelstore: publish %s: %w", name, err)
 	}
-	if err := modelfile.SyncDir(s.root); err != nil {
+	if err := atomicfile.SyncDir(s.root); err != nil {
 		return 0, fmt.Errorf("modelstore: publish %s: %w", name, err)
 	}
 	tmp, err := os.MkdirTemp(dir, ".tmp-")
@@ -215,7 +216,7 @@ func (s *Store) publish(name string, fill func(path string) error) (int, error) 
 		err = os.Rename(tmp, filepath.Join(dir, strconv.Itoa(next)))
 		if err == nil {
 			placed = true
-			if err := modelfile.SyncDir(dir); err != nil {
+			if err := atomicfile.SyncDir(dir); err != nil {
 				return next, fmt.Errorf("modelstore: publish %s version %d: %w", name, next, err)
 			}
 			return next, nil
@@ -420,7 +421,7 @@ func (s *Store) writeLabels(name string, labels map[string]int) error {
 	if err != nil {
 		return fmt.Errorf("modelstore: %w", err)
 	}
-	if err := modelfile.WriteBytes(filepath.Join(s.root, name, LabelsFile), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.root, name, LabelsFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("modelstore: labels of %s: %w", name, err)
 	}
 	return nil

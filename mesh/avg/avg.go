@@ -20,8 +20,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// ProtocolID carries parameter exchanges and fetches of a job's final vector.
-const ProtocolID protocol.ID = "/shoal/params/1.0.0"
+// ProtocolName is the stream protocol, under the mesh's prefix (see
+// mesh.Node.Protocol), that carries parameter exchanges and fetches of a
+// job's final vector. Members of other meshes do not even share its id.
+const ProtocolName = "params/1.0.0"
 
 // Errors callers may test with errors.Is.
 var (
@@ -112,24 +114,26 @@ func (c *Config) fill() {
 	}
 }
 
-// Service serves ProtocolID on one host and routes streams to the jobs that
+// Service serves the params protocol on one host and routes streams to the jobs that
 // joined it: a host has one handler per protocol, a node may run several jobs.
 type Service struct {
-	h    host.Host
-	mu   sync.Mutex
-	jobs map[string]*Averager
+	h     host.Host
+	proto protocol.ID
+	mu    sync.Mutex
+	jobs  map[string]*Averager
 }
 
-// NewService registers the stream handler on h.
-func NewService(h host.Host) *Service {
-	s := &Service{h: h, jobs: map[string]*Averager{}}
-	h.SetStreamHandler(ProtocolID, s.handle)
+// NewService registers the stream handler for proto (the mesh's full id of
+// ProtocolName) on h.
+func NewService(h host.Host, proto protocol.ID) *Service {
+	s := &Service{h: h, proto: proto, jobs: map[string]*Averager{}}
+	h.SetStreamHandler(proto, s.handle)
 	return s
 }
 
 // Close removes the stream handler. Averagers of this service stop serving.
 func (s *Service) Close() {
-	s.h.RemoveStreamHandler(ProtocolID)
+	s.h.RemoveStreamHandler(s.proto)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, a := range s.jobs {
@@ -410,7 +414,7 @@ func (c *countingStream) Write(p []byte) (int, error) {
 // open starts a stream to p bound to ctx: the stream is reset when ctx ends,
 // and carries ctx's deadline.
 func (a *Averager) open(ctx context.Context, p peer.ID) (*countingStream, func(), error) {
-	s, err := a.svc.h.NewStream(ctx, p, ProtocolID)
+	s, err := a.svc.h.NewStream(ctx, p, a.svc.proto)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, p, err)
 	}

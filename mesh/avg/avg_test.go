@@ -16,11 +16,15 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 )
 
 // newHosts starts n real libp2p hosts on 127.0.0.1 (TCP, pre-shared key,
 // no metrics) and connects every pair.
+// testProto is the params protocol under a made-up mesh id.
+const testProto protocol.ID = "/shoal/test/" + ProtocolName
+
 func newHosts(t testing.TB, n int) []host.Host {
 	t.Helper()
 	psk := make(pnet.PSK, 32)
@@ -114,7 +118,7 @@ func newPeers(t testing.TB, n int, vec func(i int) []float32, cfg func(i int) Co
 			c = cfg(i)
 			c.Seed = uint64(i + 1)
 		}
-		a, err := NewService(h).Join("job-test", vec(i), c)
+		a, err := NewService(h, testProto).Join("job-test", vec(i), c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -344,12 +348,12 @@ func TestDeadPartner(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	x := randVec(r, n, 1)
 	hosts := newHosts(t, 3)
-	a, err := NewService(hosts[0]).Join("job-test", slices.Clone(x), Config{Timeout: 10 * time.Second, Attempts: 1})
+	a, err := NewService(hosts[0], testProto).Join("job-test", slices.Clone(x), Config{Timeout: 10 * time.Second, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// hosts[1] accepts, reads part of the vector, then its host dies.
-	hosts[1].SetStreamHandler(ProtocolID, func(s network.Stream) {
+	hosts[1].SetStreamHandler(testProto, func(s network.Stream) {
 		if _, err := readHeader(s); err != nil {
 			return
 		}
@@ -359,7 +363,7 @@ func TestDeadPartner(t *testing.T) {
 		_ = hosts[1].Close()
 	})
 	// hosts[2] takes the whole vector, sends half a reply, then resets.
-	hosts[2].SetStreamHandler(ProtocolID, func(s network.Stream) {
+	hosts[2].SetStreamHandler(testProto, func(s network.Stream) {
 		h, err := readHeader(s)
 		if err != nil {
 			return
@@ -457,12 +461,12 @@ func TestDeadInitiator(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 18))
 	x := randVec(r, n, 1)
 	hosts := newHosts(t, 3)
-	b, err := NewService(hosts[1]).Join("job-test", slices.Clone(x), Config{Timeout: 10 * time.Second})
+	b, err := NewService(hosts[1], testProto).Join("job-test", slices.Clone(x), Config{Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	s, err := hosts[0].NewStream(ctx, hosts[1].ID(), ProtocolID)
+	s, err := hosts[0].NewStream(ctx, hosts[1].ID(), testProto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,7 +492,7 @@ func TestDeadInitiator(t *testing.T) {
 	}
 	_ = s.Reset() // dies before commit
 	// The responder is free again (its exchange slot released) and untouched.
-	c, err := NewService(hosts[2]).Join("job-test", slices.Clone(v), Config{})
+	c, err := NewService(hosts[2], testProto).Join("job-test", slices.Clone(v), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

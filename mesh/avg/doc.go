@@ -1,5 +1,5 @@
 // Package avg averages a model's parameters with peers over libp2p streams,
-// with no server: pairwise push-pull gossip (ProtocolID), weighted by samples
+// with no server: pairwise push-pull gossip (ProtocolName under the mesh id), weighted by samples
 // seen, optionally compressed (fp16, int8 with per-chunk scales) with error
 // feedback, guarded against bad partners (NaN/Inf and length checks always,
 // ClippedGossip on request, per-peer reputation), with an optional

@@ -67,7 +67,7 @@ func (a *Averager) Consensus(ctx context.Context, candidates func() []peer.ID, t
 
 // Finalize makes every live member hold the same vector: each adopts the
 // final vector of the lowest live member id (skipping banned and unreachable
-// ones), fetched over ProtocolID and checked against its SHA-256; the lowest
+// ones), fetched over the params protocol and checked against its SHA-256; the lowest
 // itself freezes its own. A member that has not finalized yet answers "not
 // ready" and is asked again until ctx ends. Afterwards this averager is
 // frozen: it serves the final vector and refuses exchanges. Returns the

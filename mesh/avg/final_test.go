@@ -142,7 +142,7 @@ func TestFinalizeRefusesLiar(t *testing.T) {
 		if i == low {
 			cfg.Tamper = scale100
 		}
-		a, err := NewService(h).Join("job-test", vec(i), cfg)
+		a, err := NewService(h, testProto).Join("job-test", vec(i), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +194,7 @@ func TestFinalizeRefusesLiar(t *testing.T) {
 func TestOuterStep(t *testing.T) {
 	hosts := newHosts(t, 1)
 	p := []float32{1, 2, 3}
-	a, err := NewService(hosts[0]).Join("job-test", p, Config{OuterLR: 0.5, OuterMomentum: 0.9})
+	a, err := NewService(hosts[0], testProto).Join("job-test", p, Config{OuterLR: 0.5, OuterMomentum: 0.9})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestOuterStep(t *testing.T) {
 	}
 	// Off by default.
 	q := []float32{1}
-	b, _ := NewService(newHosts(t, 1)[0]).Join("j2", q, Config{})
+	b, _ := NewService(newHosts(t, 1)[0], testProto).Join("j2", q, Config{})
 	b.BeginOuter()
 	q[0] = 5
 	b.OuterStep()

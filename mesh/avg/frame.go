@@ -13,7 +13,7 @@ import (
 	"github.com/shoalmesh/shoal/engine/modelfile"
 )
 
-// Wire format of ProtocolID, version 1. Every message starts with a fixed
+// Wire format of the params protocol (ProtocolName), version 1. Every message starts with a fixed
 // 77-byte header (big-endian), followed by the job id and a message text:
 //
 //	0  magic "SHPV"      4  version (1)   5 kind   6 encoding   7 flags   8 status
@@ -223,7 +223,7 @@ func readHeader(r io.Reader) (header, error) {
 		return h, fmt.Errorf("avg: reading header: %w", err)
 	}
 	if string(b[:4]) != frameMagic {
-		return h, fmt.Errorf("avg: bad magic %q (not a %s message)", b[:4], ProtocolID)
+		return h, fmt.Errorf("avg: bad magic %q (not a %s message)", b[:4], ProtocolName)
 	}
 	if b[4] != frameVersion {
 		return h, fmt.Errorf("avg: unsupported frame version %d (want %d)", b[4], frameVersion)

@@ -15,7 +15,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/shoalmesh/shoal/engine/modelfile"
+	"github.com/shoalmesh/shoal/engine/atomicfile"
 	"github.com/shoalmesh/shoal/engine/modelstore"
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/mesh/avg"
@@ -151,8 +151,8 @@ func NewManager(cfg Config) (*Manager, error) {
 		cancel()
 		return nil, err
 	}
-	shards.Serve(cfg.Node.Host(), store)
-	m.avg = avg.NewService(cfg.Node.Host())
+	shards.Serve(cfg.Node.Host(), cfg.Node.Protocol(shards.ProtocolName), store)
+	m.avg = avg.NewService(cfg.Node.Host(), cfg.Node.Protocol(avg.ProtocolName))
 	m.wg.Add(2)
 	go m.readLoop()
 	go m.heartbeat()
@@ -177,7 +177,7 @@ func (m *Manager) Close() {
 	m.sub.Cancel()
 	m.wg.Wait()
 	m.avg.Close()
-	m.cfg.Node.Host().RemoveStreamHandler(shards.ProtocolID)
+	m.cfg.Node.Host().RemoveStreamHandler(m.cfg.Node.Protocol(shards.ProtocolName))
 	_ = m.topic.Close()
 	m.mu.Lock()
 	for ch := range m.subs {
@@ -323,7 +323,7 @@ func (m *Manager) persist(ann Announcement) error {
 	if err != nil {
 		return err
 	}
-	return modelfile.WriteBytes(filepath.Join(dir, "job.json"), b)
+	return atomicfile.WriteFile(filepath.Join(dir, "job.json"), b)
 }
 
 func (m *Manager) jobDir(id string) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shoalmesh/shoal/engine/artifact"
+	"github.com/shoalmesh/shoal/engine/atomicfile"
 	"github.com/shoalmesh/shoal/engine/data"
 	"github.com/shoalmesh/shoal/engine/modelfile"
 	"github.com/shoalmesh/shoal/engine/nn"
@@ -257,7 +258,7 @@ func (r *runner) fetch(ctx context.Context, id shards.ID, members []peer.ID) err
 	}
 	fctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	b, from, err := shards.FetchAny(fctx, r.m.node.Host(), r.holders(id, members), id)
+	b, from, err := shards.FetchAny(fctx, r.m.node.Host(), r.m.node.Protocol(shards.ProtocolName), r.holders(id, members), id)
 	if err != nil {
 		return err
 	}
@@ -527,7 +528,7 @@ wait:
 	res.NonFinite = r.nonFinite
 	r.st.Hash, r.st.Version = res.ModelHash, res.Version
 	if dir := r.m.jobDir(r.spec.ID); dir != "" {
-		_ = modelfile.WriteBytes(filepath.Join(dir, "done"), []byte(res.ModelHash+"\n"))
+		_ = atomicfile.WriteFile(filepath.Join(dir, "done"), []byte(res.ModelHash+"\n"))
 	}
 	return nil
 }

@@ -7,7 +7,7 @@
 // joins or leaves, only the shards it ranked in the top r move, and every
 // peer computes the same owners from the same member list without asking
 // anyone. Owners fetch missing shards over the stream protocol
-// /shoal/shard/1.0.0 from any peer that holds them.
+// /shoal/<meshid>/shard/1.0.0 from any peer that holds them.
 //
 // A holder keeps a shard it no longer owns until the new owners confirm
 // they have it (Plan reports such shards as droppable only then), so no

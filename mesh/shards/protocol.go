@@ -15,8 +15,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// ProtocolID is the stream protocol that serves shards.
-const ProtocolID protocol.ID = "/shoal/shard/1.0.0"
+// ProtocolName is the stream protocol, under the mesh's prefix (see
+// mesh.Node.Protocol), that serves shards.
+const ProtocolName = "shard/1.0.0"
 
 // Wire format. Request: the 4-byte magic "SHQ1" and a 32-byte shard id.
 // Response: one status byte, then for statusOK an 8-byte big-endian length
@@ -34,10 +35,10 @@ var ErrNotFound = errors.New("peer does not hold the shard")
 // cannot pin a stream.
 const serveTimeout = 2 * time.Minute
 
-// Serve registers the shard protocol on h, answering from store. It returns
-// a function that unregisters it.
-func Serve(h host.Host, store *Store) (stop func()) {
-	h.SetStreamHandler(ProtocolID, func(s network.Stream) {
+// Serve registers proto (the mesh's full id of ProtocolName) on h, answering
+// from store. It returns a function that unregisters it.
+func Serve(h host.Host, proto protocol.ID, store *Store) (stop func()) {
+	h.SetStreamHandler(proto, func(s network.Stream) {
 		defer s.Close()
 		_ = s.SetDeadline(time.Now().Add(serveTimeout))
 		id, err := readRequest(s)
@@ -63,7 +64,7 @@ func Serve(h host.Host, store *Store) (stop func()) {
 		}
 		_ = w.Flush()
 	})
-	return func() { h.RemoveStreamHandler(ProtocolID) }
+	return func() { h.RemoveStreamHandler(proto) }
 }
 
 func readRequest(r io.Reader) (ID, error) {
@@ -81,8 +82,8 @@ func readRequest(r io.Reader) (ID, error) {
 
 // Fetch asks peer p for shard id and returns its bytes after checking their
 // hash. ctx bounds the whole exchange.
-func Fetch(ctx context.Context, h host.Host, p peer.ID, id ID) ([]byte, error) {
-	s, err := h.NewStream(ctx, p, ProtocolID)
+func Fetch(ctx context.Context, h host.Host, proto protocol.ID, p peer.ID, id ID) ([]byte, error) {
+	s, err := h.NewStream(ctx, p, proto)
 	if err != nil {
 		return nil, fmt.Errorf("fetch shard %s from %s: %w", id.Short(), p.ShortString(), err)
 	}
@@ -138,13 +139,13 @@ func readResponse(r io.Reader) ([]byte, error) {
 
 // FetchAny tries holders in order until one returns the shard, and returns
 // the bytes with the peer that served them.
-func FetchAny(ctx context.Context, h host.Host, holders []peer.ID, id ID) ([]byte, peer.ID, error) {
+func FetchAny(ctx context.Context, h host.Host, proto protocol.ID, holders []peer.ID, id ID) ([]byte, peer.ID, error) {
 	var errs []error
 	for _, p := range holders {
 		if p == h.ID() {
 			continue
 		}
-		data, err := Fetch(ctx, h, p, id)
+		data, err := Fetch(ctx, h, proto, p, id)
 		if err == nil {
 			return data, p, nil
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
 func fakePeers(n int) []peer.ID {
@@ -262,6 +263,9 @@ func newHost(t *testing.T, psk pnet.PSK) host.Host {
 	return h
 }
 
+// testProto is the shard protocol under a made-up mesh id.
+const testProto protocol.ID = "/shoal/test/" + ProtocolName
+
 func TestFetchOverLibp2p(t *testing.T) {
 	psk := make(pnet.PSK, 32)
 	if _, err := rand.Read(psk); err != nil {
@@ -269,9 +273,9 @@ func TestFetchOverLibp2p(t *testing.T) {
 	}
 	a, b, c := newHost(t, psk), newHost(t, psk), newHost(t, psk)
 	storeA, _ := NewStore("")
-	Serve(a, storeA)
+	Serve(a, testProto, storeA)
 	liar := &Store{shards: map[ID][]byte{}}
-	Serve(c, liar)
+	Serve(c, testProto, liar)
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	payload := make([]byte, 3<<20+17)
 	for i := range payload {
@@ -288,16 +292,16 @@ func TestFetchOverLibp2p(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := Fetch(ctx, b, c.ID(), id); !errors.Is(err, ErrNotFound) {
+	if _, err := Fetch(ctx, b, testProto, c.ID(), id); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("fetch from a non-holder: want ErrNotFound, got %v", err)
 	}
 	liar.mu.Lock()
 	liar.shards[id] = []byte("not the shard you asked for")
 	liar.mu.Unlock()
-	if _, err := Fetch(ctx, b, c.ID(), id); err == nil {
+	if _, err := Fetch(ctx, b, testProto, c.ID(), id); err == nil {
 		t.Fatal("fetch accepted bytes that do not match the shard id")
 	}
-	got, from, err := FetchAny(ctx, b, []peer.ID{c.ID(), a.ID()}, id)
+	got, from, err := FetchAny(ctx, b, testProto, []peer.ID{c.ID(), a.ID()}, id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/shoalmesh/shoal/engine/modelfile"
+	"github.com/shoalmesh/shoal/engine/atomicfile"
 )
 
 // MaxShardBytes bounds one shard, on disk and on the wire.
@@ -72,7 +72,7 @@ func (s *Store) Put(data []byte) (ID, error) {
 		return id, nil
 	}
 	if s.dir != "" {
-		if err := modelfile.WriteBytes(filepath.Join(s.dir, id.String()), data); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(s.dir, id.String()), data); err != nil {
 			return ID{}, fmt.Errorf("shard %s: %w", id.Short(), err)
 		}
 	}
