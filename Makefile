@@ -41,7 +41,10 @@ test:
 test-short:
 	$(TEST_ENV) $(GO) test -short -count=1 ./...
 
+# go mod tidy -diff fails when go.mod or go.sum is not what the imports ask
+# for (a direct dependency marked indirect, a stale or missing line).
 lint:
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -58,13 +61,13 @@ train: build
 bench-engine: build
 	$(GO) run ./cmd/bench-engine -shoal $(BIN) -python $(PYTHON) -torch-ref $(TORCH_REF) -mnist "$(mnist-dir)" -sms $(SMS) $(BENCH_FLAGS)
 
-# Speedup from 1 to 2 threads, shoal beside PyTorch, in back-to-back pairs
-# (issue 5); see BENCHMARKS.md.
+# Speedup from 1 to 2 threads, shoal beside PyTorch, in back-to-back pairs;
+# see BENCHMARKS.md.
 bench-threads: build
 	$(GO) run ./cmd/bench-engine -scaling -threads 2 -repeat 9 -epochs 2 -tasks mlp-mnist -shoal $(BIN) -python $(PYTHON) -torch-ref $(TORCH_REF) -mnist "$(mnist-dir)" -sms $(SMS) $(BENCH_FLAGS)
 
 # Training together on 8 in-process peers against training alone and server
-# averaging (issue 4); see BENCHMARKS.md.
+# averaging; see BENCHMARKS.md.
 bench-mesh: build
 	$(GO) run ./cmd/bench-mesh -shoal $(BIN) -mnist "$(mnist-dir)"
 

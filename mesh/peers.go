@@ -50,10 +50,21 @@ type Event struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// subscriberBuffer is each subscriber's channel capacity. Events are sent
-// without blocking; a subscriber that falls this far behind loses events
-// (counted in DroppedEvents) rather than stalling the node.
-const subscriberBuffer = 256
+// Peers lists the live peers, excluding this node, sorted by id. The slice
+// and its contents are copies.
+func (n *Node) Peers() []PeerInfo { return n.table.list() }
+
+// Peer returns one live peer.
+func (n *Node) Peer(id peer.ID) (PeerInfo, bool) { return n.table.get(id) }
+
+// Subscribe delivers peer_joined / peer_left events from now on. The channel
+// is buffered (256); the node never blocks on it, so a subscriber that
+// falls behind loses events (see DroppedEvents) and should resync with
+// Peers. cancel closes the channel; Close closes all of them.
+func (n *Node) Subscribe() (events <-chan Event, cancel func()) { return n.table.subscribe() }
+
+// DroppedEvents counts events lost to slow subscribers.
+func (n *Node) DroppedEvents() uint64 { return n.table.dropped.Load() }
 
 type peerEntry struct {
 	info PeerInfo
@@ -65,21 +76,15 @@ type peerEntry struct {
 // flight (GossipSub keeps recent messages for a few heartbeats and hands
 // them to peers that missed them) do not bring it back. The same
 // incarnation returns only with a heartbeat well past the last one seen,
-// which a live peer sends within a few intervals; a restarted peer (a new
-// boot) returns at once; a peer that said it was leaving never does.
+// which a live peer sends within a few intervals (tombSeqMargin); a
+// restarted peer (a new boot) returns at once; a peer that said it was
+// leaving never does. Tombstones are kept for tombTTL.
 type tomb struct {
 	boot    int64
 	seq     uint64
 	leaving bool
 	at      time.Time
 }
-
-// tombSeqMargin is how far past the last seen heartbeat a removed peer's
-// heartbeat must be to bring the same incarnation back.
-const tombSeqMargin = 3
-
-// tombTTL bounds how long tombstones are kept.
-const tombTTL = 10 * time.Minute
 
 // pendingPeer is a peer heard of only through gossip so far (see update).
 type pendingPeer struct {

@@ -1,15 +1,15 @@
 package mesh
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"unicode/utf8"
 
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/shoalmesh/shoal/engine/clip"
+	"github.com/shoalmesh/shoal/engine/jsonx"
 )
 
 // PresenceVersion is the presence message format. A peer refuses other
@@ -28,6 +28,7 @@ const (
 	maxPresenceAddrs = 16
 	maxAddrLen       = 256
 	maxCores         = 1 << 16
+	maxLoad          = 1e6 // per core; beyond it a value is nonsense
 )
 
 // Roles a peer may announce.
@@ -84,12 +85,10 @@ func DecodePresence(b []byte) (Presence, error) {
 	if len(b) > MaxPresenceSize {
 		return p, fmt.Errorf("presence: %d bytes, limit %d", len(b), MaxPresenceSize)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&p); err != nil {
-		return Presence{}, fmt.Errorf("presence: bad JSON: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Presence{}, errors.New("presence: trailing data after the JSON object")
+	// Not strict: fields may be added within a version, and an older peer
+	// must still hear a newer one.
+	if err := jsonx.Decode(b, &p); err != nil {
+		return Presence{}, fmt.Errorf("presence: %w", err)
 	}
 	if err := p.validate(); err != nil {
 		return Presence{}, err
@@ -105,7 +104,7 @@ func (p *Presence) validate() error {
 		return err
 	}
 	if p.Role != RoleFull && p.Role != RoleEdge {
-		return fmt.Errorf("presence: role %q, want %q or %q", clip(p.Role), RoleFull, RoleEdge)
+		return fmt.Errorf("presence: role %q, want %q or %q", quoted(p.Role), RoleFull, RoleEdge)
 	}
 	if err := checkText("version", p.Version, maxVersionLen); err != nil {
 		return err
@@ -113,7 +112,7 @@ func (p *Presence) validate() error {
 	if p.Cores < 0 || p.Cores > maxCores {
 		return fmt.Errorf("presence: cores %d out of range [0, %d]", p.Cores, maxCores)
 	}
-	if math.IsNaN(p.Load) || math.IsInf(p.Load, 0) || p.Load < 0 || p.Load > 1e6 {
+	if math.IsNaN(p.Load) || math.IsInf(p.Load, 0) || p.Load < 0 || p.Load > maxLoad {
 		return fmt.Errorf("presence: load %v out of range", p.Load)
 	}
 	if err := checkList("models", p.Models, maxListLen); err != nil {
@@ -130,7 +129,7 @@ func (p *Presence) validate() error {
 			return fmt.Errorf("presence: addr of %d bytes, limit %d", len(a), maxAddrLen)
 		}
 		if _, err := ma.NewMultiaddr(a); err != nil {
-			return fmt.Errorf("presence: bad addr %q: %v", clip(a), err)
+			return fmt.Errorf("presence: bad addr %q: %v", quoted(a), err)
 		}
 	}
 	if p.Boot < 0 {
@@ -169,10 +168,10 @@ func checkList(field string, list []string, limit int) error {
 	return nil
 }
 
-// clip shortens untrusted text quoted in an error.
-func clip(s string) string {
-	if len(s) > 32 {
-		return s[:32] + "…"
+// quoted shortens untrusted text quoted in an error.
+func quoted(s string) string {
+	if len(s) > maxQuotedLen {
+		return clip.String(s, maxQuotedLen) + "…"
 	}
 	return s
 }

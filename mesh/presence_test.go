@@ -29,10 +29,10 @@ func TestDecodePresenceMalformed(t *testing.T) {
 	long := strings.Repeat("a", 200)
 	many := `["` + strings.Repeat(`m","`, 70) + `m"]`
 	for _, tc := range []struct{ name, in, want string }{
-		{"empty", ``, "bad JSON"},
-		{"not json", `hello`, "bad JSON"},
-		{"array", `[]`, "bad JSON"},
-		{"truncated", `{"v":1,"name":"a"`, "bad JSON"},
+		{"empty", ``, "empty JSON"},
+		{"not json", `hello`, "malformed JSON at byte 1"},
+		{"array", `[]`, "got array"},
+		{"truncated", `{"v":1,"name":"a"`, "truncated"},
 		{"trailing", `{"v":1,"role":"full"} {}`, "trailing data"},
 		{"no version", `{"role":"full"}`, "version 0"},
 		{"future version", `{"v":2,"role":"full"}`, "version 2"},
@@ -43,11 +43,11 @@ func TestDecodePresenceMalformed(t *testing.T) {
 		{"huge cores", `{"v":1,"role":"full","cores":99999999}`, "cores"},
 		{"neg load", `{"v":1,"role":"full","load":-1}`, "load"},
 		{"huge load", `{"v":1,"role":"full","load":1e300}`, "load"},
-		{"neg mem", `{"v":1,"role":"full","mem":-1}`, "bad JSON"},
+		{"neg mem", `{"v":1,"role":"full","mem":-1}`, `field "mem"`},
 		{"too many models", `{"v":1,"role":"full","models":` + many + `}`, "models"},
 		{"empty model", `{"v":1,"role":"full","models":[""]}`, "empty entry"},
 		{"bad addr", `{"v":1,"role":"full","addrs":["/nope/1"]}`, "bad addr"},
-		{"wrong type", `{"v":"1","role":"full"}`, "bad JSON"},
+		{"wrong type", `{"v":"1","role":"full"}`, `field "v"`},
 		{"neg boot", `{"v":1,"role":"full","boot":-5}`, "boot"},
 		{"too big", `{"v":1,"role":"full","name":"` + strings.Repeat("x", MaxPresenceSize) + `"}`, "limit"},
 	} {

@@ -1,19 +1,11 @@
 package serve
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"math"
 	"net/http"
-	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/shoalmesh/shoal/serve/controlapi"
@@ -35,7 +27,8 @@ type Node interface {
 	Subscribe() (<-chan controlapi.Event, func())
 }
 
-// Limits and timings of the control API, with their reasons.
+// Limits and timings of the control API, handler and listener, with their
+// reasons: every default of package serve is here.
 const (
 	// MaxRequestBytes caps request bodies (for POST routes such as jobs).
 	MaxRequestBytes = 1 << 20
@@ -48,6 +41,19 @@ const (
 	// eventWriteTimeout bounds one write to an event stream, so a client
 	// that stops reading does not hold the handler forever.
 	eventWriteTimeout = 10 * time.Second
+	// MaxJobSpecBytes caps the body of POST /api/v1/jobs. An inline model
+	// spec may take 256 KiB; the rest of a spec is a few hundred bytes.
+	MaxJobSpecBytes = 512 << 10
+
+	// shutdownGrace bounds how long in-flight requests may run after Close.
+	shutdownGrace = 5 * time.Second
+	// controlReadHeaderTimeout stops a client that opens a connection and
+	// sends nothing from holding it (slowloris).
+	controlReadHeaderTimeout = 10 * time.Second
+	// controlIdleTimeout closes kept-alive connections nobody uses.
+	controlIdleTimeout = 60 * time.Second
+	// controlMaxHeaderBytes: a token and a few headers need far less.
+	controlMaxHeaderBytes = 64 << 10
 )
 
 // HandlerOption configures NewControlHandler.
@@ -172,221 +178,6 @@ func (h *ControlHandler) authorized(r *http.Request) bool {
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 	return subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) == 1
-}
-
-func (h *ControlHandler) self(w http.ResponseWriter, r *http.Request) {
-	WriteJSON(w, http.StatusOK, cleanPeer(h.node.Self()))
-}
-
-func (h *ControlHandler) peers(w http.ResponseWriter, r *http.Request) {
-	ps := h.node.Peers()
-	out := controlapi.PeersResponse{Peers: make([]controlapi.Peer, 0, len(ps))}
-	for _, p := range ps {
-		out.Peers = append(out.Peers, cleanPeer(p))
-	}
-	WriteJSON(w, http.StatusOK, out)
-}
-
-// errSlowClient ends an event stream whose client fell too far behind.
-var errSlowClient = errors.New("event client too slow")
-
-// validEventType keeps event types safe to put on an SSE "event:" line.
-var validEventType = regexp.MustCompile(`^[a-z0-9_.-]{1,64}$`)
-
-func (h *ControlHandler) events(w http.ResponseWriter, r *http.Request) {
-	rc := http.NewResponseController(w)
-	src, unsubscribe := h.node.Subscribe()
-	defer unsubscribe()
-
-	ctx, stop := context.WithCancelCause(r.Context())
-	defer stop(nil)
-
-	// The forwarder drains the node's channel at the node's pace, whatever
-	// the client does; a client that lets eventBuffer events pile up is cut
-	// off rather than allowed to hold the node back.
-	queue := make(chan controlapi.Event, h.eventBuffer)
-	go func() {
-		defer close(queue)
-		for {
-			select {
-			case ev, ok := <-src:
-				if !ok {
-					return
-				}
-				select {
-				case queue <- ev:
-				default:
-					stop(errSlowClient)
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-
-	// A write blocked on a client that stopped reading does not see ctx;
-	// a deadline in the past interrupts it at once when the stream must end
-	// (client dropped as too slow, server shutting down).
-	out := &sseWriter{ctx: ctx, w: w, rc: rc}
-	stopWrites := context.AfterFunc(ctx, out.interrupt)
-	defer stopWrites()
-
-	hd := w.Header()
-	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	// An opening comment gets the headers to the client now, so Events()
-	// returns as soon as the subscription exists.
-	if err := out.write(": shoal events\n\n"); err != nil {
-		return
-	}
-
-	tick := time.NewTicker(h.heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			if cause := context.Cause(ctx); errors.Is(cause, errSlowClient) {
-				h.log.Warn("control API: dropping slow event client", "remote", r.RemoteAddr)
-			}
-			return
-		case ev, ok := <-queue:
-			if !ok {
-				return // the node closed the subscription (shutting down)
-			}
-			frame, err := encodeEvent(ev)
-			if err != nil {
-				h.log.Warn("control API: skipping event", "type", ev.Type, "err", err)
-				continue
-			}
-			if err := out.write(frame); err != nil {
-				return
-			}
-		case <-tick.C:
-			if err := out.write(": ping\n\n"); err != nil {
-				return
-			}
-		}
-	}
-}
-
-// sseWriter writes frames of one event stream. Its lock orders the
-// per-write deadline against interrupt, so an interrupt is never undone by a
-// write that starts just after it.
-type sseWriter struct {
-	ctx context.Context
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	mu  sync.Mutex
-}
-
-func (s *sseWriter) write(frame string) error {
-	s.mu.Lock()
-	if err := s.ctx.Err(); err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	// Not every ResponseWriter supports deadlines (httptest.ResponseRecorder
-	// does not); the heartbeat and the request context still end the stream.
-	_ = s.rc.SetWriteDeadline(time.Now().Add(eventWriteTimeout))
-	s.mu.Unlock()
-	if _, err := io.WriteString(s.w, frame); err != nil {
-		return err
-	}
-	return s.rc.Flush()
-}
-
-func (s *sseWriter) interrupt() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_ = s.rc.SetWriteDeadline(time.Now())
-}
-
-// encodeEvent renders one SSE frame: "event: TYPE\ndata: JSON\n\n".
-// encoding/json escapes newlines, so the data is always one line.
-func encodeEvent(ev controlapi.Event) (string, error) {
-	if !validEventType.MatchString(ev.Type) {
-		return "", fmt.Errorf("invalid event type %q", ev.Type)
-	}
-	if ev.Peer != nil {
-		p := cleanPeer(*ev.Peer)
-		ev.Peer = &p
-	}
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return "", err
-	}
-	frame := "event: " + ev.Type + "\ndata: " + string(data) + "\n\n"
-	// Clients refuse frames over MaxEventBytes and end the stream; better
-	// to skip one event here than to break every client's stream.
-	if len(frame) > controlapi.MaxEventBytes {
-		return "", fmt.Errorf("event frame of %d bytes exceeds the %d-byte limit", len(frame), controlapi.MaxEventBytes)
-	}
-	return frame, nil
-}
-
-// cleanPeer makes a peer safe and stable to encode: JSON has no NaN or Inf
-// (json.Marshal would fail on a bad load average), and nil slices become []
-// so clients never see null.
-func cleanPeer(p controlapi.Peer) controlapi.Peer {
-	if math.IsNaN(p.Load) || math.IsInf(p.Load, 0) {
-		p.Load = 0
-	}
-	if p.Models == nil {
-		p.Models = []string{}
-	}
-	if p.Jobs == nil {
-		p.Jobs = []string{}
-	}
-	if p.Addrs == nil {
-		p.Addrs = []string{}
-	}
-	return p
-}
-
-// WriteJSON writes v as a JSON answer with the given status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		WriteError(w, http.StatusInternalServerError, "encode answer: "+err.Error())
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(data, '\n'))
-}
-
-// WriteError writes {"error": msg} with the given status.
-func WriteError(w http.ResponseWriter, status int, msg string) {
-	data, _ := json.Marshal(controlapi.ErrorResponse{Error: msg})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(data, '\n'))
-}
-
-// DecodeRequest reads a JSON request body into v, rejecting bodies over
-// limit bytes (MaxRequestBytes when limit <= 0), unknown fields and trailing
-// data. On error it has already answered 400 or 413 and returns the error.
-func DecodeRequest(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	if limit <= 0 || limit > MaxRequestBytes {
-		limit = MaxRequestBytes
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		err := fmt.Errorf("content type %q, want application/json", ct)
-		WriteError(w, http.StatusUnsupportedMediaType, err.Error())
-		return err
-	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	if err := controlapi.DecodeJSONStrict(body, limit, v); err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, controlapi.ErrTooLarge) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		WriteError(w, status, "request body: "+err.Error())
-		return err
-	}
-	return nil
 }
 
 // statusRecorder captures the mux's own 404/405 answers so ServeHTTP can

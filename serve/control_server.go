@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/shoalmesh/shoal/serve/controlapi"
@@ -41,15 +42,44 @@ type ControlConfig struct {
 	Heartbeat time.Duration
 }
 
-// shutdownGrace bounds how long in-flight requests may run after ctx ends.
-const shutdownGrace = 5 * time.Second
-
 // ListenAndServeControl serves the control API for node until ctx is done,
 // then shuts down gracefully (event streams end at once; other requests get
 // a few seconds). It returns nil after a clean shutdown, or the error that
 // kept it from starting: a non-loopback Addr without AllowNonLoopback, a
 // port in use, an unreadable token file.
 func ListenAndServeControl(ctx context.Context, node Node, cfg ControlConfig) error {
+	srv, err := StartControl(ctx, node, cfg)
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-srv.Failed():
+		srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	return srv.Close()
+}
+
+// ControlServer is a running control API listener (see StartControl).
+type ControlServer struct {
+	srv    *http.Server
+	addr   net.Addr
+	token  string
+	log    *slog.Logger
+	cancel context.CancelFunc // ends every request context (event streams)
+	served chan struct{}      // closed when Serve has returned
+	failed chan error         // gets Serve's error when it stops on its own
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartControl binds the control API's listener and serves it on a
+// goroutine of its own until Close (or ctx's end, which ends the requests
+// but leaves the listener to Close). The checks and errors are those of
+// ListenAndServeControl.
+func StartControl(ctx context.Context, node Node, cfg ControlConfig) (*ControlServer, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -59,68 +89,91 @@ func ListenAndServeControl(ctx context.Context, node Node, cfg ControlConfig) er
 		addr = controlapi.DefaultAddr
 	}
 	if err := CheckLoopback(addr, cfg.AllowNonLoopback); err != nil {
-		return err
+		return nil, err
 	}
 	if cfg.DataDir == "" {
-		return errors.New("control API: no data dir for the token file")
+		return nil, errors.New("control API: no data dir for the token file")
 	}
 	token, err := LoadOrCreateToken(cfg.DataDir)
 	if err != nil {
-		return fmt.Errorf("control API: %w", err)
+		return nil, fmt.Errorf("control API: %w", err)
 	}
 
 	h := NewControlHandler(node, token, WithLogger(log), WithHeartbeat(cfg.Heartbeat))
 	if err := addRoutes(h, cfg.Routes); err != nil {
-		return fmt.Errorf("control API: %w", err)
+		return nil, fmt.Errorf("control API: %w", err)
 	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
-		return fmt.Errorf("control API: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("control API: listen on %s: %w", addr, err)
 	}
 	// "localhost" and similar names are resolved by Listen; check what was
 	// actually bound as well.
 	if err := checkBound(ln.Addr(), cfg.AllowNonLoopback); err != nil {
 		ln.Close()
-		return err
+		return nil, err
 	}
 	if cfg.AllowNonLoopback {
 		log.Warn("control API listens beyond loopback; its token crosses the network unencrypted", "addr", ln.Addr().String())
 	}
 
-	srv := &http.Server{
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	s := &ControlServer{addr: ln.Addr(), token: token, log: log, cancel: func() { stop(); cancel() },
+		served: make(chan struct{}), failed: make(chan error, 1)}
+	s.srv = &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		// Request contexts derive from ctx, so cancelling ctx ends every
-		// event stream and Shutdown need not wait for them.
-		BaseContext: func(net.Listener) context.Context { return ctx },
+		ReadHeaderTimeout: controlReadHeaderTimeout,
+		IdleTimeout:       controlIdleTimeout,
+		MaxHeaderBytes:    controlMaxHeaderBytes,
+		// Request contexts derive from rctx, so Close (or ctx's end) ends
+		// every event stream and Shutdown need not wait for them.
+		BaseContext: func(net.Listener) context.Context { return rctx },
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(ln.Addr())
 	}
 	log.Info("control API listening", "addr", ln.Addr().String(), "token_file", controlapi.TokenPath(cfg.DataDir))
+	go func() {
+		defer close(s.served)
+		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.failed <- fmt.Errorf("control API: %w", err)
+		}
+	}()
+	return s, nil
+}
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("control API: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	<-errc // Serve returns ErrServerClosed once Shutdown starts
-	if err != nil {
-		srv.Close()
-		return fmt.Errorf("control API: shutdown: %w", err)
-	}
-	log.Info("control API stopped")
-	return nil
+// Addr is the address the listener is bound to (the real port when the
+// configured one was 0).
+func (s *ControlServer) Addr() net.Addr { return s.addr }
+
+// Token is the bearer token clients must send (also in <DataDir>/api.token).
+func (s *ControlServer) Token() string { return s.token }
+
+// Failed delivers the error that stopped the server on its own (the
+// listener broke); it never fires after Close.
+func (s *ControlServer) Failed() <-chan error { return s.failed }
+
+// Close stops taking connections, ends the event streams at once and gives
+// other requests up to shutdownGrace. It is safe to call more than once.
+func (s *ControlServer) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		err := s.srv.Shutdown(sctx)
+		<-s.served
+		if err != nil {
+			s.srv.Close()
+			s.closeErr = fmt.Errorf("control API: shutdown: %w", err)
+			return
+		}
+		s.log.Info("control API stopped")
+	})
+	return s.closeErr
 }
 
 // CheckLoopback returns an error for a listen address that is not on

@@ -31,10 +31,6 @@ type JobManager interface {
 	Subscribe() (<-chan job.Event, func())
 }
 
-// MaxJobSpecBytes caps the body of POST /api/v1/jobs. An inline model spec
-// may take 256 KiB; the rest of a spec is a few hundred bytes.
-const MaxJobSpecBytes = 512 << 10
-
 // JobRoutes returns the control API's job routes, to mount with
 // ControlConfig.Routes (or ControlHandler.Handle):
 //

@@ -8,14 +8,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shoalmesh/shoal/engine/artifact"
-	"github.com/shoalmesh/shoal/engine/modelstore"
 	"github.com/shoalmesh/shoal/engine/train"
 	"github.com/shoalmesh/shoal/mesh/avg"
 	"github.com/shoalmesh/shoal/mesh/job"
@@ -89,79 +87,46 @@ type JobReport struct {
 	Model            string   `json:"model"`
 }
 
-// jobNet keeps a job manager beside every live node of a Net.
+// jobNet runs one job on a Net, whose nodes each carry a job manager.
 type jobNet struct {
-	net      *Net
-	opts     JobOptions
-	mu       sync.Mutex
-	managers []*job.Manager
+	net  *Net
+	opts JobOptions
 }
 
-func (jn *jobNet) startManager(i int) error {
-	node := jn.net.Node(i)
-	models, err := modelstore.Open(node.DataPath("models"))
-	if err != nil {
-		return err
+// jobConfig is the job manager config of node i in a RunJob mesh: a short
+// status timeout, the peer's private data and, for the poisoned peers, a
+// tamper of every vector they send.
+func (opts JobOptions) jobConfig(i int, c *job.Config) {
+	// A test mesh is small and fast: a silent member is gone soon.
+	c.StatusTimeout = 10 * time.Second
+	c.Logger = opts.Logger.With("node", i, "part", "jobs")
+	if opts.PrivateData != nil {
+		c.PrivateData = func(job.Spec) string { return opts.PrivateData(i) }
 	}
-	poisoned := i >= jn.opts.Peers-jn.opts.Poison
-	var sends atomic.Int64
-	cfg := job.Config{
-		Node: node, DataDir: node.DataPath(), Models: models,
-		Logger: jn.opts.Logger.With("node", i),
-		// A test mesh is small and fast: a silent member is gone soon.
-		StatusTimeout: 10 * time.Second,
+	if i < opts.Peers-opts.Poison {
+		return
 	}
-	if jn.opts.PrivateData != nil {
-		cfg.PrivateData = func(job.Spec) string { return jn.opts.PrivateData(i) }
-	}
-	if poisoned {
-		cfg.Averaging = func(_ job.Spec, c *avg.Config) {
-			c.Tamper = func(out []float32) {
-				if sends.Add(1)%2 == 0 {
-					for j := range out {
-						out[j] = float32(math.NaN())
-					}
-					return
-				}
+	var sends atomic.Int64 // per start: a restarted liar begins again
+	c.Averaging = func(_ job.Spec, c *avg.Config) {
+		c.Tamper = func(out []float32) {
+			if sends.Add(1)%2 == 0 {
 				for j := range out {
-					out[j] *= 100
+					out[j] = float32(math.NaN())
 				}
+				return
+			}
+			for j := range out {
+				out[j] *= 100
 			}
 		}
 	}
-	m, err := job.NewManager(cfg)
-	if err != nil {
-		return err
-	}
-	jn.mu.Lock()
-	jn.managers[i] = m
-	jn.mu.Unlock()
-	return nil
 }
 
-func (jn *jobNet) manager(i int) *job.Manager {
-	jn.mu.Lock()
-	defer jn.mu.Unlock()
-	return jn.managers[i]
-}
+func (jn *jobNet) manager(i int) *job.Manager { return jn.net.Jobs(i) }
 
-func (jn *jobNet) kill(i int) error {
-	jn.mu.Lock()
-	m := jn.managers[i]
-	jn.managers[i] = nil
-	jn.mu.Unlock()
-	if m != nil {
-		m.Close()
-	}
-	return jn.net.Kill(i)
-}
+func (jn *jobNet) kill(i int) error { return jn.net.Kill(i) }
 
-func (jn *jobNet) restart(i int) error {
-	if err := jn.net.Restart(i); err != nil {
-		return err
-	}
-	return jn.startManager(i)
-}
+func (jn *jobNet) restart(i int) error { return jn.net.Restart(i) }
 
 // RunJob starts opts.Peers nodes, submits one job to node 0, lets every
 // peer run it to the end (with churn and poisoning as asked) and reports.
@@ -183,7 +148,7 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	start := time.Now()
-	net, err := Start(ctx, opts.Peers, append([]Option{WithLogger(opts.Logger)}, opts.Net...)...)
+	net, err := Start(ctx, opts.Peers, append([]Option{WithLogger(opts.Logger), WithJobConfig(opts.jobConfig)}, opts.Net...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -194,19 +159,7 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testnet: peers did not find each other: %w", err)
 	}
-	jn := &jobNet{net: net, opts: opts, managers: make([]*job.Manager, opts.Peers)}
-	defer func() {
-		for i := range jn.managers {
-			if m := jn.manager(i); m != nil {
-				m.Close()
-			}
-		}
-	}()
-	for i := range opts.Peers {
-		if err := jn.startManager(i); err != nil {
-			return nil, err
-		}
-	}
+	jn := &jobNet{net: net, opts: opts}
 	spec := opts.Spec
 	spec.MinPeers = opts.Peers
 	spec, err = jn.manager(0).Submit(ctx, spec)

@@ -14,6 +14,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/shoalmesh/shoal/mesh"
+	"github.com/shoalmesh/shoal/mesh/job"
+	"github.com/shoalmesh/shoal/serve"
+	"github.com/shoalmesh/shoal/serve/controlapi"
+	"github.com/shoalmesh/shoal/serve/node"
 )
 
 // Defaults for test meshes: fast heartbeats so tests finish quickly, a
@@ -22,6 +26,8 @@ import (
 const (
 	DefaultHeartbeat   = time.Second
 	DefaultPeerTimeout = 4 * time.Second
+	// DefaultAPIAddr gives every node's control API a free loopback port.
+	DefaultAPIAddr = "127.0.0.1:0"
 )
 
 // Option configures a Net.
@@ -34,6 +40,7 @@ type config struct {
 	dir                string
 	psk                pnet.PSK
 	nodeConfig         func(i int, c *mesh.Config)
+	jobConfig          func(i int, c *job.Config)
 }
 
 // WithHeartbeat sets the presence interval and peer timeout of every node.
@@ -75,8 +82,16 @@ func WithNodeConfig(f func(i int, c *mesh.Config)) Option {
 	return func(c *config) error { c.nodeConfig = f; return nil }
 }
 
-// Net is a set of real mesh nodes on 127.0.0.1 sharing one key. Its
-// methods are safe for concurrent use.
+// WithJobConfig lets the caller adjust node i's job manager config
+// (PrivateData, Averaging, timings) before each start, restarts included.
+func WithJobConfig(f func(i int, c *job.Config)) Option {
+	return func(c *config) error { c.jobConfig = f; return nil }
+}
+
+// Net is a set of real nodes on 127.0.0.1 sharing one key, each a whole
+// node as `shoal up` runs it (package serve/node: mesh host, model store,
+// job manager, control API on a loopback port of its own). Its methods are
+// safe for concurrent use.
 type Net struct {
 	cfg     config
 	psk     pnet.PSK
@@ -84,9 +99,10 @@ type Net struct {
 	ownsDir bool
 
 	mu     sync.Mutex
-	nodes  []*mesh.Node // nil while killed
+	nodes  []*node.Node // nil while killed
 	ids    []peer.ID
 	listen []string // each node's last TCP listen address, reused on restart
+	api    []string // each node's last control API address, reused on restart
 	denied map[[2]int]bool
 	cancel []func() // event forwarders, per node
 	closed bool
@@ -111,7 +127,8 @@ func Start(ctx context.Context, n int, opts ...Option) (*Net, error) {
 		}
 	}
 	net := &Net{cfg: cfg, psk: cfg.psk, denied: map[[2]int]bool{}, pokes: map[chan struct{}]struct{}{},
-		nodes: make([]*mesh.Node, n), ids: make([]peer.ID, n), listen: make([]string, n), cancel: make([]func(), n)}
+		nodes: make([]*node.Node, n), ids: make([]peer.ID, n), listen: make([]string, n), api: make([]string, n),
+		cancel: make([]func(), n)}
 	if net.psk == nil {
 		var err error
 		if net.psk, err = mesh.NewKey(); err != nil {
@@ -131,7 +148,7 @@ func Start(ctx context.Context, n int, opts ...Option) (*Net, error) {
 		net.Close()
 		return nil, err
 	}
-	boot := net.nodes[0].Addrs()
+	boot := net.nodes[0].Mesh().Addrs()
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := 1; i < n; i++ {
@@ -169,7 +186,7 @@ func (net *Net) nodeDir(i int) string { return filepath.Join(net.dir, "node-"+st
 
 func (net *Net) startNode(ctx context.Context, i int, boot []string) error {
 	net.mu.Lock()
-	listen := net.listen[i]
+	listen, api := net.listen[i], net.api[i]
 	net.mu.Unlock()
 	if listen == "" {
 		listen = mesh.DefaultListen
@@ -187,16 +204,28 @@ func (net *Net) startNode(ctx context.Context, i int, boot []string) error {
 	if net.cfg.nodeConfig != nil {
 		net.cfg.nodeConfig(i, &mc)
 	}
-	nd, err := mesh.Start(ctx, mc)
-	if err != nil && listen != mesh.DefaultListen {
-		// The old port may be taken by now; any port will do, since
-		// presence tells the others the new address.
-		mc.Listen = []string{mesh.DefaultListen}
-		nd, err = mesh.Start(ctx, mc)
+	var jc job.Config
+	if net.cfg.jobConfig != nil {
+		net.cfg.jobConfig(i, &jc)
+	}
+	if api == "" {
+		api = DefaultAPIAddr
+	}
+	nc := node.Config{Mesh: mc, Jobs: jc, API: serve.ControlConfig{Addr: api}, Logger: logger}
+	if logger == nil {
+		nc.Logger = slog.New(slog.DiscardHandler)
+	}
+	full, err := node.Start(ctx, nc)
+	if err != nil && (listen != mesh.DefaultListen || api != DefaultAPIAddr) {
+		// The old ports may be taken by now; any will do, since presence
+		// tells the others the new address (and APIAddr the API's).
+		nc.Mesh.Listen, nc.API.Addr = []string{mesh.DefaultListen}, DefaultAPIAddr
+		full, err = node.Start(ctx, nc)
 	}
 	if err != nil {
 		return fmt.Errorf("testnet: node %d: %w", i, err)
 	}
+	nd := full.Mesh()
 	ev, cancel := nd.Subscribe()
 	go func() {
 		for range ev {
@@ -209,16 +238,17 @@ func (net *Net) startNode(ctx context.Context, i int, boot []string) error {
 		// Closed meanwhile, or a concurrent Restart(i) won the race: two
 		// live nodes with one identity would confuse every peer.
 		cancel()
-		nd.Close()
+		full.Close()
 		if net.closed {
 			return errors.New("testnet: closed")
 		}
 		return fmt.Errorf("testnet: node %d is running", i)
 	}
-	net.nodes[i], net.ids[i], net.cancel[i] = nd, nd.ID(), cancel
+	net.nodes[i], net.ids[i], net.cancel[i] = full, nd.ID(), cancel
 	if as := nd.Host().Addrs(); len(as) > 0 {
 		net.listen[i] = as[0].String()
 	}
+	net.api[i] = full.APIAddr()
 	// A restarted node comes back into the partition it was in.
 	for pair := range net.denied {
 		if pair[0] == i && net.ids[pair[1]] != "" {
@@ -232,12 +262,49 @@ func (net *Net) startNode(ctx context.Context, i int, boot []string) error {
 // Len is the number of node slots, live or killed.
 func (net *Net) Len() int { return len(net.nodes) }
 
-// Node returns node i, nil while it is killed.
+// Node returns node i's mesh host, nil while the node is killed.
 func (net *Net) Node(i int) *mesh.Node {
+	if p := net.Peer(i); p != nil {
+		return p.Mesh()
+	}
+	return nil
+}
+
+// Peer returns the whole node i (mesh, jobs, models, control API), nil
+// while it is killed.
+func (net *Net) Peer(i int) *node.Node {
 	net.mu.Lock()
 	defer net.mu.Unlock()
 	return net.nodes[i]
 }
+
+// Jobs returns node i's job manager, nil while the node is killed.
+func (net *Net) Jobs(i int) *job.Manager {
+	if p := net.Peer(i); p != nil {
+		return p.Jobs()
+	}
+	return nil
+}
+
+// APIAddr is node i's control API address (host:port on 127.0.0.1), kept
+// across a restart when the port is still free; "" before the first start.
+func (net *Net) APIAddr(i int) string {
+	net.mu.Lock()
+	defer net.mu.Unlock()
+	return net.api[i]
+}
+
+// Client is a control API client for node i (nil while it is killed), as
+// the console or the CLI would use; its token is in node i's data dir too.
+func (net *Net) Client(i int) *controlapi.Client {
+	if p := net.Peer(i); p != nil {
+		return p.APIClient()
+	}
+	return nil
+}
+
+// DataDir is node i's data dir.
+func (net *Net) DataDir(i int) string { return net.nodeDir(i) }
 
 // ID is node i's peer id (kept across kill and restart).
 func (net *Net) ID(i int) peer.ID {
@@ -259,7 +326,7 @@ func (net *Net) Live() []int {
 	return out
 }
 
-// Kill closes node i (as a clean shutdown would).
+// Kill closes node i (as a clean shutdown would: API, jobs, then host).
 func (net *Net) Kill(i int) error {
 	net.mu.Lock()
 	nd, cancel := net.nodes[i], net.cancel[i]
@@ -289,8 +356,8 @@ func (net *Net) Restart(i int) error {
 	var boot []string
 	for j, n := range net.nodes {
 		if n != nil && j != i && !net.denied[[2]int{i, j}] {
-			boot = append(boot, n.Addrs()...)
-			if len(boot) >= 3*len(n.Addrs()) {
+			boot = append(boot, n.Mesh().Addrs()...)
+			if len(boot) >= 3*len(n.Mesh().Addrs()) {
 				break
 			}
 		}
@@ -360,7 +427,7 @@ func (net *Net) deniedPairsLocked() []nodePeer {
 	var out []nodePeer
 	for pair := range net.denied {
 		if n := net.nodes[pair[0]]; n != nil && net.ids[pair[1]] != "" {
-			out = append(out, nodePeer{n, net.ids[pair[1]]})
+			out = append(out, nodePeer{n.Mesh(), net.ids[pair[1]]})
 		}
 	}
 	return out
@@ -370,7 +437,7 @@ func (net *Net) deniedPairsLocked() []nodePeer {
 func (net *Net) Close() error {
 	net.mu.Lock()
 	net.closed = true
-	nodes := append([]*mesh.Node(nil), net.nodes...)
+	nodes := append([]*node.Node(nil), net.nodes...)
 	cancels := append([]func(){}, net.cancel...)
 	clear(net.nodes)
 	net.mu.Unlock()

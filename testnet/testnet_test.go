@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// bound is a timing bound of the issue; under the race detector (several
+// bound is one of the mesh's timing bounds; under the race detector (several
 // times slower) it is widened, and every measured figure is logged.
 func bound(d time.Duration) time.Duration {
 	if raceEnabled {
@@ -27,7 +27,7 @@ func waitFor(t *testing.T, net *Net, d time.Duration, what string, cond func(*Ne
 	return time.Since(start)
 }
 
-// TestTwentyPeers is the issue's acceptance test: join, kill, restart,
+// TestTwentyPeers is the mesh's acceptance test: join, kill, restart,
 // partition and heal with 20 real nodes on 127.0.0.1.
 //
 // Under the race detector it runs 10 nodes: 20 hosts in one process are

@@ -1,6 +1,6 @@
-// Command bench-mesh measures training together without a server (issue 4):
+// Command bench-mesh measures training together without a server:
 // it runs `shoal train` and a series of `shoal testnet` jobs on MNIST, one
-// after the other, checks each figure against what the issue asks, and
+// after the other, checks each figure against its target, and
 // prints a table on stderr and one JSON object on stdout.
 //
 //	go run ./cmd/bench-mesh -shoal bin/shoal -mnist "$(make -s mnist)"

@@ -28,7 +28,8 @@ func newIDCmd() *cobra.Command {
 		Long: "Prints the peer id (from the identity in the data dir, created on first use) and the full\n" +
 			"multiaddrs (/ip4/…/tcp/…/p2p/<id>) for the given --listen addresses, the same defaults as\n" +
 			"`shoal up`. Another machine passes one of them to `shoal up --bootstrap`.",
-		Args: cobra.NoArgs,
+		Example: "  shoal id\n  shoal id --listen /ip4/0.0.0.0/tcp/4001 --json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := resolveDataDir(dataDir, true)
 			if err != nil {
@@ -70,7 +71,7 @@ func newIDCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	addDataDirFlag(f, &dataDir)
-	f.StringArrayVar(&listen, "listen", nil, "listen multiaddr to print (repeatable; default as `shoal up`)")
+	f.StringArrayVar(&listen, "listen", nil, "listen multiaddr to print (repeatable; default: those of shoal up)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object: {\"id\", \"addrs\"}")
 	return cmd
 }

@@ -27,7 +27,7 @@ type inspectOutput struct {
 	DTypes    []string `json:"dtypes"`
 	SHA256    string   `json:"sha256"`
 	// Size, DType and Hash repeat the above under the names the CLI
-	// contract of issue 2 uses (dtype joins several with ",").
+	// contract of inspect --json uses (dtype joins several with ",").
 	Size       int64                 `json:"size"`
 	DType      string                `json:"dtype"`
 	Hash       string                `json:"hash"`

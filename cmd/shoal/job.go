@@ -28,9 +28,10 @@ const maxModelSpecFile = 256 << 10
 
 func newJobCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "job",
-		Short: "Submit and list training jobs on the mesh",
-		Args:  cobra.NoArgs,
+		Use:     "job",
+		Short:   "Submit and list training jobs on the mesh",
+		Example: "  shoal job submit --model mlp --data \"$(make -s mnist)\" --epochs 3 --min-peers 2\n  shoal job list --json",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
@@ -50,7 +51,8 @@ func newJobListCmd(use string) *cobra.Command {
 		Long: "Lists the jobs a running node (`shoal up`) knows, newest first, with this node's progress in each.\n" +
 			"The API token is read from the node's data dir: use the same --data-dir (or SHOAL_DATA_DIR) as the node.\n" +
 			"With --json it prints a JSON array whose fields are only ever added to.",
-		Args: cobra.NoArgs,
+		Example: "  shoal " + listCmdPath(use) + "\n  shoal " + listCmdPath(use) + " --json --data-dir /var/lib/shoal",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -92,6 +94,8 @@ func newJobSubmitCmd() *cobra.Command {
 			"It prints the job id (with --json, the filled-in spec). With --wait it follows the job until it ends on\n" +
 			"this node, showing progress on stderr, and prints the result (with --json, the final job as one JSON line);\n" +
 			"a job that fails makes it exit non-zero.",
+		Example: "  shoal job submit --model mlp --data \"$(make -s mnist)\" --epochs 3 --min-peers 2 --wait\n" +
+			"  shoal job submit --model my-cnn.json --data /data/mnist --robust clip --json",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec, err := o.build(cmd)
@@ -112,7 +116,7 @@ func newJobSubmitCmd() *cobra.Command {
 	f.Float64Var(&s.Holdout, "holdout", train.DefaultHoldout, "fraction of a text file's last rows held out as the test set (0: none)")
 	f.IntVar(&s.Epochs, "epochs", 1, "epochs over the whole data set, spread over the peers")
 	f.IntVar(&s.Batch, "batch", 0, "batch size (default 64 for images, 32 for text)")
-	f.Float64Var(&s.LR, "lr", 0, "learning rate (default grows with --min-peers, as in `shoal testnet`: each model takes fewer steps)")
+	f.Float64Var(&s.LR, "lr", 0, "learning rate (default grows with --min-peers, as in shoal testnet: each model takes fewer steps)")
 	f.StringVar(&s.Optimizer, "optimizer", "", "sgd, adam or adamw (default adam)")
 	f.IntVar(&s.LocalSteps, "local-steps", 0, "local steps H between two averaging rounds (default 10)")
 	f.StringVar(&s.Compress, "compress", "none", "what averaging sends: none, fp16 or int8")
@@ -257,3 +261,11 @@ func writeJobsTable(w io.Writer, jobs []controlapi.Job) error {
 }
 
 func shortJobID(id string) string { return id[:min(8, len(id))] }
+
+// listCmdPath is how a user types the list command named use.
+func listCmdPath(use string) string {
+	if use == "list" {
+		return "job list"
+	}
+	return use
+}

@@ -79,8 +79,8 @@ func jobPollUntil(ctx context.Context, interval time.Duration, f func() bool) bo
 	}
 }
 
-// TestJobAcrossUpProcesses is issue 4's "the same job across separate
-// `shoal up` processes": three nodes in three processes on 127.0.0.1 with
+// TestJobAcrossUpProcesses runs the same job across separate `shoal up`
+// processes: three nodes in three processes on 127.0.0.1 with
 // one key train one job submitted to the first with `shoal job submit
 // --wait`, and all three end with the byte-identical model.
 func TestJobAcrossUpProcesses(t *testing.T) {

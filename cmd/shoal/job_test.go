@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/engine/nn"
-	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 	"github.com/shoalmesh/shoal/testnet"
 )
@@ -49,8 +48,8 @@ func writeJobDays(t testing.TB, dir string, n int) string {
 	return path
 }
 
-// startJobNode runs one in-process node with its job manager and control
-// API, wired the way `shoal up` wires them, and returns the API address and
+// startJobNode runs one in-process node, assembled as `shoal up` assembles
+// it (serve/node, through testnet), and returns its control API address and
 // the data dir holding the token.
 func startJobNode(t *testing.T, ctx context.Context) (addr, dataDir string) {
 	t.Helper()
@@ -59,34 +58,7 @@ func startJobNode(t *testing.T, ctx context.Context) (addr, dataDir string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tn.Close() })
-	node := tn.Node(0)
-	jobs, err := startJobs(node, node.DataPath(), "full", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(jobs.Close)
-	addrc := make(chan net.Addr, 1)
-	srvCtx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() {
-		served <- serve.ListenAndServeControl(srvCtx, jobs.ControlNode(serve.FromMesh(node)), serve.ControlConfig{
-			Addr: "127.0.0.1:0", DataDir: node.DataPath(), Routes: jobs.Routes(),
-			Ready: func(a net.Addr) { addrc <- a },
-		})
-	}()
-	t.Cleanup(func() {
-		stop()
-		<-served
-	})
-	select {
-	case a := <-addrc:
-		return a.String(), node.DataPath()
-	case err := <-served:
-		t.Fatalf("control API: %v", err)
-	case <-ctx.Done():
-		t.Fatal("control API did not start")
-	}
-	return "", ""
+	return tn.APIAddr(0), tn.DataDir(0)
 }
 
 func TestJobSubmitFlagErrors(t *testing.T) {

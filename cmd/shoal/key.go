@@ -13,8 +13,9 @@ func init() { subcommands = append(subcommands, newKeyCmd) }
 
 func newKeyCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "key",
-		Short: "Manage the mesh key (the pre-shared key every peer of a mesh holds)",
+		Use:     "key",
+		Short:   "Manage the mesh key (the pre-shared key every peer of a mesh holds)",
+		Example: "  shoal key new -o swarm.key",
 	}
 	cmd.AddCommand(newKeyNewCmd())
 	return cmd
@@ -29,7 +30,8 @@ func newKeyNewCmd() *cobra.Command {
 		Long: "Writes a fresh 256-bit pre-shared key in the IPFS swarm.key v1 format (mode 0600).\n" +
 			"Every machine of a mesh needs the same key file: copy it over a channel you trust.\n" +
 			"Without -o the key goes to <data-dir>/swarm.key, where `shoal up` looks for it.",
-		Args: cobra.NoArgs,
+		Example: "  shoal key new\n  shoal key new -o swarm.key   # then copy swarm.key to the other machines",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := out
 			if path == "" {

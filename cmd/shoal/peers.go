@@ -24,7 +24,8 @@ func newPeersCmd() *cobra.Command {
 		Long: "peers asks a running node (`shoal up`) through its local control API which peers it sees.\n" +
 			"The API token is read from the node's data dir, so use the same --data-dir (or SHOAL_DATA_DIR) as the node.\n" +
 			"With --json it prints a JSON array whose fields are only ever added to.",
-		Args: cobra.NoArgs,
+		Example: "  shoal peers\n  shoal peers --json --api 127.0.0.1:7071 --data-dir ./node-b",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {

@@ -12,9 +12,11 @@ var version = "dev"
 // different nouns never touch each other.
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "shoal",
-		Short:         "A private compute mesh for machine learning",
-		Long:          "shoal turns a handful of ordinary machines into a private mesh that trains, serves and queries models together.",
+		Use:   "shoal",
+		Short: "A private compute mesh for machine learning",
+		Long:  "shoal turns a handful of ordinary machines into a private mesh that trains, serves and queries models together.",
+		Example: "  shoal key new -o swarm.key\n  shoal up --key swarm.key\n  shoal peers\n" +
+			"  shoal job submit --model mlp --data \"$(make -s mnist)\" --epochs 3\n  shoal testnet --peers 4 --model mlp --data \"$(make -s mnist)\"",
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true, // main prints the error once, on stderr

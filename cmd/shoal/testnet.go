@@ -29,7 +29,7 @@ func testnetFlags(cmd *cobra.Command, o *testnetOptions) {
 	f := cmd.Flags()
 	f.IntVar(&o.peers, "peers", 5, "number of in-process peers")
 	f.BoolVar(&o.asJSON, "json", false, "print one JSON object (the peers, or the job report) on stdout")
-	f.StringVar(&o.keyOut, "key-out", "", "also write the testnet's mesh key here, so `shoal up --key FILE --bootstrap ADDR` can join it")
+	f.StringVar(&o.keyOut, "key-out", "", "also write the testnet's mesh key here, so shoal up --key FILE --bootstrap ADDR can join it")
 	f.StringVar(&o.dataDir, "data-dir", "", "keep the peers' data dirs here (default: a temporary dir, removed at exit)")
 	addLogLevelFlag(f, &o.logLevel)
 	o.job.register(f)
@@ -40,6 +40,10 @@ type testnetPeer struct {
 	Name  string   `json:"name"`
 	ID    string   `json:"id"`
 	Addrs []string `json:"addrs"`
+	// API is the peer's control API (host:port) and DataDir the folder
+	// holding its token: `shoal peers --api API --data-dir DATADIR`.
+	API     string `json:"api"`
+	DataDir string `json:"data_dir"`
 }
 
 // testnetOutput is the --json form of `shoal testnet` without a job.
@@ -56,10 +60,12 @@ func newTestnetCmd() *cobra.Command {
 		Use:   "testnet",
 		Short: "Run N peers in this process on 127.0.0.1, sharing one key",
 		Long: "Starts --peers real mesh nodes on 127.0.0.1 (no mDNS), bootstrapped through the first one,\n" +
-			"waits until every peer lists all the others, prints the peers and their addresses, and runs\n" +
+			"waits until every peer lists all the others, prints the peers, their addresses and control APIs\n" +
+			"(each peer is a whole node with its own data dir: shoal peers --api ADDR --data-dir DIR), and runs\n" +
 			"until Ctrl-C. With --model and --data it runs one training job instead (see the job flags).",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runTestnet(cmd, &o) },
+		Example: "  shoal testnet --peers 4\n  shoal testnet --peers 8 --model mlp --data \"$(make -s mnist)\" --epochs 3 --json",
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runTestnet(cmd, &o) },
 	}
 	testnetFlags(cmd, &o)
 	return cmd
@@ -116,7 +122,8 @@ func runTestnet(cmd *cobra.Command, o *testnetOptions) error {
 			continue
 		}
 		out.MeshID = n.MeshID()
-		out.Peers = append(out.Peers, testnetPeer{Name: n.Self().Name, ID: n.ID().String(), Addrs: n.Addrs()})
+		out.Peers = append(out.Peers, testnetPeer{Name: n.Self().Name, ID: n.ID().String(), Addrs: n.Addrs(),
+			API: net.APIAddr(i), DataDir: net.DataDir(i)})
 	}
 	if err := writeTestnet(stdout, out, o.asJSON); err != nil {
 		return err
@@ -136,7 +143,7 @@ func writeTestnet(w io.Writer, out testnetOutput, asJSON bool) error {
 		if len(p.Addrs) > 0 {
 			addr = p.Addrs[0]
 		}
-		if _, err := fmt.Fprintf(w, "%-8s %s\n", p.Name, addr); err != nil {
+		if _, err := fmt.Fprintf(w, "%-8s %s  api %s  data-dir %s\n", p.Name, addr, p.API, p.DataDir); err != nil {
 			return err
 		}
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // testnetJobFlags are the flags of `shoal testnet` that run one training
-// job on the in-process mesh instead of idling (issue 4's contract).
+// job on the in-process mesh instead of idling.
 type testnetJobFlags struct {
 	spec     job.Spec
 	baseline bool
@@ -73,7 +73,7 @@ func runTestnetJob(ctx context.Context, peers int, f *testnetJobFlags, asJSON bo
 }
 
 // defaultMeshLR grows Adam's 1e-3 with the number of peers: each model takes
-// peers× fewer steps, and averaging shrinks every step's effect (issue 4's
+// peers× fewer steps, and averaging shrinks every step's effect (measured in
 // simulation: 4e-3 on 8 peers gossip ≈ server averaging).
 func defaultMeshLR(peers int) float64 {
 	switch {

@@ -7,13 +7,13 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
+	"github.com/shoalmesh/shoal/serve/node"
 )
 
 func init() { subcommands = append(subcommands, newUpCmd) }
@@ -41,6 +41,8 @@ func newUpCmd() *cobra.Command {
 			"listens on --listen (default: loopback only, tcp 4001 and ws 4002), dials --bootstrap peers,\n" +
 			"finds peers on the LAN with mDNS and through a private DHT, and serves the local control API\n" +
 			"on --api. Logs go to stderr. Ctrl-C or SIGTERM shuts it down cleanly.",
+		Example: "  shoal up --headless\n" +
+			"  shoal up --key swarm.key --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd, o) },
 	}
@@ -98,78 +100,37 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 		listen = defaultUpListen
 	}
 
-	// The job manager needs the node, and the node's heartbeats name the
-	// jobs and models: the heartbeat reads them through this pointer, set
-	// once the manager runs.
-	var extra atomic.Pointer[func() mesh.PresenceExtra]
-	node, err := mesh.Start(ctx, mesh.Config{
-		DataDir: dataDir, KeyPath: keyPath, Listen: listen, Bootstrap: o.bootstrap,
-		Name: o.name, Role: o.role, Version: version, MDNS: !o.noMDNS, DHT: !o.noDHT,
-		Logger: log.With("part", "mesh"),
-		PresenceExtra: func() mesh.PresenceExtra {
-			if f := extra.Load(); f != nil {
-				return (*f)()
-			}
-			return mesh.PresenceExtra{}
+	nd, err := node.Start(ctx, node.Config{
+		Mesh: mesh.Config{
+			DataDir: dataDir, KeyPath: keyPath, Listen: listen, Bootstrap: o.bootstrap,
+			Name: o.name, Role: o.role, Version: version, MDNS: !o.noMDNS, DHT: !o.noDHT,
 		},
+		API:    serve.ControlConfig{Addr: o.api},
+		Logger: log,
 	})
 	if err != nil {
 		return err
 	}
 	defer func() {
 		log.Info("shutting down")
-		if err := node.Close(); err != nil {
+		if err := nd.Close(); err != nil {
 			log.Warn("node close", "err", err)
 		}
 	}()
-	fmt.Fprintf(stderr, "shoal up: peer %s in mesh %s, listening on:\n", node.ID(), node.MeshID())
-	for _, a := range node.Addrs() {
+	m := nd.Mesh()
+	fmt.Fprintf(stderr, "shoal up: peer %s in mesh %s, listening on:\n", m.ID(), m.MeshID())
+	for _, a := range m.Addrs() {
 		fmt.Fprintln(stderr, "  "+a)
 	}
 	if created {
-		printJoinHelp(stderr, keyPath, node)
+		printJoinHelp(stderr, keyPath, m)
 	}
-
-	jobs, err := startJobs(node, dataDir, o.role, log)
-	if err != nil {
-		return err
-	}
-	defer jobs.Close() // before the node closes: defers run last-in first-out
-	f := func() mesh.PresenceExtra { return presenceExtra(jobs) }
-	extra.Store(&f)
-
-	apiErr := make(chan error, 1)
-	go func() {
-		apiErr <- serve.ListenAndServeControl(ctx, jobs.ControlNode(serve.FromMesh(node)), serve.ControlConfig{
-			Addr: o.api, DataDir: dataDir, Routes: jobs.Routes(), Logger: log.With("part", "api"),
-		})
-	}()
 	select {
 	case <-ctx.Done():
-		<-apiErr // the API shuts down on the same ctx
 		return nil
-	case err := <-apiErr:
-		if err != nil {
-			return err // already says "control API …"
-		}
-		<-ctx.Done()
-		return nil
+	case err := <-nd.Failed():
+		return err // already says "control API …"
 	}
-}
-
-// presenceExtra lists the models this node holds and the jobs it has not
-// finished, for its heartbeats (which keep at most 64 of each).
-func presenceExtra(jobs *nodeJobs) mesh.PresenceExtra {
-	var x mesh.PresenceExtra
-	if names, err := jobs.Models().List(); err == nil {
-		x.Models = names
-	}
-	for _, j := range jobs.Manager().Jobs() {
-		if j.Result == nil {
-			x.Jobs = append(x.Jobs, j.Spec.ID)
-		}
-	}
-	return x
 }
 
 // printJoinHelp tells a first-time user how a second machine joins.

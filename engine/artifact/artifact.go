@@ -1,11 +1,9 @@
 package artifact
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/shoalmesh/shoal/engine/jsonx"
 	"github.com/shoalmesh/shoal/engine/modelfile"
 	"github.com/shoalmesh/shoal/engine/nn"
 	"github.com/shoalmesh/shoal/engine/text"
@@ -284,7 +283,10 @@ func FromFile(f *modelfile.File) (*Artifact, error) {
 	if len(labelsJSON) > MaxLabelsJSON {
 		return nil, fmt.Errorf("labels: %d bytes, limit %d", len(labelsJSON), MaxLabelsJSON)
 	}
-	if err := strictJSON(labelsJSON, &a.Labels); err != nil {
+	if labelsJSON == "" { // an absent key: say so, not "empty JSON document"
+		return nil, errors.New("labels: missing")
+	}
+	if err := jsonx.DecodeStrict([]byte(labelsJSON), &a.Labels); err != nil {
 		return nil, fmt.Errorf("labels: %w", err)
 	}
 	if tj, ok := meta[MetaTokenizer]; ok {
@@ -297,7 +299,7 @@ func FromFile(f *modelfile.File) (*Artifact, error) {
 			return nil, fmt.Errorf("provenance: %d bytes, limit %d", len(pj), MaxProvenanceBytes)
 		}
 		// Lenient on purpose: newer writers may add fields.
-		if err := json.Unmarshal([]byte(pj), &a.Provenance); err != nil {
+		if err := jsonx.Decode([]byte(pj), &a.Provenance); err != nil {
 			return nil, fmt.Errorf("provenance: %w", err)
 		}
 	}
@@ -306,22 +308,6 @@ func FromFile(f *modelfile.File) (*Artifact, error) {
 	}
 	a.setStored(f.Tensors)
 	return a, nil
-}
-
-func strictJSON(s string, v any) error {
-	if s == "" {
-		return errors.New("missing")
-	}
-	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	// dec.More alone would let a stray '}' or ']' after the value through.
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
 }
 
 // loadWeights copies the file's tensors into m's parameters: every tensor

@@ -220,7 +220,10 @@ func isHexSHA256(s string) bool {
 }
 
 // parseHeader parses the JSON header strictly: one object, no duplicate keys
-// at any level, only white space after it.
+// at any level, only white space after it. It walks the tokens itself rather
+// than using jsonx.DecodeStrict: decoding into maps would silently keep the
+// last of two equal keys (two tensors of one name), and the walk bounds the
+// number of dims while reading instead of after allocating them all.
 func parseHeader(header []byte) ([]info, map[string]string, error) {
 	if !utf8.Valid(header) {
 		return nil, nil, formatErr("header is not valid UTF-8")

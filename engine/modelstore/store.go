@@ -433,6 +433,9 @@ func DecodeLabels(b []byte) (map[string]int, error) {
 	if len(b) > MaxLabelsSize {
 		return nil, fmt.Errorf("modelstore: labels file larger than %d bytes", MaxLabelsSize)
 	}
+	// Token by token rather than jsonx.DecodeStrict into a map: decoding
+	// into a map keeps the last of two equal keys without a word, and a
+	// labels file with "stable" twice is corrupt, not ambiguous.
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	bad := func(format string, args ...any) error {

@@ -11,7 +11,7 @@
 // speed. With gemm.SetThreads(n) > 1 a training step is split across n
 // cores through engine/par: a large dense layer by input feature, small
 // dense layers and the softmax loss by rows (dense_split.go), convolutions
-// by samples (conv.go), the optimizer step by parameter range.
+// by samples (conv_split.go), the optimizer step by parameter range.
 //
 // A model keeps its activation and gradient buffers between batches and
 // only grows them for a larger batch: steady-state training allocates

@@ -2,13 +2,14 @@ package nn
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/shoalmesh/shoal/engine/jsonx"
 )
 
 // Limits on specs. A spec may come from another peer, so it is bounded in
@@ -76,13 +77,8 @@ func ParseSpec(data []byte) (Spec, error) {
 		return s, errors.New("model spec: empty")
 	}
 	if trimmed[0] == '{' {
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&s); err != nil {
+		if err := jsonx.DecodeStrict(trimmed, &s); err != nil {
 			return Spec{}, fmt.Errorf("model spec (JSON): %w", err)
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return Spec{}, errors.New("model spec (JSON): trailing data after the object")
 		}
 	} else {
 		dec := yaml.NewDecoder(bytes.NewReader(trimmed))

@@ -3,6 +3,8 @@ package text
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/shoalmesh/shoal/engine/jsonx"
 )
 
 // MaxLenLimit bounds Encoder.MaxLen read from a model file.
@@ -32,8 +34,8 @@ func ParseEncoder(b []byte) (*Encoder, error) {
 		Vocab     json.RawMessage `json:"vocab"`
 		MaxLen    int             `json:"max_len"`
 	}
-	if err := decodeStrict(b, &raw, "encoder JSON"); err != nil {
-		return nil, err
+	if err := jsonx.DecodeStrict(b, &raw); err != nil {
+		return nil, fmt.Errorf("text: encoder JSON: %w", err)
 	}
 	if raw.Tokenizer == nil || raw.Vocab == nil {
 		return nil, fmt.Errorf("text: encoder JSON needs both \"tokenizer\" and \"vocab\"")

@@ -136,16 +136,16 @@ func TestVocabJSONRoundTrip(t *testing.T) {
 func TestParseVocabMalformed(t *testing.T) {
 	long := strings.Repeat("y", MaxTokenBytes+1)
 	cases := []struct{ name, in, want string }{
-		{"empty input", ``, "EOF"},
+		{"empty input", ``, "empty JSON document"},
 		{"not json", `hello`, "invalid character"},
-		{"array", `["a"]`, "cannot unmarshal"},
+		{"array", `["a"]`, "got array, want text.vocabJSON"},
 		{"wrong format", `{"format":"other","pad_id":0,"oov_id":1,"tokens":[]}`, "format"},
 		{"missing format", `{"tokens":["a"]}`, "format"},
 		{"wrong pad", `{"format":"shoal-vocab/1","pad_id":1,"oov_id":0,"tokens":[]}`, "pad_id"},
 		{"duplicate", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":["a","b","a"]}`, "twice"},
 		{"empty token", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":["a",""]}`, "empty"},
 		{"long token", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":["` + long + `"]}`, "longer"},
-		{"token not string", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":[1]}`, "cannot unmarshal"},
+		{"token not string", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":[1]}`, `JSON field "tokens": got number, want string`},
 		{"unknown field", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":[],"x":1}`, "unknown field"},
 		{"trailing", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":[]} {}`, "trailing"},
 		{"trailing brace", `{"format":"shoal-vocab/1","pad_id":0,"oov_id":1,"tokens":[]} }`, "trailing"},
@@ -174,8 +174,8 @@ func TestParseTokenizerAndEncoderMalformed(t *testing.T) {
 	tcases := []struct{ in, want string }{
 		{`{"kind":"bpe/9","lower":true}`, "unknown tokenizer kind"},
 		{`{"lower":true,"stem":true}`, "unknown field"},
-		{`[]`, "cannot unmarshal"},
-		{`{"lower":"yes"}`, "cannot unmarshal"},
+		{`[]`, "got array, want text.Tokenizer"},
+		{`{"lower":"yes"}`, `JSON field "lower": got string, want bool`},
 		{`{"lower":true}]`, "trailing"},
 	}
 	for _, c := range tcases {

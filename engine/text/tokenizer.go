@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/shoalmesh/shoal/engine/jsonx"
 )
 
 // TokenizerKind names the only tokenization scheme so far. It is stored with
@@ -68,8 +70,8 @@ func ParseTokenizer(b []byte) (*Tokenizer, error) {
 		return nil, fmt.Errorf("text: tokenizer JSON is %d bytes, limit %d", len(b), MaxTokenizerJSONBytes)
 	}
 	var t Tokenizer
-	if err := decodeStrict(b, &t, "tokenizer JSON"); err != nil {
-		return nil, err
+	if err := jsonx.DecodeStrict(b, &t); err != nil {
+		return nil, fmt.Errorf("text: tokenizer JSON: %w", err)
 	}
 	if err := t.Validate(); err != nil {
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/shoalmesh/shoal/engine/jsonx"
 )
 
 // Reserved ids. Embedding layers use PadID as their padding id.
@@ -172,8 +174,8 @@ func ParseVocab(b []byte) (*Vocab, error) {
 		return nil, fmt.Errorf("text: vocabulary JSON is %d bytes, limit %d", len(b), MaxVocabJSONBytes)
 	}
 	var j vocabJSON
-	if err := decodeStrict(b, &j, "vocabulary JSON"); err != nil {
-		return nil, err
+	if err := jsonx.DecodeStrict(b, &j); err != nil {
+		return nil, fmt.Errorf("text: vocabulary JSON: %w", err)
 	}
 	if j.Format != VocabFormat {
 		return nil, fmt.Errorf("text: vocabulary format %q, want %q", j.Format, VocabFormat)

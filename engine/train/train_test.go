@@ -177,7 +177,7 @@ func TestCountCorrect(t *testing.T) {
 	}
 }
 
-// TestStepAllocatesNothing is the done-when check of the issue: a steady
+// TestStepAllocatesNothing checks that a steady
 // training step (gather, forward, backward, Adam) makes no allocation.
 func TestStepAllocatesNothing(t *testing.T) {
 	if raceEnabled {
@@ -422,7 +422,7 @@ func TestPrepareErrors(t *testing.T) {
 	}
 }
 
-// The accuracy targets of the issue, on the real data sets. Slow: skipped
+// The accuracy targets of the engine, on the real data sets. Slow: skipped
 // with -short and under -race, and when the data is not there.
 
 func mnistDir(t *testing.T) string {

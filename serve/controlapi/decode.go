@@ -1,12 +1,12 @@
 package controlapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/shoalmesh/shoal/engine/jsonx"
 )
 
 // Size limits for what the client accepts from a server. A node answers with
@@ -52,40 +52,8 @@ func decodeJSON(r io.Reader, limit int64, v any, strict bool) error {
 	if int64(len(data)) > limit {
 		return fmt.Errorf("JSON body is %w (limit %d bytes)", ErrTooLarge, limit)
 	}
-	return decodeJSONBytes(data, v, strict)
-}
-
-func decodeJSONBytes(data []byte, v any, strict bool) error {
-	if len(bytes.TrimSpace(data)) == 0 {
-		return errors.New("empty JSON body")
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
 	if strict {
-		dec.DisallowUnknownFields()
+		return jsonx.DecodeStrict(data, v)
 	}
-	if err := dec.Decode(v); err != nil {
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se):
-			return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, se)
-		case errors.As(err, &te):
-			if te.Field != "" {
-				return fmt.Errorf("JSON field %q: got %s, want %s", te.Field, te.Value, te.Type)
-			}
-			return fmt.Errorf("JSON value: got %s, want %s", te.Value, te.Type)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return errors.New("malformed JSON: truncated")
-		default:
-			return fmt.Errorf("malformed JSON: %v", err)
-		}
-	}
-	// One value per body: anything after it is a client bug worth reporting.
-	if dec.More() {
-		return errors.New("malformed JSON: trailing data after the value")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("malformed JSON: trailing data after the value")
-	}
-	return nil
+	return jsonx.Decode(data, v)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/shoalmesh/shoal/engine/jsonx"
 )
 
 // EventDecoder reads server-sent events (text/event-stream) carrying Event
@@ -49,7 +51,7 @@ func (d *EventDecoder) Next() (Event, error) {
 			continue // heartbeat or a frame with no data
 		}
 		var ev Event
-		if err := decodeJSONBytes(data, &ev, false); err != nil {
+		if err := jsonx.Decode(data, &ev); err != nil {
 			return Event{}, fmt.Errorf("event %q: %w", typ, err)
 		}
 		if ev.Type == "" {

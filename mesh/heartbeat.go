@@ -1,0 +1,267 @@
+package mesh
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/pbnjay/memory"
+)
+
+// joinPresence joins the presence topic with its validator; the
+// subscription feeds readPresence, the event handler watchTopicPeers.
+func (n *Node) joinPresence() (*pubsub.Subscription, *pubsub.TopicEventHandler, error) {
+	if err := n.ps.RegisterTopicValidator(n.Topic(presenceTopic), n.validatePresence); err != nil {
+		return nil, nil, err
+	}
+	var err error
+	n.presence, err = n.ps.Join(n.Topic(presenceTopic))
+	if err != nil {
+		return nil, nil, err
+	}
+	sub, err := n.presence.Subscribe()
+	if err != nil {
+		return nil, nil, err
+	}
+	topicEvents, err := n.presence.EventHandler()
+	if err != nil {
+		return nil, nil, err
+	}
+	return sub, topicEvents, nil
+}
+
+// Self is this node as its peers see it: the content of its latest
+// heartbeat (Models, Jobs and Load as of then), with current addresses.
+// LastSeen is zero (it means nothing for the node itself) and RTT 0.
+func (n *Node) Self() PeerInfo {
+	n.lastExtraMu.Lock()
+	p := n.lastPresence
+	n.lastExtraMu.Unlock()
+	return PeerInfo{
+		ID: n.h.ID().String(), Name: p.Name, Role: p.Role, Version: p.Version,
+		Cores: p.Cores, MemBytes: p.Mem, Load: p.Load, Models: p.Models, Jobs: p.Jobs,
+		Addrs: n.Addrs(), Alive: true,
+	}
+}
+
+// presenceNow builds this node's heartbeat.
+func (n *Node) presenceNow(leaving bool) Presence {
+	p := Presence{
+		V: PresenceVersion, Name: n.cfg.Name, Role: n.cfg.Role, Version: n.cfg.Version,
+		Cores: runtime.NumCPU(), Mem: memory.TotalMemory(), Load: systemLoad(),
+		Boot: n.boot, Seq: n.seq.Add(1), Leaving: leaving,
+	}
+	if n.cfg.PresenceExtra != nil {
+		x := n.cfg.PresenceExtra()
+		p.Models = trimList(x.Models)
+		p.Jobs = trimList(x.Jobs)
+		if x.Load > 0 && x.Load <= maxLoad {
+			p.Load = x.Load
+		}
+	}
+	n.lastExtraMu.Lock()
+	n.lastPresence = p
+	n.lastExtraMu.Unlock()
+	for _, a := range n.h.Addrs() {
+		if len(p.Addrs) == maxPresenceAddrs {
+			break
+		}
+		if s := a.String(); len(s) <= maxAddrLen {
+			p.Addrs = append(p.Addrs, s)
+		}
+	}
+	return p
+}
+
+// trimList keeps what fits in a presence message; upper layers with more
+// models or jobs than that must announce them on their own topics.
+func trimList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if len(out) == maxListLen {
+			break
+		}
+		if s != "" && checkText("", s, maxItemLen) == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// systemLoad is the 1-minute load average per core, 0 where unknown.
+func systemLoad() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil || v < 0 || v > 1e5 {
+		return 0
+	}
+	return v / float64(runtime.NumCPU())
+}
+
+// heartbeatLoop publishes a heartbeat every interval, or early when kicked,
+// and drops the peers that have been silent too long.
+func (n *Node) heartbeatLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	// Early heartbeats (kicks) are spaced at least this far apart, so a
+	// burst of joins costs a few messages, not one per join.
+	minGap := n.cfg.HeartbeatInterval / 2
+	var last time.Time
+	for {
+		last = time.Now()
+		p := n.presenceNow(false)
+		if b, err := EncodePresence(p); err != nil {
+			n.log.Error("cannot encode presence", "err", err)
+		} else if err := n.presence.Publish(n.ctx, b); err != nil && n.ctx.Err() == nil {
+			n.log.Debug("presence publish failed", "err", err)
+		}
+		now := time.Now()
+		// A peer still directly connected gets twice the timeout: on a
+		// starved machine heartbeats arrive late, and dropping a peer whose
+		// connection is fine only makes it flap. A dead one loses the
+		// connection and goes at once (onDisconnect).
+		connected := map[peer.ID]bool{}
+		for _, p := range n.h.Network().Peers() {
+			connected[p] = true
+		}
+		for _, ev := range n.table.expire(now.Add(-n.cfg.PeerTimeout), now.Add(-2*n.cfg.PeerTimeout), connected, now) {
+			n.log.Info("peer left", "peer", ev.Peer.ID, "name", ev.Peer.Name, "reason", "timeout")
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		case <-n.kick:
+			if wait := minGap - time.Since(last); wait > 0 {
+				select {
+				case <-n.ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
+		}
+	}
+}
+
+// kickHeartbeat asks heartbeatLoop for an early heartbeat; kicks that
+// arrive while one is pending merge into it.
+func (n *Node) kickHeartbeat() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// watchTopicPeers asks for an early heartbeat whenever a peer joins the
+// presence topic (a new connection whose subscriptions just arrived), so
+// that it learns of this node at once instead of up to one interval later.
+func (n *Node) watchTopicPeers(h *pubsub.TopicEventHandler) {
+	defer n.wg.Done()
+	defer h.Cancel()
+	for {
+		ev, err := h.NextPeerEvent(n.ctx)
+		if err != nil {
+			return
+		}
+		if ev.Type == pubsub.PeerJoin {
+			n.kickHeartbeat()
+		}
+	}
+}
+
+// validatePresence is the presence topic's validator: it drops heartbeats
+// from peers the gater refuses and decodes the rest once, for readPresence.
+func (n *Node) validatePresence(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	origin := m.GetFrom()
+	if !n.gater.allowed(origin) {
+		return pubsub.ValidationIgnore
+	}
+	p, err := DecodePresence(m.Data)
+	if err != nil {
+		n.log.Debug("presence rejected", "from", origin.String(), "err", err)
+		return pubsub.ValidationReject
+	}
+	m.ValidatorData = p
+	return pubsub.ValidationAccept
+}
+
+// readPresence hands every other peer's validated heartbeat to
+// handlePresence.
+func (n *Node) readPresence(sub *pubsub.Subscription) {
+	defer n.wg.Done()
+	defer sub.Cancel()
+	for {
+		m, err := sub.Next(n.ctx)
+		if err != nil {
+			return
+		}
+		origin := m.GetFrom()
+		if origin == n.h.ID() {
+			continue
+		}
+		p, ok := m.ValidatorData.(Presence)
+		if !ok {
+			continue
+		}
+		n.handlePresence(origin, p)
+	}
+}
+
+// handlePresence records a peer's heartbeat in the table and, when the
+// peer is not directly connected, dials it.
+func (n *Node) handlePresence(id peer.ID, p Presence) {
+	now := time.Now()
+	if p.Leaving {
+		if n.table.leave(id, p.Boot, now) {
+			n.log.Info("peer left", "peer", id.String(), "name", p.Name, "reason", "leaving")
+		}
+		return
+	}
+	connected := n.h.Network().Connectedness(id) == network.Connected
+	if n.table.update(id, p, now, connected) {
+		n.log.Info("peer joined", "peer", id.String(), "name", p.Name, "role", p.Role)
+		n.kickHeartbeat()
+	}
+	if connected {
+		return
+	}
+	// Dial peers learned from gossip directly: a small mesh that leans on
+	// one bootstrap peer hears of everybody much later (DESIGN, Known traps).
+	var addrs []ma.Multiaddr
+	for _, s := range p.Addrs {
+		if a, err := ma.NewMultiaddr(s); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) > 0 {
+		n.h.Peerstore().AddAddrs(id, addrs, peerstore.TempAddrTTL)
+	}
+	if len(n.h.Network().Peers()) >= maxDirectPeers {
+		return
+	}
+	// Both peers usually learn of each other at the same moment; if both
+	// dialled, every pair would pay for two handshakes. The lower id dials
+	// now, the higher one only if no connection has appeared a heartbeat
+	// later (the lower one may be unable to reach it).
+	if n.h.ID() < id {
+		n.dial(id, false)
+		return
+	}
+	n.dialLater(id)
+}

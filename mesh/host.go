@@ -1,0 +1,60 @@
+package mesh
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ws "github.com/libp2p/go-libp2p/p2p/transport/websocket"
+)
+
+// newHost builds the libp2p host of a node: identity sk on the private
+// network psk, TCP and WebSocket only, with g deciding per peer. On error
+// nothing is left open.
+func newHost(cfg Config, psk pnet.PSK, sk crypto.PrivKey, g *gater) (host.Host, error) {
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale()))
+	if err != nil {
+		return nil, fmt.Errorf("mesh: resource manager: %w", err)
+	}
+	cm, err := connmgr.NewConnManager(connLowWater, connHighWater, connmgr.WithGracePeriod(connGracePeriod))
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("mesh: connection manager: %w", err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(sk),
+		libp2p.PrivateNetwork(psk),
+		libp2p.ListenAddrStrings(cfg.Listen...),
+		// No SO_REUSEPORT: with it every outbound connection leaves from the
+		// listen port, and two peers that dial each other at the same moment
+		// (as presence makes them do) collide on one 4-tuple; measured here,
+		// that stalled a 20-peer mesh for seconds.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
+		libp2p.Transport(ws.New),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionGater(g),
+		libp2p.ConnectionManager(cm),
+		// Many hosts live in one process (testnet): the global Prometheus
+		// registry would panic on the second one.
+		libp2p.DisableMetrics(),
+		libp2p.DisableRelay(),
+		libp2p.Ping(true),
+		libp2p.UserAgent("shoal/"+cfg.Version),
+	)
+	if err != nil {
+		cm.Close()
+		rm.Close()
+		return nil, fmt.Errorf("mesh: cannot start host on %s: %w", strings.Join(cfg.Listen, ", "), err)
+	}
+	return h, nil
+}

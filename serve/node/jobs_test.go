@@ -1,0 +1,190 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoalmesh/shoal/mesh"
+	"github.com/shoalmesh/shoal/serve/controlapi"
+)
+
+// writeDaysTSV writes n rows of two easily told classes ("good …" and
+// "bad …" days) in a fixed order, so the same seed gives the same job.
+func writeDaysTSV(t testing.TB, n int) string {
+	t.Helper()
+	good := []string{"good day", "great day", "happy sunny day", "a good good morning", "nice and good"}
+	bad := []string{"bad day", "awful day", "sad rainy day", "a bad bad morning", "terrible and bad"}
+	var b strings.Builder
+	for i := range n {
+		if i%2 == 0 {
+			fmt.Fprintf(&b, "good\t%s %d\n", good[i/2%len(good)], i%7)
+		} else {
+			fmt.Fprintf(&b, "bad\t%s %d\n", bad[i/2%len(bad)], i%7)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "days.tsv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// waitPeers waits until the node behind c lists n peers.
+func waitPeers(t *testing.T, ctx context.Context, c *controlapi.Client, n int) {
+	t.Helper()
+	events, err := c.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		peers, err := c.Peers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(peers) == n {
+			return
+		}
+		select {
+		case <-events:
+		case <-ctx.Done():
+			t.Fatalf("node lists %d peers, want %d", len(peers), n)
+		}
+	}
+}
+
+// TestJobOverControlAPI runs a tiny text job on two real nodes, submitted
+// through the control API of the first, and follows it there to the end.
+func TestJobOverControlAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two libp2p nodes and trains a model")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	psk, err := mesh.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(name string, boot []string) Config {
+		c := testConfig(t, psk, name, mesh.DefaultListen, boot, "")
+		c.Jobs.StatusTimeout = 10 * time.Second
+		return c
+	}
+	n0, err := Start(ctx, cfg("node-0", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n0.Close() })
+	n1, err := Start(ctx, cfg("node-1", n0.Mesh().Addrs()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n1.Close() })
+	c, err := controlapi.NewFromDataDir(n0.APIAddr(), n0.Mesh().DataPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPeers(t, ctx, c, 1)
+
+	// Watch the raw stream for job events from before the submission on.
+	events, err := c.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := c.SubmitJob(ctx, controlapi.JobSpec{
+		Model: "seed-text", Data: writeDaysTSV(t, 240), Holdout: 0.2, Epochs: 2, Batch: 16, LR: 0.01,
+		LocalSteps: 4, MinPeers: 2, ShardRows: 48, Seed: 7, Name: "days",
+	})
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	if len(spec.ID) != 16 || spec.Submitter != n0.Mesh().ID().String() || spec.Batch != 16 {
+		t.Fatalf("submitted spec %+v", spec)
+	}
+	if _, err := c.SubmitJob(ctx, controlapi.JobSpec{Model: "seed-text", Data: filepath.Join(t.TempDir(), "none.tsv")}); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("missing data file: %v", err)
+	}
+
+	seen := map[string]bool{}
+	var states []string
+	final, err := c.WaitJob(ctx, spec.ID, func(j controlapi.Job) { states = append(states, j.State) })
+	if err != nil {
+		t.Fatalf("wait: %v (states %v)", err, states)
+	}
+	if final.State != controlapi.JobDone || final.Result == nil || len(final.ModelHash) != 64 ||
+		final.ModelHash != final.Result.ModelHash || final.ModelVersion != 1 || final.Members != 2 {
+		t.Fatalf("final job %+v", final)
+	}
+	t.Logf("job %s done after states %v: accuracy %.3f, distance %.2g, %d rounds, hash %s",
+		spec.ID, states, final.Result.ProbeAccuracy, final.Result.ConsensusDistance, final.Result.Rounds, final.ModelHash[:12])
+
+	// The other node ends with the byte-identical model.
+	res, err := n1.Jobs().Wait(ctx, spec.ID)
+	if err != nil || res.ModelHash != final.ModelHash {
+		t.Errorf("node 1: %+v, %v; want hash %s", res, err, final.ModelHash)
+	}
+	// The published file is what the hash says.
+	b, err := os.ReadFile(final.Result.ModelPath)
+	if sum := sha256.Sum256(b); err != nil || hex.EncodeToString(sum[:]) != final.ModelHash {
+		t.Errorf("model file %s (%v) does not hash to %s", final.Result.ModelPath, err, final.ModelHash)
+	}
+
+	// The list and the event stream show the job.
+	jobs, err := c.Jobs(ctx)
+	if err != nil || len(jobs) != 1 || jobs[0].ID != spec.ID || jobs[0].State != controlapi.JobDone || jobs[0].ModelHash != final.ModelHash {
+		t.Errorf("Jobs = %+v, %v", jobs, err)
+	}
+	for !seen[controlapi.EventJobDone] {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatalf("event stream ended; saw %v", seen)
+			}
+			seen[ev.Type] = true
+		case <-ctx.Done():
+			t.Fatalf("no job_done on the event stream; saw %v", seen)
+		}
+	}
+	if !seen[controlapi.EventJobAnnounced] || !seen[controlapi.EventJobStatus] {
+		t.Errorf("events seen %v, want job_announced and job_status before job_done", seen)
+	}
+}
+
+// TestFailedJobOverControlAPI: a job that cannot start (too few peers)
+// shows as failed with its reason, and WaitJob returns that reason.
+func TestFailedJobOverControlAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a libp2p node")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	psk, err := mesh.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, psk, "alone", mesh.DefaultListen, nil, "")
+	cfg.Jobs.MinPeersWait = 300 * time.Millisecond
+	n, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	c := n.APIClient()
+	spec, err := c.SubmitJob(ctx, controlapi.JobSpec{Model: "seed-text", Data: writeDaysTSV(t, 40), MinPeers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := c.WaitJob(ctx, spec.ID, nil)
+	if err == nil || !strings.Contains(err.Error(), "peers joined") || j.State != controlapi.JobFailed || !strings.Contains(j.Error, "peers joined") {
+		t.Fatalf("WaitJob = %+v, %v; want failed for want of peers", j, err)
+	}
+	if j.Result != nil || j.ModelHash != "" {
+		t.Errorf("a failed job has a result: %+v", j)
+	}
+}

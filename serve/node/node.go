@@ -1,0 +1,187 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shoalmesh/shoal/engine/modelstore"
+	"github.com/shoalmesh/shoal/mesh"
+	"github.com/shoalmesh/shoal/mesh/job"
+	"github.com/shoalmesh/shoal/serve"
+	"github.com/shoalmesh/shoal/serve/controlapi"
+)
+
+// ModelsDir is the model store's folder inside the node's data dir.
+const ModelsDir = "models"
+
+// Config configures one node.
+type Config struct {
+	// Mesh configures the mesh host; Mesh.DataDir is the node's data dir
+	// (identity, key, jobs, shards, models, API token) and is required.
+	// When Mesh.PresenceExtra is nil the node fills it: its heartbeats then
+	// name the models it holds and the jobs it has not finished.
+	Mesh mesh.Config
+	// Jobs adjusts the job manager (PrivateData, Averaging, timings). Node,
+	// DataDir, Models, Role and Logger are set by Start.
+	Jobs job.Config
+	// API is the control API's listener. API.DataDir is set by Start;
+	// API.Addr defaults to controlapi.DefaultAddr (127.0.0.1:7070), and
+	// "127.0.0.1:0" picks a free port (see Node.APIAddr).
+	API serve.ControlConfig
+	// Logger receives every part's lines, each with a "part" attribute;
+	// default: discard.
+	Logger *slog.Logger
+}
+
+// Node is a running node. Its accessors are safe for concurrent use.
+type Node struct {
+	mesh   *mesh.Node
+	models *modelstore.Store
+	jobs   *job.Manager
+	api    *serve.ControlServer
+	log    *slog.Logger
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts a node's parts in order and returns once the control API
+// listens. ctx bounds the start only (dialling bootstrap peers, binding),
+// not the node's life: that ends with Close. On an error every part already
+// started is stopped again.
+func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dataDir := cfg.Mesh.DataDir
+	if dataDir == "" {
+		return nil, errors.New("node: no data dir")
+	}
+	n := &Node{log: log}
+	defer func() {
+		if err != nil {
+			_ = n.Close()
+		}
+	}()
+
+	// The heartbeats name the node's models and jobs, which exist only
+	// after the mesh host does: the heartbeat reads them through this
+	// pointer, set once the job manager runs.
+	var extra atomic.Pointer[func() mesh.PresenceExtra]
+	mc := cfg.Mesh
+	if mc.Logger == nil {
+		mc.Logger = log.With("part", "mesh")
+	}
+	if mc.PresenceExtra == nil {
+		mc.PresenceExtra = func() mesh.PresenceExtra {
+			if f := extra.Load(); f != nil {
+				return (*f)()
+			}
+			return mesh.PresenceExtra{}
+		}
+	}
+	if n.mesh, err = mesh.Start(ctx, mc); err != nil {
+		return nil, err
+	}
+
+	if n.models, err = modelstore.Open(n.mesh.DataPath(ModelsDir)); err != nil {
+		return nil, fmt.Errorf("model store: %w", err)
+	}
+
+	jc := cfg.Jobs
+	jc.Node, jc.DataDir, jc.Models, jc.Role = n.mesh, dataDir, n.models, mc.Role
+	if jc.Logger == nil {
+		jc.Logger = log.With("part", "jobs")
+	}
+	if n.jobs, err = job.NewManager(jc); err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	f := n.presenceExtra
+	extra.Store(&f)
+
+	ac := cfg.API
+	ac.DataDir = dataDir
+	if ac.Logger == nil {
+		ac.Logger = log.With("part", "api")
+	}
+	routes := map[string]http.Handler{}
+	for p, h := range serve.JobRoutes(n.jobs) {
+		routes[p] = h
+	}
+	for p, h := range cfg.API.Routes {
+		if _, dup := routes[p]; dup {
+			return nil, fmt.Errorf("control API: route %q is the node's own", p)
+		}
+		routes[p] = h
+	}
+	ac.Routes = routes
+	// The API lives until Close, not until the end of the start's ctx.
+	apiCtx := context.WithoutCancel(ctx)
+	if n.api, err = serve.StartControl(apiCtx, serve.WithJobEvents(serve.FromMesh(n.mesh), n.jobs), ac); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// presenceExtra lists the models this node holds and the jobs it has not
+// finished, for its heartbeats (which keep at most 64 of each).
+func (n *Node) presenceExtra() mesh.PresenceExtra {
+	var x mesh.PresenceExtra
+	if names, err := n.models.List(); err == nil {
+		x.Models = names
+	}
+	for _, j := range n.jobs.Jobs() {
+		if j.Result == nil {
+			x.Jobs = append(x.Jobs, j.Spec.ID)
+		}
+	}
+	return x
+}
+
+// Mesh is the node's mesh host.
+func (n *Node) Mesh() *mesh.Node { return n.mesh }
+
+// Jobs is the node's job manager.
+func (n *Node) Jobs() *job.Manager { return n.jobs }
+
+// Models is the node's model store (<data dir>/models), the one its jobs
+// publish to.
+func (n *Node) Models() *modelstore.Store { return n.models }
+
+// APIAddr is the control API's bound address, host:port.
+func (n *Node) APIAddr() string { return n.api.Addr().String() }
+
+// APIClient is a control API client for this node, as `shoal peers` or the
+// console would make from the data dir's token file.
+func (n *Node) APIClient() *controlapi.Client { return controlapi.New(n.APIAddr(), n.api.Token()) }
+
+// Failed delivers the error of a part that stopped on its own while the
+// node ran (today: the control API's listener).
+func (n *Node) Failed() <-chan error { return n.api.Failed() }
+
+// Close stops the parts in the reverse order of Start: the control API,
+// the jobs (their checkpoints stay, so the next start resumes them), the
+// mesh host. It is safe to call more than once, and on a node whose Start
+// failed half-way (from Start itself).
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		var errs []error
+		if n.api != nil {
+			errs = append(errs, n.api.Close())
+		}
+		if n.jobs != nil {
+			n.jobs.Close()
+		}
+		if n.mesh != nil {
+			errs = append(errs, n.mesh.Close())
+		}
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
