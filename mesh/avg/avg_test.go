@@ -286,7 +286,7 @@ func TestCompressedBytes(t *testing.T) {
 	}
 }
 
-// TestConsensus16 is the benchmark: 16 hosts, random vectors of
+// TestConsensus16 is the benchmark quoted in the package doc: 16 hosts, random vectors of
 // 100k floats, pairwise averaging alone; a round = every peer initiates one
 // exchange. Must reach relative distance 1e-3 within 15 rounds.
 func TestConsensus16(t *testing.T) {

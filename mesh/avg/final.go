@@ -3,6 +3,8 @@ package avg
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -11,59 +13,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
-
-// ConsensusPatience is how many distinct partners in a row must give a
-// distance estimate below the target before Consensus stops.
-const ConsensusPatience = 3
-
-// Consensus runs equal-weight rounds with peers from candidates() until this
-// peer's distance estimate (ExchangeStats.Distance) stays below target with
-// ConsensusPatience distinct partners in a row, or a partner says the job is final, or
-// maxRounds rounds ran. Failed rounds are counted and skipped. It returns the
-// rounds run; the error is non-nil when ctx ended or maxRounds ran out
-// without reaching the target. Params stay averaged with peers; call
-// Finalize next for bit-identical vectors.
-func (a *Averager) Consensus(ctx context.Context, candidates func() []peer.ID, target float64, maxRounds int) (int, error) {
-	a.SetConsensus(true)
-	below := map[peer.ID]bool{}
-	last := math.Inf(1)
-	for r := 1; r <= maxRounds; r++ {
-		if a.frozen() {
-			return r - 1, nil
-		}
-		cands := candidates()
-		st, err := a.Round(ctx, cands)
-		if ctx.Err() != nil {
-			return r, ctx.Err()
-		}
-		if errors.Is(err, ErrPartnerFinal) {
-			return r, nil
-		}
-		if err != nil {
-			continue
-		}
-		last = st.Distance
-		if st.Distance < target {
-			// Distinct partners: meeting the peer we just averaged with
-			// again says nothing about the rest of the mesh.
-			below[st.Partner] = true
-			// Banned peers never answer, so they cannot count towards
-			// the partners that must agree.
-			others := 0
-			for _, p := range cands {
-				if p != a.self && !a.Banned(p) {
-					others++
-				}
-			}
-			if len(below) >= min(ConsensusPatience, max(others, 1)) {
-				return r, nil
-			}
-		} else {
-			clear(below)
-		}
-	}
-	return maxRounds, fmt.Errorf("avg: no consensus after %d rounds (last distance estimate %.3g, target %.3g)", maxRounds, last, target)
-}
 
 // Finalize makes every live member hold the same vector: each adopts the
 // final vector of the lowest live member id (skipping banned and unreachable
@@ -144,7 +93,7 @@ func (a *Averager) AdoptFinal(ctx context.Context, sources []peer.ID) (string, e
 	if len(order) == 0 {
 		return "", errors.New("avg: adopt final: no source peer")
 	}
-	retry := time.NewTicker(100 * time.Millisecond)
+	retry := time.NewTicker(adoptRetry)
 	defer retry.Stop()
 	for {
 		var errs []error
@@ -241,7 +190,7 @@ func (a *Averager) serveFinal(cs *countingStream) {
 
 // fetchFinal asks p for its final vector until it has one or ctx ends.
 func (a *Averager) fetchFinal(ctx context.Context, p peer.ID) ([]float32, error) {
-	wait := 10 * time.Millisecond
+	wait := fetchWaitMin
 	for {
 		v, err := a.fetchOnce(ctx, p)
 		var re *refusedError
@@ -255,7 +204,7 @@ func (a *Averager) fetchFinal(ctx context.Context, p peer.ID) ([]float32, error)
 			return nil, fmt.Errorf("avg: %s never finalized: %w", p, ctx.Err())
 		case <-t.C:
 		}
-		wait = min(2*wait, 500*time.Millisecond)
+		wait = min(2*wait, fetchWaitMax)
 	}
 }
 
@@ -295,4 +244,19 @@ func (a *Averager) fetchOnce(ctx context.Context, p peer.ID) ([]float32, error) 
 		return nil, err
 	}
 	return v, nil
+}
+
+// VectorHash is the SHA-256 (hex) of v as float32 little-endian bytes: the
+// identity of a final model vector.
+func VectorHash(v []float32) string {
+	h := sha256.New()
+	var b [4096]byte
+	for lo := 0; lo < len(v); lo += len(b) / 4 {
+		hi := min(lo+len(b)/4, len(v))
+		for i := lo; i < hi; i++ {
+			binary.LittleEndian.PutUint32(b[4*(i-lo):], math.Float32bits(v[i]))
+		}
+		h.Write(b[:4*(hi-lo)])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"unicode/utf8"
 
+	"github.com/shoalmesh/shoal/engine/clip"
 	"github.com/shoalmesh/shoal/engine/modelfile"
 )
 
@@ -45,6 +46,8 @@ const (
 	DefaultChunk = 4096
 	maxChunk     = 1 << 20
 	maxWeight    = 1e18
+	// maxMsgLen bounds the message text: its length travels in one byte.
+	maxMsgLen = 255
 )
 
 type kind uint8
@@ -196,13 +199,10 @@ func (h *header) marshal() []byte {
 	binary.BigEndian.PutUint32(b[29:], h.Chunk)
 	copy(b[33:65], h.Sum[:])
 	binary.BigEndian.PutUint64(b[65:], math.Float64bits(h.Clip))
-	job, msg := h.Job, h.Msg
-	if len(job) > MaxJobIDLen {
-		job = job[:MaxJobIDLen]
-	}
-	if len(msg) > 255 {
-		msg = msg[:255]
-	}
+	// Clip on a rune boundary: the receiver rejects text that is not
+	// UTF-8, so a byte cut through a rune would lose the whole message
+	// (a refusal's reason is often an error text quoting peer data).
+	job, msg := clip.String(h.Job, MaxJobIDLen), clip.String(h.Msg, maxMsgLen)
 	b[73] = byte(len(job))
 	b[74] = byte(len(msg))
 	b = append(b, job...)
@@ -215,7 +215,7 @@ func writeHeader(w io.Writer, h *header) error {
 }
 
 // readHeader reads and validates one header. It never allocates more than
-// MaxJobIDLen+255 bytes beyond the fixed part.
+// MaxJobIDLen+maxMsgLen bytes beyond the fixed part.
 func readHeader(r io.Reader) (header, error) {
 	var h header
 	var b [headerLen]byte
@@ -277,7 +277,7 @@ func readHeader(r io.Reader) (header, error) {
 	if jobLen > MaxJobIDLen {
 		return h, fmt.Errorf("avg: job id of %d bytes exceeds %d", jobLen, MaxJobIDLen)
 	}
-	var tail [MaxJobIDLen + 255]byte
+	var tail [MaxJobIDLen + maxMsgLen]byte
 	if _, err := io.ReadFull(r, tail[:jobLen+msgLen]); err != nil {
 		return h, fmt.Errorf("avg: reading job id and message: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func randVec(r *rand.Rand, n int, scale float64) []float32 {
@@ -177,6 +178,43 @@ func TestMalformedFrames(t *testing.T) {
 			_, _, err := decodeFrame(c.b, c.expect)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestHeaderTextClipped: job id and message longer than their wire limits
+// are cut on a rune boundary, so the receiver (which rejects text that is
+// not UTF-8) still decodes the header. A byte cut at the limit would split
+// the multi-byte runes below.
+func TestHeaderTextClipped(t *testing.T) {
+	cases := []struct {
+		name, job, msg   string
+		wantJob, wantMsg string
+	}{
+		{"short text kept", "job-1", "busy", "job-1", "busy"},
+		{"ascii message cut at the limit", "j", strings.Repeat("a", 300), "j", strings.Repeat("a", maxMsgLen)},
+		// 2-byte runes from byte 0: byte 255 is the second half of a rune.
+		{"multi-byte message cut on a rune boundary", "j", strings.Repeat("é", 200), "j", strings.Repeat("é", 127)},
+		// 3-byte runes after one ASCII byte: the limit falls inside a rune.
+		{"3-byte runes cut on a rune boundary", "j", "x" + strings.Repeat("€", 100), "j", "x" + strings.Repeat("€", 84)},
+		{"multi-byte job id cut on a rune boundary", "a" + strings.Repeat("ü", 70), "m", "a" + strings.Repeat("ü", 63), "m"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := (&header{Kind: kindRefuse, Status: stRejected, Job: c.job, Msg: c.msg}).marshal()
+			if len(b) != headerLen+len(c.wantJob)+len(c.wantMsg) {
+				t.Fatalf("frame is %d bytes, want %d", len(b), headerLen+len(c.wantJob)+len(c.wantMsg))
+			}
+			h, err := readHeader(bytes.NewReader(b))
+			if err != nil {
+				t.Fatalf("clipped header does not decode: %v", err)
+			}
+			if h.Job != c.wantJob || h.Msg != c.wantMsg {
+				t.Fatalf("decoded job %q (%d bytes), msg %q (%d bytes); want %q, %q", h.Job, len(h.Job), h.Msg, len(h.Msg), c.wantJob, c.wantMsg)
+			}
+			if !utf8.ValidString(h.Job) || !utf8.ValidString(h.Msg) {
+				t.Fatal("decoded text is not UTF-8")
 			}
 		})
 	}

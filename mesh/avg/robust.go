@@ -16,14 +16,9 @@ import (
 // majority. Before the window holds enough history the radius is relative
 // to the own vector's norm.
 type clipper struct {
-	window []float64 // ring of recent (clipped) difference norms
+	window []float64 // ring of the last clipWindow difference norms (see config.go)
 	next   int
 }
-
-const (
-	clipWindow  = 32
-	clipMinHist = 4
-)
 
 // radius returns the clip radius and whether it is the warm-up guess.
 func (c *clipper) radius(ownNorm, warmup, mult float64) (float64, bool) {

@@ -46,8 +46,8 @@ func (a *Averager) Round(ctx context.Context, candidates []peer.ID) (ExchangeSta
 		// The scale is the typical exchange time: a busy partner is free
 		// again after about one exchange.
 		a.smu.Lock()
-		base := max(2*time.Millisecond, a.exchTime/2)
-		d := time.Duration(a.rng.Int64N(int64(base) << min(attempt, 4)))
+		base := max(backoffMin, a.exchTime/2)
+		d := time.Duration(a.rng.Int64N(int64(base) << min(attempt, backoffMaxDoublings)))
 		a.smu.Unlock()
 		t := time.NewTimer(d)
 		select {

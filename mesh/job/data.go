@@ -12,10 +12,6 @@ import (
 	"github.com/shoalmesh/shoal/mesh/shards"
 )
 
-// probeRows is the size of the hold-out every member evaluates on while
-// training (the "local hold-out accuracy" of job events).
-const probeRows = 1000
-
 // Cut reads the job's data as the submitter, cuts the training rows into
 // shards of spec.ShardRows rows (file order, so the same data always gives
 // the same shard ids), puts them into store and returns the manifest with
@@ -112,10 +108,6 @@ func BuildModel(spec Spec, m Manifest) (*nn.Model, error) {
 	}
 	return model, nil
 }
-
-// privateHoldout is the share of a peer's own rows it keeps aside, in
-// private-data mode, to report accuracy on.
-const privateHoldout = 0.1
 
 // loadPrivate reads this peer's own copy of the job's data (spec.Data on
 // this machine, or path when set) with the job's labels and tokenizer, and

@@ -1,19 +1,14 @@
 package job
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 
+	"github.com/shoalmesh/shoal/engine/jsonx"
 	"github.com/shoalmesh/shoal/mesh/shards"
 )
-
-// maxMessage bounds every job message on GossipSub (whose own cap is 1 MiB):
-// a manifest of a few hundred shards plus a 10,000-word vocabulary fits.
-const maxMessage = 900 << 10
 
 // Message versions and kinds.
 const (
@@ -115,14 +110,8 @@ func decodeMessage(b []byte) (envelope, error) {
 	if len(b) > maxMessage {
 		return e, fmt.Errorf("job message of %d bytes exceeds %d", len(b), maxMessage)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
+	if err := jsonx.DecodeStrict(b, &e); err != nil {
 		return e, fmt.Errorf("job message: %w", err)
-	}
-	// More alone lets a stray '}' or ']' through: read on to the end.
-	if _, err := dec.Token(); err != io.EOF {
-		return e, errors.New("job message: trailing data")
 	}
 	if e.V != messageVersion {
 		return e, fmt.Errorf("job message: version %d, want %d", e.V, messageVersion)
@@ -158,22 +147,22 @@ func (a *Announcement) validate() error {
 	if m.Kind != "image" && m.Kind != "text" {
 		return fmt.Errorf("announce: data kind %q", m.Kind)
 	}
-	if len(m.Labels) < 1 || len(m.Labels) > 1<<16 {
+	if len(m.Labels) < 1 || len(m.Labels) > maxLabels {
 		return fmt.Errorf("announce: %d labels", len(m.Labels))
 	}
 	if m.Kind == "text" && len(m.Encoder) == 0 {
 		return errors.New("announce: text job without its tokenizer")
 	}
-	if len(m.SampleShape) == 0 || len(m.SampleShape) > 4 {
+	if len(m.SampleShape) == 0 || len(m.SampleShape) > maxSampleDims {
 		return fmt.Errorf("announce: sample shape %v", m.SampleShape)
 	}
 	width := 1
 	for _, d := range m.SampleShape {
-		if d < 1 || d > 1<<20 {
+		if d < 1 || d > maxSampleDim {
 			return fmt.Errorf("announce: sample shape %v", m.SampleShape)
 		}
 		width *= d
-		if width > 1<<24 {
+		if width > maxSampleWidth {
 			return fmt.Errorf("announce: sample shape %v too large", m.SampleShape)
 		}
 	}
@@ -228,7 +217,7 @@ func (s *Status) validate() error {
 			return errors.New("status: non-finite figure")
 		}
 	}
-	if len(s.Have) > 1<<14 {
+	if len(s.Have) > maxHave {
 		return fmt.Errorf("status: %d shard ids", len(s.Have))
 	}
 	for _, h := range s.Have {
@@ -236,7 +225,7 @@ func (s *Status) validate() error {
 			return fmt.Errorf("status: %w", err)
 		}
 	}
-	if len(s.Error) > 1024 {
+	if len(s.Error) > maxStatusError {
 		return errors.New("status: error text too long")
 	}
 	return nil

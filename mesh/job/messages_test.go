@@ -54,7 +54,7 @@ func TestDecodeMessageMalformed(t *testing.T) {
 	}
 	id := validAnnouncement().Spec.ID
 	cases := []struct{ name, in, want string }{
-		{"empty", ``, "EOF"},
+		{"empty", ``, "empty JSON"},
 		{"not json", `hello`, "invalid character"},
 		{"trailing", `{"v":1,"kind":"status","status":{"job":"` + id + `","state":"joined"}} {}`, "trailing"},
 		{"unknown field", `{"v":1,"kind":"status","extra":1}`, "unknown field"},
@@ -151,9 +151,9 @@ func TestDecodeAnnouncementFileMalformed(t *testing.T) {
 		t.Fatalf("valid file refused: %v", err)
 	}
 	cases := []struct{ name, in, want string }{
-		{"empty", ``, "unexpected end"},
-		{"truncated", string(good[:len(good)/2]), "unexpected end"},
-		{"not an object", `[1,2]`, "cannot unmarshal"},
+		{"empty", ``, "empty JSON"},
+		{"truncated", string(good[:len(good)/2]), "truncated"},
+		{"not an object", `[1,2]`, "got array"},
 		{"no spec", `{"manifest":{}}`, "bad job id"},
 		{"bad id", strings.Replace(string(good), validAnnouncement().Spec.ID, "zz", 1), "bad job id"},
 		{"oversized", `{"spec":{"name":"` + strings.Repeat("x", maxMessage) + `"}}`, "exceeds"},

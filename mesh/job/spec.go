@@ -1,16 +1,15 @@
 package job
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
+	"github.com/shoalmesh/shoal/engine/jsonx"
 	"github.com/shoalmesh/shoal/engine/modelstore"
 	"github.com/shoalmesh/shoal/mesh/avg"
 )
@@ -49,18 +48,6 @@ type Spec struct {
 	Submitter      string  `json:"submitter,omitempty"`
 	Created        int64   `json:"created,omitempty"` // unix seconds, set by Submit
 }
-
-// Limits on what a spec may ask for, so a hostile announcement cannot make
-// peers allocate without bound.
-const (
-	maxEpochs      = 1000
-	maxBatch       = 1 << 16
-	maxLocalSteps  = 1 << 20
-	maxReplication = 16
-	maxMinPeers    = 4096
-	maxShardRows   = 1 << 20
-	maxModelSpec   = 256 << 10
-)
 
 // DefaultBatch is the batch size of a job that names none: 64 for images
 // and 32 for text, as in the reference trainer.
@@ -191,13 +178,8 @@ func DecodeSpec(b []byte) (Spec, error) {
 	if len(b) > maxMessage {
 		return s, fmt.Errorf("job spec of %d bytes exceeds %d", len(b), maxMessage)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+	if err := jsonx.DecodeStrict(b, &s); err != nil {
 		return s, fmt.Errorf("job spec: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return s, errors.New("job spec: trailing data after the JSON object")
 	}
 	s.Fill()
 	if err := s.Validate(); err != nil {

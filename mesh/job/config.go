@@ -1,0 +1,158 @@
+package job
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/shoalmesh/shoal/engine/modelstore"
+	"github.com/shoalmesh/shoal/mesh"
+	"github.com/shoalmesh/shoal/mesh/avg"
+)
+
+// Config sets up a Manager.
+type Config struct {
+	Node *mesh.Node
+	// DataDir keeps job specs, checkpoints and shards (<DataDir>/jobs,
+	// <DataDir>/shards). Empty: memory only, no resume.
+	DataDir string
+	// Models is where finished jobs publish their model.
+	Models *modelstore.Store
+	// Role is the node's role; edge nodes join only jobs that ask for them.
+	Role   string
+	Logger *slog.Logger
+	// PrivateData, when set, names this peer's own data file or folder for
+	// private-data jobs (default: the job's data path, read on this peer).
+	PrivateData func(spec Spec) string
+	// Averaging adjusts the averaging settings of a job on this peer
+	// (testnet's --poison sets Tamper here). May be nil.
+	Averaging func(spec Spec, c *avg.Config)
+	// Timing; zero values take the defaults of fill (defaultMinPeersWait,
+	// defaultFinishWait, defaultStatusTimeout).
+	MinPeersWait  time.Duration // how long to wait for MinPeers members
+	FinishWait    time.Duration // how long a trained peer waits for the others
+	StatusTimeout time.Duration // a member silent this long is not a member
+}
+
+func (c *Config) fill() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MinPeersWait == 0 {
+		c.MinPeersWait = defaultMinPeersWait
+	}
+	if c.FinishWait == 0 {
+		c.FinishWait = defaultFinishWait
+	}
+	if c.StatusTimeout == 0 {
+		c.StatusTimeout = defaultStatusTimeout
+	}
+}
+
+// Defaults of Config's timing.
+const (
+	// defaultMinPeersWait leaves time for peers to discover each other and
+	// hear a re-announcement (announceEvery) before a job gives up on
+	// MinPeers.
+	defaultMinPeersWait = 2 * time.Minute
+	// defaultFinishWait lets a slower member finish its last rounds before
+	// consensus starts without it, without a dead one holding the job for long.
+	defaultFinishWait = 5 * time.Minute
+	// defaultStatusTimeout is many heartbeats (statusEvery), so a few lost
+	// GossipSub messages do not drop a live member.
+	defaultStatusTimeout = 30 * time.Second
+)
+
+// ConsensusTarget is the relative consensus distance the end of a job
+// reaches before every peer adopts the same final vector.
+const ConsensusTarget = 1e-3
+
+// Cadences, timeouts and round caps of a running job.
+const (
+	// statusEvery is how often a peer repeats its latest status for every
+	// job it knows, finished ones included: a peer that (re)starts late
+	// learns from these who takes part and who has finished, and a member
+	// stays fresh (StatusTimeout) through long silent phases such as the
+	// final agreement.
+	statusEvery = 2 * time.Second
+	// announceEvery is how often a submitter repeats its announcement until
+	// MinPeers joined: peers whose subscription it had not yet seen missed
+	// the first one.
+	announceEvery = time.Second
+	// joinPollEvery is how often a peer waiting for members looks again and
+	// repeats its status, so a peer that missed its join hears it again.
+	joinPollEvery = time.Second
+	// finishPollEvery is how often a trained peer looks whether the others
+	// are done: a member that goes silent leaves without waking it.
+	finishPollEvery = time.Second
+	// trainStatusEvery caps status messages while training: outer rounds
+	// of a small model take milliseconds, and every status is gossiped to
+	// the whole mesh.
+	trainStatusEvery = 500 * time.Millisecond
+	// finishStatusEvery is the status cadence of the finish and consensus
+	// phases, which run no heartbeat of their own: like statusEvery, well
+	// inside StatusTimeout.
+	finishStatusEvery = 2 * time.Second
+	// fetchTimeout bounds one shard fetch across all its holders, so a
+	// stalled holder costs a shard, not the job.
+	fetchTimeout = time.Minute
+	// consensusMaxRounds caps the consensus phase when ConsensusTarget is
+	// not reached (a member keeps drifting): the final agreement still
+	// gives every peer the same vector.
+	consensusMaxRounds = 200
+	// finalTimeout bounds the final agreement (or the adoption of the
+	// finished members' vector).
+	finalTimeout = 2 * time.Minute
+	// checkpointEvery is how many outer rounds (H local steps each) pass
+	// between two checkpoints: a restarted peer loses at most this much
+	// work. A checkpoint is one write of the parameters (0.4 MB for the
+	// mlp), small next to the rounds' traffic.
+	checkpointEvery = 5
+	// evalBatch is the batch size of probe evaluations: it bounds the
+	// activations held at once, not the result.
+	evalBatch = 256
+	// eventBuffer is each subscriber's event buffer: the node drops events
+	// for a full one rather than block on a slow reader.
+	eventBuffer = 256
+)
+
+// Sizes of the data every member evaluates on.
+const (
+	// probeRows is the size of the hold-out every member evaluates on while
+	// training (the "local hold-out accuracy" of job events).
+	probeRows = 1000
+	// privateHoldout is the share of a peer's own rows it keeps aside, in
+	// private-data mode, to report accuracy on.
+	privateHoldout = 0.1
+)
+
+// Limits on what a spec may ask for, so a hostile announcement cannot make
+// peers allocate without bound.
+const (
+	maxEpochs      = 1000
+	maxBatch       = 1 << 16
+	maxLocalSteps  = 1 << 20
+	maxReplication = 16
+	maxMinPeers    = 4096
+	maxShardRows   = 1 << 20
+	maxModelSpec   = 256 << 10
+)
+
+// Limits on job messages, for the same reason.
+const (
+	// maxMessage bounds every job message on GossipSub (whose own cap is
+	// 1 MiB): a manifest of a few hundred shards plus a 10,000-word
+	// vocabulary fits.
+	maxMessage = 900 << 10
+	// maxLabels bounds the classes of a manifest.
+	maxLabels = 1 << 16
+	// maxSampleDims, maxSampleDim and maxSampleWidth bound a manifest's
+	// sample shape: its rank, each dimension, and their product.
+	maxSampleDims  = 4
+	maxSampleDim   = 1 << 20
+	maxSampleWidth = 1 << 24
+	// maxHave bounds the shard ids one status lists.
+	maxHave = 1 << 14
+	// maxStatusError bounds a status's error text; a longer error is
+	// clipped before it is sent.
+	maxStatusError = 1024
+)

@@ -1,0 +1,140 @@
+package job
+
+import (
+	"context"
+	"time"
+
+	"github.com/shoalmesh/shoal/mesh"
+)
+
+// topicName is the GossipSub topic (under the mesh id) of every job message.
+const topicName = "jobs"
+
+// announce publishes ann on the jobs topic.
+func (m *Manager) announce(ctx context.Context, ann Announcement) error {
+	b, err := encodeAnnouncement(ann)
+	if err != nil {
+		return err
+	}
+	return m.topic.Publish(ctx, b)
+}
+
+// reannounce repeats ann until MinPeers members joined or MinPeersWait
+// passed: peers whose subscription the first announcement missed join late.
+func (m *Manager) reannounce(ann Announcement) {
+	t := time.NewTicker(announceEvery)
+	defer t.Stop()
+	deadline := time.After(m.cfg.MinPeersWait)
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-deadline:
+			return
+		case <-t.C:
+		}
+		if len(m.members(ann.Spec.ID, false)) >= ann.Spec.MinPeers {
+			return
+		}
+		if err := m.announce(m.ctx, ann); err != nil {
+			m.log.Debug("re-announce", "job", ann.Spec.ID, "err", err)
+		}
+	}
+}
+
+// readLoop handles the job messages of the other peers: an announcement
+// starts its job here, a status updates that job's members.
+func (m *Manager) readLoop() {
+	defer m.wg.Done()
+	for {
+		msg, err := m.sub.Next(m.ctx)
+		if err != nil {
+			return
+		}
+		from := msg.GetFrom()
+		if from == m.node.ID() {
+			continue
+		}
+		env, err := decodeMessage(msg.Data) // validated already; decoded again for the value
+		if err != nil {
+			continue
+		}
+		switch env.Kind {
+		case kindAnnounce:
+			if m.cfg.Role == mesh.RoleEdge && !env.Announce.Spec.Edge {
+				continue
+			}
+			if m.finished(env.Announce.Spec.ID) {
+				continue // done before a restart (resume skips it too): a re-announcement must not run it again
+			}
+			if err := m.start(*env.Announce); err != nil {
+				m.log.Debug("job not started", "err", err)
+			}
+		case kindStatus:
+			st := *env.Status
+			st.Peer = from.String() // the signed origin, not what the body claims
+			m.mu.Lock()
+			js, ok := m.jobs[st.Job]
+			if ok {
+				if st.Have == nil {
+					// A status carries the shards held only when that list
+					// changed (runner.publish): keep the last one heard, or
+					// holders() would forget who holds what.
+					st.Have = js.members[from].status.Have
+				}
+				js.members[from] = memberStatus{status: st, seen: time.Now()}
+				select {
+				case js.wake <- struct{}{}:
+				default:
+				}
+			}
+			m.mu.Unlock()
+			if ok {
+				m.emit(Event{Type: "job_status", Job: st.Job, Status: &st, Time: time.Now()})
+			}
+		}
+	}
+}
+
+// publishStatus records this peer's status and sends it to the others.
+func (m *Manager) publishStatus(js *jobState, st Status) {
+	m.mu.Lock()
+	js.self = st
+	m.mu.Unlock()
+	m.emit(Event{Type: "job_status", Job: st.Job, Status: &st, Time: time.Now()})
+	b, err := encodeStatus(st)
+	if err != nil {
+		m.log.Warn("status not sent", "err", err)
+		return
+	}
+	if err := m.topic.Publish(m.ctx, b); err != nil && m.ctx.Err() == nil {
+		m.log.Debug("status not sent", "err", err)
+	}
+}
+
+// heartbeat repeats this peer's latest status of every job it knows, every
+// statusEvery (which says why).
+func (m *Manager) heartbeat() {
+	defer m.wg.Done()
+	t := time.NewTicker(statusEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		var sts []Status
+		for _, js := range m.jobs {
+			sts = append(sts, js.self)
+		}
+		m.mu.Unlock()
+		for _, st := range sts {
+			st.Have = nil // shard lists go out when they change, not every beat
+			if b, err := encodeStatus(st); err == nil {
+				_ = m.topic.Publish(m.ctx, b)
+			}
+		}
+	}
+}

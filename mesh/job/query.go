@@ -1,0 +1,95 @@
+package job
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+)
+
+// Info summarises one job as this peer knows it.
+type Info struct {
+	Spec    Spec              `json:"spec"`
+	State   string            `json:"state"` // this peer's state
+	Self    Status            `json:"self"`
+	Members map[string]Status `json:"members"` // latest status of every member heard, by peer id
+	Result  *Result           `json:"result,omitempty"`
+}
+
+// Jobs lists the jobs this peer knows, newest first.
+func (m *Manager) Jobs() []Info {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Info, 0, len(m.jobs))
+	for _, js := range m.jobs {
+		info := Info{Spec: js.ann.Spec, State: js.self.State, Self: js.self, Members: map[string]Status{}, Result: js.result}
+		for p, ms := range js.members {
+			info.Members[p.String()] = ms.status
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b Info) int {
+		if a.Spec.Created != b.Spec.Created {
+			return cmp.Compare(b.Spec.Created, a.Spec.Created)
+		}
+		return cmp.Compare(a.Spec.ID, b.Spec.ID)
+	})
+	return out
+}
+
+// Wait blocks until job id ends on this peer and returns its result.
+func (m *Manager) Wait(ctx context.Context, id string) (*Result, error) {
+	m.mu.Lock()
+	js, ok := m.jobs[id]
+	m.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("job %s: unknown on this peer", id)
+	}
+	select {
+	case <-js.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return js.result, js.err
+}
+
+// Known reports whether this peer has heard of job id.
+func (m *Manager) Known(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.jobs[id]
+	return ok
+}
+
+// Announcement returns the announcement of job id as this peer knows it.
+func (m *Manager) Announcement(id string) (Announcement, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	js, ok := m.jobs[id]
+	if !ok {
+		return Announcement{}, false
+	}
+	return js.ann, true
+}
+
+// Outcome reports, without blocking, whether job id has ended on this peer,
+// and if so how: its result, or the error it failed with. ended is false
+// for a running or unknown job.
+func (m *Manager) Outcome(id string) (res *Result, ended bool, err error) {
+	m.mu.Lock()
+	js, ok := m.jobs[id]
+	m.mu.Unlock()
+	if !ok {
+		return nil, false, nil
+	}
+	select {
+	case <-js.done:
+	default:
+		return nil, false, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return js.result, true, js.err
+}
