@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/engine/data/datatest"
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 )
@@ -208,7 +209,7 @@ func TestJobAcrossUpProcesses(t *testing.T) {
 		t.Fatalf("the three nodes never saw each other\nnode 0:\n%s", first.out)
 	}
 
-	data := writeJobDays(t, tmp, 240)
+	data := datatest.DaysTSV(t, 240)
 	submit := exec.CommandContext(ctx, bin, "job", "submit", "--model", "seed-text", "--data", data, "--holdout", "0.2",
 		"--epochs", "2", "--batch", "16", "--lr", "0.01", "--local-steps", "4", "--shard-rows", "40", "--seed", "5",
 		"--min-peers", "3", "--name", "days", "--wait", "--json", "--api", first.api, "--data-dir", first.dataDir)

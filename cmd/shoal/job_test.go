@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/engine/data/datatest"
 	"github.com/shoalmesh/shoal/engine/nn"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 	"github.com/shoalmesh/shoal/testnet"
@@ -26,26 +26,6 @@ func runJobCLI(ctx context.Context, args ...string) (stdout, stderr string, err 
 	root.SetErr(&errb)
 	err = root.ExecuteContext(ctx)
 	return out.String(), errb.String(), err
-}
-
-// writeJobDays writes n rows of two easily told classes in a fixed order.
-func writeJobDays(t testing.TB, dir string, n int) string {
-	t.Helper()
-	good := []string{"good day", "great day", "happy sunny day", "a good good morning", "nice and good"}
-	bad := []string{"bad day", "awful day", "sad rainy day", "a bad bad morning", "terrible and bad"}
-	var b strings.Builder
-	for i := range n {
-		if i%2 == 0 {
-			fmt.Fprintf(&b, "good\t%s %d\n", good[i/2%len(good)], i%7)
-		} else {
-			fmt.Fprintf(&b, "bad\t%s %d\n", bad[i/2%len(bad)], i%7)
-		}
-	}
-	path := filepath.Join(dir, "days.tsv")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // startJobNode runs one in-process node, assembled as `shoal up` assembles
@@ -138,10 +118,9 @@ func TestJobSubmitWaitAndList(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	addr, dataDir := startJobNode(t, ctx)
-	work := t.TempDir()
-	data := writeJobDays(t, work, 200)
+	data := datatest.DaysTSV(t, 200)
 	// A relative --data works: the CLI makes it absolute for the node.
-	t.Chdir(work)
+	t.Chdir(filepath.Dir(data))
 
 	stdout, stderr, err := runJobCLI(ctx, "job", "submit", "--model", "seed-text", "--data", "days.tsv", "--holdout", "0.2",
 		"--epochs", "2", "--batch", "16", "--lr", "0.01", "--local-steps", "4", "--seed", "3", "--name", "days",

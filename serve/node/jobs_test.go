@@ -4,37 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/engine/data/datatest"
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 )
-
-// writeDaysTSV writes n rows of two easily told classes ("good …" and
-// "bad …" days) in a fixed order, so the same seed gives the same job.
-func writeDaysTSV(t testing.TB, n int) string {
-	t.Helper()
-	good := []string{"good day", "great day", "happy sunny day", "a good good morning", "nice and good"}
-	bad := []string{"bad day", "awful day", "sad rainy day", "a bad bad morning", "terrible and bad"}
-	var b strings.Builder
-	for i := range n {
-		if i%2 == 0 {
-			fmt.Fprintf(&b, "good\t%s %d\n", good[i/2%len(good)], i%7)
-		} else {
-			fmt.Fprintf(&b, "bad\t%s %d\n", bad[i/2%len(bad)], i%7)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "days.tsv")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // waitPeers waits until the node behind c lists n peers.
 func waitPeers(t *testing.T, ctx context.Context, c *controlapi.Client, n int) {
@@ -98,7 +77,7 @@ func TestJobOverControlAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec, err := c.SubmitJob(ctx, controlapi.JobSpec{
-		Model: "seed-text", Data: writeDaysTSV(t, 240), Holdout: 0.2, Epochs: 2, Batch: 16, LR: 0.01,
+		Model: "seed-text", Data: datatest.DaysTSV(t, 240), Holdout: 0.2, Epochs: 2, Batch: 16, LR: 0.01,
 		LocalSteps: 4, MinPeers: 2, ShardRows: 48, Seed: 7, Name: "days",
 	})
 	if err != nil {
@@ -176,7 +155,7 @@ func TestFailedJobOverControlAPI(t *testing.T) {
 	}
 	t.Cleanup(func() { n.Close() })
 	c := n.APIClient()
-	spec, err := c.SubmitJob(ctx, controlapi.JobSpec{Model: "seed-text", Data: writeDaysTSV(t, 40), MinPeers: 2})
+	spec, err := c.SubmitJob(ctx, controlapi.JobSpec{Model: "seed-text", Data: datatest.DaysTSV(t, 40), MinPeers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
