@@ -122,6 +122,7 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	for _, a := range m.Addrs() {
 		fmt.Fprintln(stderr, "  "+a)
 	}
+	fmt.Fprintf(stderr, "control API on %s (token in %s)\n", nd.APIAddr(), controlapi.TokenPath(dataDir))
 	if created {
 		printJoinHelp(stderr, keyPath, m)
 	}

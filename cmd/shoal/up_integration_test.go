@@ -136,9 +136,9 @@ func TestUpProcessesSameKeyAndIntruder(t *testing.T) {
 	root := t.TempDir()
 	a := startMeshProc(t, bin, "a", filepath.Join(root, "a"))
 	key := filepath.Join(root, "a", "swarm.key")
-	if !strings.Contains(a.log.String(), "To let another machine join") {
-		t.Errorf("first start did not say how to join:\n%s", a.log.String())
-	}
+	// The join help follows the addresses; waitMatch fails the test with
+	// the log if it never comes.
+	a.log.waitMatch(t, "a's join help", regexp.MustCompile(`To let another machine join`), 10*time.Second)
 	b := startMeshProc(t, bin, "b", filepath.Join(root, "b"), "--key", key, "--bootstrap", a.addr)
 	joined := func(id string) *regexp.Regexp {
 		return regexp.MustCompile(`peer joined.* peer=` + regexp.QuoteMeta(id))

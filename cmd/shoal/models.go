@@ -1,0 +1,226 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoalmesh/shoal/engine/artifact"
+	"github.com/shoalmesh/shoal/engine/modelstore"
+	"github.com/shoalmesh/shoal/serve/node"
+)
+
+func init() { subcommands = append(subcommands, newModelsCmd) }
+
+// modelsFlags are the flags every `shoal models` command shares: the node's
+// data dir, whose models/ folder is the store. The store is plain files, so
+// these commands work with or without a running node; a running node picks
+// up what they change without a restart.
+type modelsFlags struct {
+	dataDir string
+	asJSON  bool
+}
+
+func (f *modelsFlags) store() (*modelstore.Store, error) {
+	dir, err := resolveDataDir(f.dataDir, true)
+	if err != nil {
+		return nil, err
+	}
+	return modelstore.Open(filepath.Join(dir, node.ModelsDir))
+}
+
+func newModelsCmd() *cobra.Command {
+	var f modelsFlags
+	cmd := &cobra.Command{
+		Use:   "models",
+		Short: "List, add and label the models of this node's model store",
+		Long: "Lists the models in <data-dir>/models: every version with its size and content hash, and the labels.\n" +
+			"Versions are numbered folders; the newest is served unless a version or a label is asked for.\n" +
+			"With --json it prints one JSON array whose fields are only ever added to.",
+		Example: "  shoal models\n  shoal models --json\n  shoal models add digits mlp.safetensors\n  shoal models label digits 3 stable",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := f.store()
+			if err != nil {
+				return err
+			}
+			list, err := listModels(s)
+			if err != nil {
+				return err
+			}
+			if f.asJSON {
+				return writeJSONLine(cmd.OutOrStdout(), list)
+			}
+			if len(list) == 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no models in %s (add one with `shoal models add NAME FILE`)\n", s.Root())
+			}
+			return writeModelsTable(cmd.OutOrStdout(), list)
+		},
+	}
+	addDataDirFlag(cmd.PersistentFlags(), &f.dataDir)
+	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print a JSON array instead of a table")
+	cmd.AddCommand(newModelsAddCmd(&f), newModelsLabelCmd(&f))
+	return cmd
+}
+
+// modelListing is one model in `shoal models --json`.
+type modelListing struct {
+	Name     string           `json:"name"`
+	Versions []versionListing `json:"versions"`
+	Labels   map[string]int   `json:"labels"`
+}
+
+type versionListing struct {
+	Version int    `json:"version"`
+	Bytes   int64  `json:"bytes"`
+	SHA256  string `json:"sha256"` // the model file's content hash, as recorded in it
+	Error   string `json:"error,omitempty"`
+}
+
+func listModels(s *modelstore.Store) ([]modelListing, error) {
+	names, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	out := []modelListing{}
+	for _, name := range names {
+		vs, err := s.Versions(name)
+		if err != nil {
+			return nil, err
+		}
+		labels, err := s.Labels(name)
+		if err != nil {
+			return nil, err
+		}
+		m := modelListing{Name: name, Labels: labels}
+		for _, v := range slices.Backward(vs) {
+			m.Versions = append(m.Versions, describeVersion(s, name, v))
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// describeVersion loads the version as a server would (the hash is checked
+// on load), so the listing shows which versions would fail to serve.
+func describeVersion(s *modelstore.Store, name string, v int) versionListing {
+	vl := versionListing{Version: v}
+	path, err := s.Path(name, v)
+	if err != nil {
+		vl.Error = err.Error()
+		return vl
+	}
+	if st, err := os.Stat(path); err == nil {
+		vl.Bytes = st.Size()
+	}
+	a, err := artifact.Load(path)
+	if err != nil {
+		vl.Error = err.Error()
+		return vl
+	}
+	vl.SHA256 = a.Hash
+	return vl
+}
+
+func writeModelsTable(w io.Writer, list []modelListing) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tVERSION\tBYTES\tSHA256\tLABELS")
+	for _, m := range list {
+		for _, v := range m.Versions {
+			var labels []string
+			for l, lv := range m.Labels {
+				if lv == v.Version {
+					labels = append(labels, l)
+				}
+			}
+			slices.Sort(labels)
+			hash := v.SHA256
+			if len(hash) > 12 {
+				hash = hash[:12]
+			}
+			if v.Error != "" {
+				hash = "BROKEN: " + v.Error
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", m.Name, v.Version, v.Bytes, hash, strings.Join(labels, ","))
+		}
+	}
+	return tw.Flush()
+}
+
+func newModelsAddCmd(f *modelsFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "add NAME FILE",
+		Short: "Add a model file as the next version of NAME",
+		Long: "Checks that FILE loads as a shoal model (its content hash included), then copies it atomically into\n" +
+			"<data-dir>/models/NAME/<next version>/ and prints the version. A running node serves it without a restart.",
+		Example: "  shoal models add digits mlp.safetensors",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, file := args[0], args[1]
+			if err := modelstore.ValidName(name); err != nil {
+				return err
+			}
+			if _, err := artifact.Load(file); err != nil {
+				return fmt.Errorf("%s is not a model shoal can serve: %w", file, err)
+			}
+			s, err := f.store()
+			if err != nil {
+				return err
+			}
+			v, err := s.PublishFile(name, file)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s version %d\n", name, v)
+			return nil
+		},
+	}
+}
+
+func newModelsLabelCmd(f *modelsFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "label NAME VERSION LABEL",
+		Short: "Point LABEL (e.g. stable, canary) at a version of NAME that loads",
+		Long: "Sets LABEL to VERSION after checking that the version loads (a label may point only at a servable version).\n" +
+			"Requests for /v1/models/NAME/labels/LABEL then go to that version.",
+		Example: "  shoal models label digits 3 stable\n  shoal models label digits 4 canary",
+		Args:    cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, label := args[0], args[2]
+			v, err := strconv.Atoi(args[1])
+			if err != nil || v < 1 {
+				return fmt.Errorf("version %q: want a number from 1", args[1])
+			}
+			s, err := f.store()
+			if err != nil {
+				return err
+			}
+			if d := describeVersion(s, name, v); d.Error != "" {
+				if errors.Is(errNotFoundOf(s, name, v), modelstore.ErrNotFound) {
+					return fmt.Errorf("%s has no version %d", name, v)
+				}
+				return fmt.Errorf("%s version %d does not load, so it cannot be labelled: %s", name, v, d.Error)
+			}
+			if err := s.SetLabel(name, label, v); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s/labels/%s -> version %d\n", name, label, v)
+			return nil
+		},
+	}
+}
+
+// errNotFoundOf is the store's answer for the version's file: nil when it
+// exists.
+func errNotFoundOf(s *modelstore.Store, name string, v int) error {
+	_, err := s.Path(name, v)
+	return err
+}
