@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/pnet"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoalmesh/shoal/engine/clip"
 )
@@ -152,6 +153,11 @@ type Config struct {
 	// goroutine; it must not block and must not call back into the node
 	// while holding locks the node might need.
 	PresenceExtra func() PresenceExtra
+	// Metrics, when set, receives the libp2p host's metrics (transports,
+	// identify, resource manager...). It must be the node's own registry,
+	// never the global one: many nodes share one process in testnet.
+	// Nil: no host metrics.
+	Metrics prometheus.Registerer
 }
 
 // fillDefaults fills the zero fields of cfg and refuses values a node

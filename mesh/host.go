@@ -29,6 +29,13 @@ func newHost(cfg Config, psk pnet.PSK, sk crypto.PrivKey, g *gater) (host.Host, 
 		rm.Close()
 		return nil, fmt.Errorf("mesh: connection manager: %w", err)
 	}
+	// Many hosts live in one process (testnet): the global Prometheus
+	// registry would panic on the second one, so metrics go only to a
+	// registry the caller owns.
+	metrics := libp2p.DisableMetrics()
+	if cfg.Metrics != nil {
+		metrics = libp2p.PrometheusRegisterer(cfg.Metrics)
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(sk),
 		libp2p.PrivateNetwork(psk),
@@ -44,9 +51,7 @@ func newHost(cfg Config, psk pnet.PSK, sk crypto.PrivKey, g *gater) (host.Host, 
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionGater(g),
 		libp2p.ConnectionManager(cm),
-		// Many hosts live in one process (testnet): the global Prometheus
-		// registry would panic on the second one.
-		libp2p.DisableMetrics(),
+		metrics,
 		libp2p.DisableRelay(),
 		libp2p.Ping(true),
 		libp2p.UserAgent("shoal/"+cfg.Version),

@@ -16,6 +16,7 @@ import (
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/mesh/job"
 	"github.com/shoalmesh/shoal/serve"
+	"github.com/shoalmesh/shoal/serve/modelserver"
 	"github.com/shoalmesh/shoal/serve/node"
 )
 
@@ -136,7 +137,8 @@ func (net *Net) startNode(ctx context.Context, i int, boot []string) error {
 	if api == "" {
 		api = DefaultAPIAddr
 	}
-	nc := node.Config{Mesh: mc, Jobs: jc, API: serve.ControlConfig{Addr: api}, Logger: logger}
+	nc := node.Config{Mesh: mc, Jobs: jc, API: serve.ControlConfig{Addr: api},
+		Serve: modelserver.Config{Addr: DefaultAPIAddr}, Logger: logger}
 	if logger == nil {
 		nc.Logger = slog.New(slog.DiscardHandler)
 	}

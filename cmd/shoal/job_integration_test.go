@@ -111,7 +111,7 @@ func TestJobAcrossUpProcesses(t *testing.T) {
 		p := &jobUpProcess{out: &jobLockedBuffer{}, exited: make(chan struct{}), api: jobFreeAddr(t),
 			dataDir: filepath.Join(tmp, "node-"+string(rune('a'+i)))}
 		args := []string{"up", "--headless", "--no-mdns", "--key", key, "--data-dir", p.dataDir,
-			"--listen", "/ip4/127.0.0.1/tcp/0", "--api", p.api, "--name", "node-" + string(rune('a'+i))}
+			"--listen", "/ip4/127.0.0.1/tcp/0", "--api", p.api, "--http", "127.0.0.1:0", "--name", "node-" + string(rune('a'+i))}
 		if bootstrap != "" {
 			args = append(args, "--bootstrap", bootstrap)
 		}

@@ -30,6 +30,7 @@ type upOptions struct {
 	noDHT     bool
 	dataDir   string
 	logLevel  string
+	http      httpServeFlags
 }
 
 func newUpCmd() *cobra.Command {
@@ -58,6 +59,7 @@ func newUpCmd() *cobra.Command {
 	f.BoolVar(&o.noDHT, "no-dht", false, "do not run the private DHT")
 	addDataDirFlag(f, &o.dataDir)
 	addLogLevelFlag(f, &o.logLevel)
+	o.http.register(f)
 	return cmd
 }
 
@@ -71,8 +73,11 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	if o.role != mesh.RoleFull && o.role != mesh.RoleEdge {
 		return fmt.Errorf("--role %q: want full or edge", o.role)
 	}
-	// Refuse a non-loopback --api before joining the mesh, not after.
+	// Refuse a non-loopback --api or --http before joining the mesh, not after.
 	if err := serve.CheckLoopback(o.api, false); err != nil {
+		return err
+	}
+	if err := o.http.check(); err != nil {
 		return err
 	}
 	dataDir, err := resolveDataDir(o.dataDir, true)
@@ -105,8 +110,10 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 			DataDir: dataDir, KeyPath: keyPath, Listen: listen, Bootstrap: o.bootstrap,
 			Name: o.name, Role: o.role, Version: version, MDNS: !o.noMDNS, DHT: !o.noDHT,
 		},
-		API:    serve.ControlConfig{Addr: o.api},
-		Logger: log,
+		API:      serve.ControlConfig{Addr: o.api},
+		Serve:    o.http.config(),
+		Registry: o.http.registry(),
+		Logger:   log,
 	})
 	if err != nil {
 		return err
@@ -123,6 +130,7 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 		fmt.Fprintln(stderr, "  "+a)
 	}
 	fmt.Fprintf(stderr, "control API on %s (token in %s)\n", nd.APIAddr(), controlapi.TokenPath(dataDir))
+	fmt.Fprintf(stderr, "serving models on http://%s (TF Serving /v1, KServe /v2, /metrics)\n", nd.ServeAddr())
 	if created {
 		printJoinHelp(stderr, keyPath, m)
 	}

@@ -77,7 +77,7 @@ func startMeshProc(t *testing.T, bin, name, dir string, args ...string) *meshPro
 	t.Helper()
 	p := &meshProc{name: name, log: newMeshLog(), done: make(chan error, 1), dir: dir}
 	all := append([]string{"up", "--headless", "--no-mdns", "--data-dir", dir, "--name", name,
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"}, args...)
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0", "--http", "127.0.0.1:0"}, args...)
 	p.cmd = exec.Command(bin, all...)
 	p.cmd.Stderr = p.log
 	p.cmd.Env = append(os.Environ(), "SHOAL_DATA_DIR=")

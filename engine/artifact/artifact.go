@@ -92,6 +92,8 @@ type Artifact struct {
 	mu    sync.Mutex
 	x     []float32
 	probs []float32
+	// scratch holds *[]float32 buffers of one input for CheckInput.
+	scratch sync.Pool
 }
 
 // New wraps a trained model. Labels name the classes (two for a model with

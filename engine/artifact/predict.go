@@ -95,6 +95,28 @@ func (a *Artifact) Predict(inputs []any) ([]Prediction, error) {
 	return out, nil
 }
 
+// CheckInput reports whether v is an input Predict accepts, with the error
+// Predict would give for it (without the "input N" prefix): a wrong length
+// names the size the model takes, NaN and infinities are refused, and so
+// are token ids outside a text model's vocabulary. Any string is a valid
+// input of a text model. It takes no lock, so a server can check each
+// request on its own, in parallel, before joining it to a batch with
+// others; it is safe for concurrent use.
+func (a *Artifact) CheckInput(v any) error {
+	if _, ok := v.(string); ok && a.Encoder != nil {
+		return nil // every text encodes
+	}
+	in := a.Model.InputSize()
+	bp, _ := a.scratch.Get().(*[]float32)
+	if bp == nil || cap(*bp) < in {
+		b := make([]float32, in)
+		bp = &b
+	}
+	err := a.fill((*bp)[:in], v)
+	a.scratch.Put(bp)
+	return err
+}
+
 // fill writes one input into dst.
 func (a *Artifact) fill(dst []float32, v any) error {
 	if s, ok := v.(string); ok {

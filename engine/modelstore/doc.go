@@ -20,6 +20,14 @@
 // is what hot reload needs. A crash can leave a ".tmp-*" folder behind; it is
 // never listed, and is safe to delete when no Publish is running.
 //
+// # Notifications
+//
+// Subscribe registers a listener that is told, synchronously and without
+// polling, about every version published and every label changed through
+// the same Store value (see Subscribe for the contract). A server uses it to
+// load a new version at once, and a periodic rescan of the folders for what
+// arrives by other means (another process, a folder copied in by hand).
+//
 // # Concurrency
 //
 // A Store is safe for concurrent use by multiple goroutines: a mutex

@@ -1,15 +1,21 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/engine/artifact"
 	"github.com/shoalmesh/shoal/engine/data/datatest"
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/serve/controlapi"
@@ -114,6 +120,26 @@ func TestJobOverControlAPI(t *testing.T) {
 		t.Errorf("model file %s (%v) does not hash to %s", final.Result.ModelPath, err, final.ModelHash)
 	}
 
+	// Both nodes serve the new model with no restart: TF Serving's predict
+	// on each answers what the model file itself predicts.
+	a, err := artifact.Load(final.Result.ModelPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"good day 3", "awful rainy day", "a bad bad morning 1"}
+	want, err := a.PredictTexts(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{n0, n1} {
+		got := predictOverHTTP(t, ctx, n.ServeAddr(), "days", texts)
+		for i := range want {
+			if got[i].Label != want[i].Label || math.Abs(got[i].Probability-want[i].Probability) > 1e-6 {
+				t.Errorf("node %s, %q: served %+v, the file predicts %+v", n.Mesh().Self().Name, texts[i], got[i], want[i])
+			}
+		}
+	}
+
 	// The list and the event stream show the job.
 	jobs, err := c.Jobs(ctx)
 	if err != nil || len(jobs) != 1 || jobs[0].ID != spec.ID || jobs[0].State != controlapi.JobDone || jobs[0].ModelHash != final.ModelHash {
@@ -165,5 +191,38 @@ func TestFailedJobOverControlAPI(t *testing.T) {
 	}
 	if j.Result != nil || j.ModelHash != "" {
 		t.Errorf("a failed job has a result: %+v", j)
+	}
+}
+
+// predictOverHTTP asks TF Serving's REST predict of the model server at
+// addr, waiting (within ctx) for the model to be loaded.
+func predictOverHTTP(t *testing.T, ctx context.Context, addr, model string, texts []string) []artifact.Prediction {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"instances": texts})
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/models/"+model+":predict", bytes.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			var out struct {
+				Predictions []artifact.Prediction `json:"predictions"`
+			}
+			if err := json.Unmarshal(b, &out); err != nil || len(out.Predictions) != len(texts) {
+				t.Fatalf("predict answer %s (%v)", b, err)
+			}
+			return out.Predictions
+		}
+		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("predict: HTTP %d %s", resp.StatusCode, b)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("model %s never served: HTTP %d %s", model, resp.StatusCode, b)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }

@@ -9,11 +9,15 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/shoalmesh/shoal/engine/modelstore"
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/mesh/job"
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
+	"github.com/shoalmesh/shoal/serve/modelserver"
+	"github.com/shoalmesh/shoal/serve/registry"
 )
 
 // ModelsDir is the model store's folder inside the node's data dir.
@@ -33,6 +37,13 @@ type Config struct {
 	// API.Addr defaults to controlapi.DefaultAddr (127.0.0.1:7070), and
 	// "127.0.0.1:0" picks a free port (see Node.APIAddr).
 	API serve.ControlConfig
+	// Serve is the model server (TF Serving REST and KServe v2, own
+	// listener, default 127.0.0.1:8501). Its Catalog and Registry are set
+	// by Start; NoServe leaves it out (the models still load, for the mesh).
+	Serve   modelserver.Config
+	NoServe bool
+	// Registry configures loading, hot reload and batching of the models.
+	Registry registry.Options
 	// Logger receives every part's lines, each with a "part" attribute;
 	// default: discard.
 	Logger *slog.Logger
@@ -44,6 +55,9 @@ type Node struct {
 	models *modelstore.Store
 	jobs   *job.Manager
 	api    *serve.ControlServer
+	loaded *registry.Registry
+	http   *modelserver.Server
+	prom   *prometheus.Registry
 	log    *slog.Logger
 
 	closeOnce sync.Once
@@ -63,7 +77,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if dataDir == "" {
 		return nil, errors.New("node: no data dir")
 	}
-	n := &Node{log: log}
+	n := &Node{log: log, prom: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			_ = n.Close()
@@ -75,6 +89,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	// pointer, set once the job manager runs.
 	var extra atomic.Pointer[func() mesh.PresenceExtra]
 	mc := cfg.Mesh
+	if mc.Metrics == nil {
+		mc.Metrics = n.prom
+	}
 	if mc.Logger == nil {
 		mc.Logger = log.With("part", "mesh")
 	}
@@ -104,6 +121,30 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	f := n.presenceExtra
 	extra.Store(&f)
+
+	ro := cfg.Registry
+	if ro.Registerer == nil {
+		ro.Registerer = n.prom
+	}
+	if ro.Logger == nil {
+		ro.Logger = log.With("part", "models")
+	}
+	if n.loaded, err = registry.New(n.models, ro); err != nil {
+		return nil, fmt.Errorf("models: %w", err)
+	}
+	if !cfg.NoServe {
+		sc := cfg.Serve
+		sc.Catalog, sc.Registry = n.loaded, n.prom
+		if sc.Logger == nil {
+			sc.Logger = log.With("part", "serve")
+		}
+		if sc.Version == "" {
+			sc.Version = mc.Version
+		}
+		if n.http, err = modelserver.Start(ctx, sc); err != nil {
+			return nil, err
+		}
+	}
 
 	ac := cfg.API
 	ac.DataDir = dataDir
@@ -161,9 +202,38 @@ func (n *Node) APIAddr() string { return n.api.Addr().String() }
 // console would make from the data dir's token file.
 func (n *Node) APIClient() *controlapi.Client { return controlapi.New(n.APIAddr(), n.api.Token()) }
 
-// Failed delivers the error of a part that stopped on its own while the
-// node ran (today: the control API's listener).
-func (n *Node) Failed() <-chan error { return n.api.Failed() }
+// Catalog is the node's loaded models, what its model server serves.
+func (n *Node) Catalog() *registry.Registry { return n.loaded }
+
+// ServeAddr is the model server's bound address, "" without one.
+func (n *Node) ServeAddr() string {
+	if n.http == nil {
+		return ""
+	}
+	return n.http.Addr().String()
+}
+
+// Metrics is the node's own Prometheus registry (model server, registry,
+// libp2p host), what the model server's /metrics shows.
+func (n *Node) Metrics() *prometheus.Registry { return n.prom }
+
+// Failed delivers the error of a listener (control API or model server)
+// that stopped on its own while the node ran.
+func (n *Node) Failed() <-chan error {
+	if n.http == nil {
+		return n.api.Failed()
+	}
+	out := make(chan error, 1)
+	go func() {
+		select {
+		case err := <-n.api.Failed():
+			out <- err
+		case err := <-n.http.Failed():
+			out <- err
+		}
+	}()
+	return out
+}
 
 // Close stops the parts in the reverse order of Start: the control API,
 // the jobs (their checkpoints stay, so the next start resumes them), the
@@ -172,11 +242,17 @@ func (n *Node) Failed() <-chan error { return n.api.Failed() }
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
+		if n.http != nil {
+			errs = append(errs, n.http.Close())
+		}
 		if n.api != nil {
 			errs = append(errs, n.api.Close())
 		}
 		if n.jobs != nil {
 			n.jobs.Close()
+		}
+		if n.loaded != nil {
+			errs = append(errs, n.loaded.Close())
 		}
 		if n.mesh != nil {
 			errs = append(errs, n.mesh.Close())

@@ -16,6 +16,7 @@ import (
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
+	"github.com/shoalmesh/shoal/serve/modelserver"
 )
 
 // testConfig is a node on 127.0.0.1 with its API on a free port (unless
@@ -31,7 +32,8 @@ func testConfig(t *testing.T, psk pnet.PSK, name, listen string, boot []string, 
 			Name: name, Role: mesh.RoleFull, Version: "test",
 			HeartbeatInterval: 200 * time.Millisecond, PeerTimeout: 2 * time.Second,
 		},
-		API: serve.ControlConfig{Addr: api},
+		API:   serve.ControlConfig{Addr: api},
+		Serve: modelserver.Config{Addr: "127.0.0.1:0"},
 	}
 }
 

@@ -1,0 +1,125 @@
+package modelserver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoalmesh/shoal/serve/inference"
+)
+
+// emptyCatalog knows no models: enough for the routes, the token and the
+// metrics, which do not depend on what is served.
+type emptyCatalog struct{}
+
+func (emptyCatalog) Names() []string { return nil }
+func (emptyCatalog) Lookup(name string, _ int, _ string) (inference.Model, error) {
+	return nil, errors.Join(inference.ErrModelNotFound, errors.New(name))
+}
+func (emptyCatalog) Versions(string) ([]inference.VersionStatus, error) {
+	return nil, inference.ErrModelNotFound
+}
+func (emptyCatalog) Labels(string) (map[string]int, error) { return nil, inference.ErrModelNotFound }
+
+func start(t *testing.T, cfg Config) string {
+	t.Helper()
+	cfg.Catalog = emptyCatalog{}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	s, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return "http://" + s.Addr().String()
+}
+
+func get(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestTokenGuardsAllButHealth(t *testing.T) {
+	base := start(t, Config{Token: "s3cret"})
+	for _, c := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/v1/models/x", "", http.StatusUnauthorized},
+		{"/v1/models/x", "wrong", http.StatusUnauthorized},
+		{"/v1/models/x", "s3cret", http.StatusNotFound},
+		{"/v2/models/x", "", http.StatusUnauthorized},
+		{"/metrics", "", http.StatusUnauthorized},
+		{"/metrics", "s3cret", http.StatusOK},
+		{"/v2/health/live", "", http.StatusOK},
+	} {
+		if got, body := get(t, base+c.path, c.token); got != c.want {
+			t.Errorf("GET %s (token %q) = %d %s, want %d", c.path, c.token, got, body, c.want)
+		}
+	}
+}
+
+func TestNoTokenOnLoopbackAndMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	base := start(t, Config{Registry: reg})
+	if code, body := get(t, base+"/v1/models/nosuch", ""); code != http.StatusNotFound || !strings.Contains(body, "error") {
+		t.Fatalf("unknown model: %d %s", code, body)
+	}
+	code, body := get(t, base+"/metrics", "")
+	if code != http.StatusOK || !strings.Contains(body, `shoal_serve_requests_total{api="v1",code="404",method="status",model="nosuch",version="latest"} 1`) {
+		t.Fatalf("metrics %d:\n%s", code, body)
+	}
+}
+
+func TestRefusesNonLoopbackWithoutFlag(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:0", ":0", "[::]:0"} {
+		_, err := Start(context.Background(), Config{Addr: addr, Catalog: emptyCatalog{}})
+		if err == nil || !strings.Contains(err.Error(), "model server") {
+			t.Errorf("Start(%s) = %v, want a refusal", addr, err)
+		}
+	}
+	if _, err := Start(context.Background(), Config{Addr: "127.0.0.1:0"}); err == nil {
+		t.Error("Start without a catalog succeeded")
+	}
+}
+
+func TestRouteOf(t *testing.T) {
+	for _, c := range []struct{ path, api, model, version, method string }{
+		{"/v1/models/mnist", "v1", "mnist", "latest", "status"},
+		{"/v1/models/mnist:predict", "v1", "mnist", "latest", "predict"},
+		{"/v1/models/mnist/versions/3:classify", "v1", "mnist", "3", "classify"},
+		{"/v1/models/mnist/labels/stable/metadata", "v1", "mnist", "stable", "metadata"},
+		{"/v2/health/ready", "v2", "", "", "health"},
+		{"/v2", "v2", "", "", "server"},
+		{"/v2/models/sms/versions/2/infer", "v2", "sms", "2", "infer"},
+		{"/v2/models/sms", "v2", "sms", "latest", "metadata"},
+		{"/v2/models/sms/ready", "v2", "sms", "latest", "ready"},
+		{"/metrics", "", "", "", ""},
+		{"/v1/models/" + strings.Repeat("m", 100) + ":predict", "v1", "", "latest", "predict"},
+	} {
+		api, model, version, method := routeOf(c.path)
+		if api != c.api || model != c.model || version != c.version || method != c.method {
+			t.Errorf("routeOf(%s) = %s %s %s %s, want %s %s %s %s", c.path, api, model, version, method, c.api, c.model, c.version, c.method)
+		}
+	}
+}
