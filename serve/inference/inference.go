@@ -3,6 +3,7 @@ package inference
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/shoalmesh/shoal/engine/artifact"
 )
@@ -100,3 +101,43 @@ type Model interface {
 	// the wait. Errors wrap ErrOverloaded when the queue is full.
 	Predict(ctx context.Context, inputs []Input) ([]Prediction, error)
 }
+
+// Route records which peer answered a request, for the Shoal-Served-By
+// header and `served_by` in answers. A front-end puts one in the request's
+// context (WithRoute) before Predict; a Model that forwards the request to
+// another peer sets Peer; a local answer leaves it empty.
+type Route struct {
+	mu   sync.Mutex
+	peer string
+}
+
+// SetPeer records the peer (its id, or name) that answered.
+func (r *Route) SetPeer(p string) {
+	r.mu.Lock()
+	r.peer = p
+	r.mu.Unlock()
+}
+
+// Peer is the peer that answered, "" when the request was answered here.
+func (r *Route) Peer() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peer
+}
+
+type routeKey struct{}
+
+// WithRoute returns ctx carrying a fresh Route, and the Route.
+func WithRoute(ctx context.Context) (context.Context, *Route) {
+	r := &Route{}
+	return context.WithValue(ctx, routeKey{}, r), r
+}
+
+// RouteOf is the Route in ctx, nil when there is none.
+func RouteOf(ctx context.Context) *Route {
+	r, _ := ctx.Value(routeKey{}).(*Route)
+	return r
+}
+
+// ServedByHeader names the answering peer in HTTP answers.
+const ServedByHeader = "Shoal-Served-By"

@@ -241,9 +241,10 @@ func (m *metrics) serve(h http.Handler, w http.ResponseWriter, r *http.Request) 
 		h.ServeHTTP(w, r)
 		return
 	}
-	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	ctx, rt := inference.WithRoute(r.Context())
+	rec := &statusWriter{ResponseWriter: w, status: http.StatusOK, route: rt}
 	start := time.Now()
-	h.ServeHTTP(rec, r)
+	h.ServeHTTP(rec, r.WithContext(ctx))
 	m.latency.WithLabelValues(api, model, version, method).Observe(time.Since(start).Seconds())
 	m.requests.WithLabelValues(api, model, version, method, strconv.Itoa(rec.status)).Inc()
 }
@@ -295,23 +296,31 @@ func routeOf(path string) (api, model, version, method string) {
 	return api, model, version, method
 }
 
-// statusWriter records the status code; it passes Flush through for
-// streaming answers.
+// statusWriter records the status code, and names the peer that answered
+// (inference.ServedByHeader) when a model forwarded the request over the
+// mesh: the front-ends write their answer after Predict, so the route is
+// known by the time the header goes out.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	route  *inference.Route
 }
 
 func (s *statusWriter) WriteHeader(code int) {
 	if !s.wrote {
 		s.status, s.wrote = code, true
+		if p := s.route.Peer(); p != "" {
+			s.Header().Set(inference.ServedByHeader, p)
+		}
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
-	s.wrote = true
+	if !s.wrote {
+		s.WriteHeader(http.StatusOK)
+	}
 	return s.ResponseWriter.Write(b)
 }
 
