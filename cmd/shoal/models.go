@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/shoalmesh/shoal/engine/artifact"
 	"github.com/shoalmesh/shoal/engine/modelstore"
+	"github.com/shoalmesh/shoal/serve/controlapi"
 	"github.com/shoalmesh/shoal/serve/node"
 )
 
@@ -41,7 +43,7 @@ func newModelsCmd() *cobra.Command {
 	var f modelsFlags
 	cmd := &cobra.Command{
 		Use:   "models",
-		Short: "List, add and label the models of this node's model store",
+		Short: "List, add, label, remove and pull the models of this node's model store",
 		Long: "Lists the models in <data-dir>/models: every version with its size and content hash, and the labels.\n" +
 			"Versions are numbered folders; the newest is served unless a version or a label is asked for.\n" +
 			"With --json it prints one JSON array whose fields are only ever added to.",
@@ -67,7 +69,7 @@ func newModelsCmd() *cobra.Command {
 	}
 	addDataDirFlag(cmd.PersistentFlags(), &f.dataDir)
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print a JSON array instead of a table")
-	cmd.AddCommand(newModelsAddCmd(&f), newModelsLabelCmd(&f))
+	cmd.AddCommand(newModelsAddCmd(&f), newModelsLabelCmd(&f), newModelsRmCmd(&f), newModelsPullCmd(&f))
 	return cmd
 }
 
@@ -223,4 +225,126 @@ func newModelsLabelCmd(f *modelsFlags) *cobra.Command {
 func errNotFoundOf(s *modelstore.Store, name string, v int) error {
 	_, err := s.Path(name, v)
 	return err
+}
+
+// splitRef splits NAME[@REF] into the name and the reference ("" when
+// there is none): a version number, a label, or "latest".
+func splitRef(arg string) (name, ref string, err error) {
+	name, ref, _ = strings.Cut(arg, "@")
+	if err := modelstore.ValidName(name); err != nil {
+		return "", "", err
+	}
+	if ref == "latest" {
+		return name, "", nil
+	}
+	if ref != "" && modelstore.ValidLabel(ref) != nil {
+		if v, err := strconv.Atoi(ref); err != nil || v < 1 || strconv.Itoa(v) != ref {
+			return "", "", fmt.Errorf("%q: after @ give a version number from 1, a label or latest", arg)
+		}
+	}
+	return name, ref, nil
+}
+
+func newModelsRmCmd(f *modelsFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm NAME[@VERSION]",
+		Short: "Remove a version of NAME, or the whole model with its labels",
+		Long: "Removes NAME@VERSION from <data-dir>/models (labels pointing at it go too), or, without @VERSION,\n" +
+			"every version and label of NAME. The folder is renamed aside and then deleted, so a running node\n" +
+			"sees the version either whole or gone, and stops serving it without a restart.",
+		Example: "  shoal models rm digits@3\n  shoal models rm digits",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, ref, err := splitRef(args[0])
+			if err != nil {
+				return err
+			}
+			v := 0
+			if ref == "" && strings.Contains(args[0], "@") {
+				return fmt.Errorf("%q: rm takes a version number after @ (or none, to remove every version)", args[0])
+			}
+			if ref != "" {
+				if v, err = strconv.Atoi(ref); err != nil {
+					return fmt.Errorf("%q: rm takes a version number after @, not a label", args[0])
+				}
+			}
+			s, err := f.store()
+			if err != nil {
+				return err
+			}
+			if err := s.Remove(name, v); err != nil {
+				if errors.Is(err, modelstore.ErrNotFound) && v > 0 {
+					return fmt.Errorf("%s has no version %d", name, v)
+				}
+				if errors.Is(err, modelstore.ErrNotFound) {
+					return fmt.Errorf("no model %s in %s", name, s.Root())
+				}
+				return err
+			}
+			if v > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s version %d\n", name, v)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %s (every version and label)\n", name)
+			}
+			return nil
+		},
+	}
+}
+
+func newModelsPullCmd(f *modelsFlags) *cobra.Command {
+	var (
+		api, peerID string
+		asJSON      bool
+	)
+	cmd := &cobra.Command{
+		Use:   "pull NAME[@VERSION|@LABEL]",
+		Short: "Pull a model from a peer into the running node's store",
+		Long: "Asks the running node (`shoal up`), through its control API, to fetch NAME from a peer over the mesh:\n" +
+			"from --peer, or else from the live peers that announce NAME, nearest first. The node checks the size,\n" +
+			"the SHA-256 and that the file loads before it publishes it as its next local version, and prints\n" +
+			"that version and the peer it came from. Use the node's --data-dir (it holds the API token).",
+		Example: "  shoal models pull digits\n  shoal models pull digits@stable --peer 12D3KooW...\n  shoal models pull digits@3 --api 127.0.0.1:7071 --data-dir ./node-b --json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, ref, err := splitRef(args[0])
+			if err != nil {
+				return err
+			}
+			var req controlapi.PullRequest
+			req.Peer = peerID
+			if v, err := strconv.Atoi(ref); err == nil {
+				req.Version = v
+			} else {
+				req.Label = ref
+			}
+			a := apiFlags{api: api, dataDir: f.dataDir}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			res, err := pullModel(cmd.Context(), c, name, req)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONLine(cmd.OutOrStdout(), res)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s version %d (version %d from peer %s, %d bytes, sha256 %s)\n",
+				res.Name, res.Version, res.RemoteVersion, res.Peer, res.Bytes, res.SHA256)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&api, "api", controlapi.DefaultAddr, "address of the node's control API")
+	fl.StringVar(&peerID, "peer", "", "pull from this peer id (default: any peer that announces the model)")
+	fl.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	return cmd
+}
+
+func pullModel(ctx context.Context, c *controlapi.Client, name string, req controlapi.PullRequest) (controlapi.PullResponse, error) {
+	res, err := c.PullModel(ctx, name, req)
+	if err != nil {
+		return res, fmt.Errorf("pull %s: %w", name, err)
+	}
+	return res, nil
 }

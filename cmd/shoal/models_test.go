@@ -3,12 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/shoalmesh/shoal/engine/artifact"
 	"github.com/shoalmesh/shoal/engine/data/datatest"
+	"github.com/shoalmesh/shoal/engine/modelstore"
+	"github.com/shoalmesh/shoal/engine/nn"
+	"github.com/shoalmesh/shoal/serve"
+	"github.com/shoalmesh/shoal/serve/controlapi"
+	"github.com/shoalmesh/shoal/serve/pull"
 )
 
 // TestModelsAddListLabel drives `shoal models` as a user would: train a
@@ -79,4 +87,120 @@ func TestModelsAddListLabel(t *testing.T) {
 	if err != nil || !strings.Contains(table, "BROKEN") || !strings.Contains(table, "stable") {
 		t.Errorf("table:\n%s (%v)", table, err)
 	}
+}
+
+// TestModelsRm removes a labelled version, then the whole model.
+func TestModelsRm(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "node")
+	s, err := modelstore.Open(filepath.Join(data, "models"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := smallModelFile(t)
+	for range 2 {
+		if _, err := s.Publish("m", b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetLabel("m", "stable", 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"m@stable", "m@latest", "m@0", "m@9", "nope", "../x", "m@x/y"} {
+		if _, _, err := runJobCLI(ctx, "models", "rm", bad, "--data-dir", data); err == nil {
+			t.Errorf("rm %s succeeded", bad)
+		}
+	}
+	if out, _, err := runJobCLI(ctx, "models", "rm", "m@2", "--data-dir", data); err != nil || strings.TrimSpace(out) != "removed m version 2" {
+		t.Fatalf("rm m@2: %q, %v", out, err)
+	}
+	if vs, _ := s.Versions("m"); len(vs) != 1 || vs[0] != 1 {
+		t.Errorf("versions %v", vs)
+	}
+	if l, _ := s.Labels("m"); len(l) != 0 {
+		t.Errorf("labels %v", l)
+	}
+	if out, _, err := runJobCLI(ctx, "models", "rm", "m", "--data-dir", data); err != nil || !strings.Contains(out, "removed m") {
+		t.Fatalf("rm m: %q, %v", out, err)
+	}
+	if names, _ := s.List(); len(names) != 0 {
+		t.Errorf("models left: %v", names)
+	}
+}
+
+// TestModelsPull drives `shoal models pull` against a control API with a
+// fake model service.
+func TestModelsPull(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	const token = "0123456789abcdef0123456789abcdef"
+	if err := os.WriteFile(controlapi.TokenPath(data), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fake := &fakePull{}
+	h := serve.NewControlHandler(fakeSelf{}, token)
+	for p, r := range serve.ModelRoutes(fake) {
+		h.Handle(p, r)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	api := strings.TrimPrefix(srv.URL, "http://")
+
+	out, _, err := runJobCLI(ctx, "models", "pull", "digits@stable", "--peer", "12D3KooWpeer", "--api", api, "--data-dir", data)
+	if err != nil || !strings.Contains(out, "digits version 5") || !strings.Contains(out, "from peer 12D3KooWpeer") {
+		t.Fatalf("pull: %q, %v", out, err)
+	}
+	if fake.got != `digits "stable" "12D3KooWpeer"` {
+		t.Errorf("service saw %s", fake.got)
+	}
+	out, _, err = runJobCLI(ctx, "models", "pull", "digits@3", "--json", "--api", api, "--data-dir", data)
+	var res controlapi.PullResponse
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.Version != 5 || fake.got != `digits "3" ""` {
+		t.Fatalf("pull --json: %q, %v (service saw %s)", out, err, fake.got)
+	}
+	fake.err = fmt.Errorf("x: %w", pull.ErrNoHolder)
+	if _, _, err := runJobCLI(ctx, "models", "pull", "digits", "--api", api, "--data-dir", data); err == nil || !strings.Contains(err.Error(), "no peer known") {
+		t.Errorf("pull without holders: %v", err)
+	}
+	if _, _, err := runJobCLI(ctx, "models", "pull", "digits@0", "--api", api, "--data-dir", data); err == nil {
+		t.Error("pull digits@0 succeeded")
+	}
+}
+
+func smallModelFile(t *testing.T) []byte {
+	t.Helper()
+	m, err := nn.Build(nn.Spec{Input: []int{4}, Layers: []nn.LayerSpec{{Type: "dense", Units: 3}}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := artifact.New(m, artifact.KindImage, []string{"a", "b", "c"}, nil, artifact.Provenance{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := a.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type fakeSelf struct{}
+
+func (fakeSelf) Self() controlapi.Peer                        { return controlapi.Peer{} }
+func (fakeSelf) Peers() []controlapi.Peer                     { return nil }
+func (fakeSelf) Subscribe() (<-chan controlapi.Event, func()) { return nil, func() {} }
+
+type fakePull struct {
+	serve.ModelService // only Pull is called
+	got                string
+	err                error
+}
+
+func (f *fakePull) Pull(_ context.Context, name, ref, peer string) (controlapi.PullResponse, error) {
+	f.got = fmt.Sprintf("%s %q %q", name, ref, peer)
+	if peer == "" {
+		peer = "12D3KooWany"
+	}
+	return controlapi.PullResponse{Name: name, Version: 5, RemoteVersion: 2, Peer: peer, SHA256: "ab", Bytes: 10}, f.err
 }

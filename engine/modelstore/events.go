@@ -13,6 +13,10 @@ const (
 	EventLabelSet
 	// EventLabelRemoved: Label was deleted (Version is 0).
 	EventLabelRemoved
+	// EventRemoved: Version was removed, or, with Version 0, the whole
+	// model with its labels. Labels that pointed at a removed version are
+	// gone too (no EventLabelRemoved is sent for them).
+	EventRemoved
 )
 
 func (k EventKind) String() string {
@@ -23,6 +27,8 @@ func (k EventKind) String() string {
 		return "label-set"
 	case EventLabelRemoved:
 		return "label-removed"
+	case EventRemoved:
+		return "removed"
 	}
 	return "unknown"
 }
@@ -49,7 +55,8 @@ type subscribers struct {
 // Subscribe calls fn after every change made through this Store value:
 // after a Publish, PublishFile or PublishModel that placed a version folder
 // (EventPublished), and after SetLabel and a RemoveLabel that removed
-// something (EventLabelSet, EventLabelRemoved). The returned function
+// something (EventLabelSet, EventLabelRemoved), and after a Remove
+// (EventRemoved). The returned function
 // cancels the subscription; it may be called more than once.
 //
 // Contract: fn runs synchronously in the goroutine that made the change,
