@@ -121,6 +121,11 @@ type PresenceExtra struct {
 	Jobs   []string
 	// Load, when > 0, replaces the system load average (1-minute load / cores).
 	Load float64
+	// Served lists the models this node answers queries for (see
+	// ServedModel). Entries that would not pass DecodePresence are left
+	// out, past 64 too, and the list is cut further when the heartbeat
+	// would outgrow MaxPresenceSize.
+	Served []ServedModel
 }
 
 // Config configures a node. The zero value, plus a PSK or KeyPath, is a

@@ -2,8 +2,10 @@ package mesh
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +50,7 @@ func (n *Node) Self() PeerInfo {
 	return PeerInfo{
 		ID: n.h.ID().String(), Name: p.Name, Role: p.Role, Version: p.Version,
 		Cores: p.Cores, MemBytes: p.Mem, Load: p.Load, Models: p.Models, Jobs: p.Jobs,
-		Addrs: n.Addrs(), Alive: true,
+		Served: cloneServed(p.Served), Addrs: n.Addrs(), Alive: true,
 	}
 }
 
@@ -63,6 +65,7 @@ func (n *Node) presenceNow(leaving bool) Presence {
 		x := n.cfg.PresenceExtra()
 		p.Models = trimList(x.Models)
 		p.Jobs = trimList(x.Jobs)
+		p.Served = trimServed(x.Served)
 		if x.Load > 0 && x.Load <= maxLoad {
 			p.Load = x.Load
 		}
@@ -78,7 +81,35 @@ func (n *Node) presenceNow(leaving bool) Presence {
 			p.Addrs = append(p.Addrs, s)
 		}
 	}
+	// Served is the one part that may make a heartbeat outgrow the limit:
+	// cut it (from the end) rather than lose the heartbeat.
+	for len(p.Served) > 0 {
+		b, err := json.Marshal(p)
+		if err != nil || len(b) <= MaxPresenceSize {
+			break
+		}
+		p.Served = p.Served[:len(p.Served)/2]
+	}
+	n.lastExtraMu.Lock()
+	n.lastPresence.Served = p.Served
+	n.lastExtraMu.Unlock()
 	return p
+}
+
+// trimServed keeps the served models that pass validation, at most
+// maxListLen of them, as copies.
+func trimServed(in []ServedModel) []ServedModel {
+	var out []ServedModel
+	for _, m := range in {
+		if len(out) == maxListLen {
+			break
+		}
+		m.Versions = slices.Clone(m.Versions)
+		if m.validate() == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // trimList keeps what fits in a presence message; upper layers with more

@@ -12,15 +12,18 @@ import (
 // PeerInfo is what a node knows about one peer: the last presence it heard
 // from it, plus what it measured itself (LastSeen, RTT).
 type PeerInfo struct {
-	ID       string        `json:"id"`
-	Name     string        `json:"name"`
-	Role     string        `json:"role"`
-	Version  string        `json:"version"`
-	Cores    int           `json:"cores"`
-	MemBytes uint64        `json:"mem_bytes"`
-	Load     float64       `json:"load"`
-	Models   []string      `json:"models"`
-	Jobs     []string      `json:"jobs"`
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Role     string   `json:"role"`
+	Version  string   `json:"version"`
+	Cores    int      `json:"cores"`
+	MemBytes uint64   `json:"mem_bytes"`
+	Load     float64  `json:"load"`
+	Models   []string `json:"models"`
+	Jobs     []string `json:"jobs"`
+	// Served is what the peer answers queries for (see ServedModel);
+	// empty for peers that do not announce it.
+	Served   []ServedModel `json:"served,omitempty"`
 	Addrs    []string      `json:"addrs"`
 	LastSeen time.Time     `json:"last_seen"`
 	RTT      time.Duration `json:"rtt_ns"`
@@ -32,7 +35,21 @@ func (p PeerInfo) clone() PeerInfo {
 	p.Models = slices.Clone(p.Models)
 	p.Jobs = slices.Clone(p.Jobs)
 	p.Addrs = slices.Clone(p.Addrs)
+	p.Served = cloneServed(p.Served)
 	return p
+}
+
+// cloneServed copies a served list, versions included.
+func cloneServed(in []ServedModel) []ServedModel {
+	if in == nil {
+		return nil
+	}
+	out := make([]ServedModel, len(in))
+	for i, m := range in {
+		m.Versions = slices.Clone(m.Versions)
+		out[i] = m
+	}
+	return out
 }
 
 // Event types.
@@ -158,7 +175,7 @@ func (t *peerTable) update(id peer.ID, p Presence, now time.Time, connected bool
 	e.info = PeerInfo{
 		ID: id.String(), Name: p.Name, Role: p.Role, Version: p.Version,
 		Cores: p.Cores, MemBytes: p.Mem, Load: p.Load,
-		Models: slices.Clone(p.Models), Jobs: slices.Clone(p.Jobs), Addrs: slices.Clone(p.Addrs),
+		Models: slices.Clone(p.Models), Jobs: slices.Clone(p.Jobs), Served: cloneServed(p.Served), Addrs: slices.Clone(p.Addrs),
 		LastSeen: now, RTT: rtt, Alive: true,
 	}
 	if !ok {

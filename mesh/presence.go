@@ -29,7 +29,27 @@ const (
 	maxAddrLen       = 256
 	maxCores         = 1 << 16
 	maxLoad          = 1e6 // per core; beyond it a value is nonsense
+	// Served models: at most maxListLen of them, names of at most
+	// maxServedNameLen bytes, maxServedVersions versions each.
+	maxServedNameLen  = 64
+	maxServedVersions = 16
+	maxServedVersion  = 1<<31 - 1
+	maxQueueDepth     = 1 << 24
 )
+
+// ServedModel is one model a peer answers queries for, as its heartbeats
+// announce it. Peers older than the field ignore it.
+type ServedModel struct {
+	Name string `json:"name"`
+	// Versions are the loaded (AVAILABLE) versions, newest first.
+	Versions []int `json:"versions"`
+	// Int8 says the newest loaded version's weights are int8
+	// (inference.Signature.Quantized); false: float32.
+	Int8 bool `json:"int8,omitempty"`
+	// Queue is the number of requests waiting for the model on that peer,
+	// 0 where unknown.
+	Queue int `json:"queue,omitempty"`
+}
 
 // Roles a peer may announce.
 const (
@@ -50,6 +70,9 @@ type Presence struct {
 	Load    float64  `json:"load"`
 	Models  []string `json:"models,omitempty"`
 	Jobs    []string `json:"jobs,omitempty"`
+	// Served lists the models the sender answers queries for (added
+	// within version 1: older peers ignore it).
+	Served []ServedModel `json:"served,omitempty"`
 	// Addrs are the sender's listen addresses (without /p2p), so peers that
 	// hear it through gossip can dial it directly.
 	Addrs []string `json:"addrs,omitempty"`
@@ -121,6 +144,14 @@ func (p *Presence) validate() error {
 	if err := checkList("jobs", p.Jobs, maxListLen); err != nil {
 		return err
 	}
+	if len(p.Served) > maxListLen {
+		return fmt.Errorf("presence: %d served models, limit %d", len(p.Served), maxListLen)
+	}
+	for i := range p.Served {
+		if err := p.Served[i].validate(); err != nil {
+			return err
+		}
+	}
 	if len(p.Addrs) > maxPresenceAddrs {
 		return fmt.Errorf("presence: %d addrs, limit %d", len(p.Addrs), maxPresenceAddrs)
 	}
@@ -134,6 +165,27 @@ func (p *Presence) validate() error {
 	}
 	if p.Boot < 0 {
 		return fmt.Errorf("presence: negative boot time %d", p.Boot)
+	}
+	return nil
+}
+
+func (m *ServedModel) validate() error {
+	if m.Name == "" {
+		return fmt.Errorf("presence: served model with no name")
+	}
+	if err := checkText("served model name", m.Name, maxServedNameLen); err != nil {
+		return err
+	}
+	if len(m.Versions) > maxServedVersions {
+		return fmt.Errorf("presence: served model %q: %d versions, limit %d", quoted(m.Name), len(m.Versions), maxServedVersions)
+	}
+	for _, v := range m.Versions {
+		if v <= 0 || v > maxServedVersion {
+			return fmt.Errorf("presence: served model %q: version %d out of range [1, %d]", quoted(m.Name), v, maxServedVersion)
+		}
+	}
+	if m.Queue < 0 || m.Queue > maxQueueDepth {
+		return fmt.Errorf("presence: served model %q: queue %d out of range [0, %d]", quoted(m.Name), m.Queue, maxQueueDepth)
 	}
 	return nil
 }

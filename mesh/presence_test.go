@@ -7,7 +7,8 @@ import (
 
 func goodPresence() Presence {
 	return Presence{V: 1, Name: "box", Role: RoleFull, Version: "dev", Cores: 4, Mem: 1 << 30, Load: 0.5,
-		Models: []string{"mlp"}, Jobs: []string{"j1"}, Addrs: []string{"/ip4/127.0.0.1/tcp/4001"}, Boot: 1, Seq: 2}
+		Models: []string{"mlp"}, Jobs: []string{"j1"}, Addrs: []string{"/ip4/127.0.0.1/tcp/4001"}, Boot: 1, Seq: 2,
+		Served: []ServedModel{{Name: "mlp", Versions: []int{3, 2}, Int8: true, Queue: 4}}}
 }
 
 func TestPresenceRoundTrip(t *testing.T) {
@@ -20,7 +21,8 @@ func TestPresenceRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Name != p.Name || q.Mem != p.Mem || q.Load != p.Load || q.Models[0] != "mlp" || q.Addrs[0] != p.Addrs[0] || q.Seq != 2 {
+	if q.Name != p.Name || q.Mem != p.Mem || q.Load != p.Load || q.Models[0] != "mlp" || q.Addrs[0] != p.Addrs[0] || q.Seq != 2 ||
+		len(q.Served) != 1 || q.Served[0].Name != "mlp" || len(q.Served[0].Versions) != 2 || !q.Served[0].Int8 || q.Served[0].Queue != 4 {
 		t.Fatalf("round trip: %+v != %+v", q, p)
 	}
 }
@@ -48,6 +50,16 @@ func TestDecodePresenceMalformed(t *testing.T) {
 		{"empty model", `{"v":1,"role":"full","models":[""]}`, "empty entry"},
 		{"bad addr", `{"v":1,"role":"full","addrs":["/nope/1"]}`, "bad addr"},
 		{"wrong type", `{"v":"1","role":"full"}`, `field "v"`},
+		{"too many served", `{"v":1,"role":"full","served":[` + strings.Repeat(`{"name":"m"},`, 64) + `{"name":"m"}]}`, "65 served models"},
+		{"served no name", `{"v":1,"role":"full","served":[{"versions":[1]}]}`, "no name"},
+		{"served long name", `{"v":1,"role":"full","served":[{"name":"` + strings.Repeat("n", 65) + `"}]}`, "name of 65 bytes"},
+		{"served control char", `{"v":1,"role":"full","served":[{"name":"a\u0001"}]}`, "control character"},
+		{"served version 0", `{"v":1,"role":"full","served":[{"name":"m","versions":[0]}]}`, "version 0 out of range"},
+		{"served huge version", `{"v":1,"role":"full","served":[{"name":"m","versions":[4294967296]}]}`, "out of range"},
+		{"served many versions", `{"v":1,"role":"full","served":[{"name":"m","versions":[` + strings.Repeat("1,", 16) + `1]}]}`, "17 versions"},
+		{"served neg queue", `{"v":1,"role":"full","served":[{"name":"m","queue":-1}]}`, "queue -1"},
+		{"served wrong type", `{"v":1,"role":"full","served":{"name":"m"}}`, `field "served"`},
+		{"served version type", `{"v":1,"role":"full","served":[{"name":"m","versions":["1"]}]}`, `versions`},
 		{"neg boot", `{"v":1,"role":"full","boot":-5}`, "boot"},
 		{"too big", `{"v":1,"role":"full","name":"` + strings.Repeat("x", MaxPresenceSize) + `"}`, "limit"},
 	} {
@@ -67,6 +79,32 @@ func TestDecodePresenceIgnoresUnknownFields(t *testing.T) {
 	p, err := DecodePresence([]byte(`{"v":1,"role":"edge","gpu":"none"}`))
 	if err != nil || p.Role != RoleEdge {
 		t.Fatalf("got %+v, %v", p, err)
+	}
+}
+
+// An old peer's heartbeat (no served field) still decodes, and a newer
+// one's unknown fields inside a served entry are ignored.
+func TestDecodePresenceServedCompatible(t *testing.T) {
+	p, err := DecodePresence([]byte(`{"v":1,"role":"full","models":["a"]}`))
+	if err != nil || p.Served != nil {
+		t.Fatalf("old heartbeat: %+v, %v", p, err)
+	}
+	p, err = DecodePresence([]byte(`{"v":1,"role":"full","served":[{"name":"a","versions":[2],"gpu":true}]}`))
+	if err != nil || len(p.Served) != 1 || p.Served[0].Versions[0] != 2 {
+		t.Fatalf("newer served entry: %+v, %v", p, err)
+	}
+}
+
+// trimServed drops what the decoder would refuse and keeps 64 at most.
+func TestTrimServed(t *testing.T) {
+	var in []ServedModel
+	in = append(in, ServedModel{Name: ""}, ServedModel{Name: "ok", Versions: []int{1}}, ServedModel{Name: strings.Repeat("x", 65)})
+	for range 100 {
+		in = append(in, ServedModel{Name: "m", Versions: []int{1}})
+	}
+	out := trimServed(in)
+	if len(out) != maxListLen || out[0].Name != "ok" {
+		t.Fatalf("trimServed kept %d, first %q", len(out), out[0].Name)
 	}
 }
 
@@ -98,4 +136,32 @@ func FuzzDecodePresence(f *testing.F) {
 			t.Fatalf("re-decode: %v", err)
 		}
 	})
+}
+
+// A node serving more than a heartbeat can name cuts its served list
+// rather than lose the heartbeat.
+func TestPresenceCutsServedToFit(t *testing.T) {
+	var served []ServedModel
+	for i := range 64 {
+		m := ServedModel{Name: strings.Repeat(string(rune('a'+i%26)), 64), Queue: i}
+		for v := range 16 {
+			m.Versions = append(m.Versions, 2_000_000_000-v)
+		}
+		served = append(served, m)
+	}
+	n, err := Start(t.Context(), Config{PSK: testKey(t, 7), PresenceExtra: func() PresenceExtra { return PresenceExtra{Served: served} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	p := n.presenceNow(false)
+	if _, err := EncodePresence(p); err != nil {
+		t.Fatalf("heartbeat does not encode: %v", err)
+	}
+	if len(p.Served) == 0 || len(p.Served) >= 64 {
+		t.Fatalf("kept %d served models", len(p.Served))
+	}
+	if got := n.Self().Served; len(got) != len(p.Served) {
+		t.Fatalf("Self has %d served, heartbeat %d", len(got), len(p.Served))
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/shoalmesh/shoal/mesh/job"
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
+	"github.com/shoalmesh/shoal/serve/forward"
 	"github.com/shoalmesh/shoal/serve/modelserver"
 	"github.com/shoalmesh/shoal/serve/registry"
 )
@@ -39,11 +40,16 @@ type Config struct {
 	API serve.ControlConfig
 	// Serve is the model server (TF Serving REST and KServe v2, own
 	// listener, default 127.0.0.1:8501). Its Catalog and Registry are set
-	// by Start; NoServe leaves it out (the models still load, for the mesh).
+	// by Start: the Catalog is the node's models, and for a model not held
+	// here the peers that announce it (forward.Catalog). NoServe leaves it
+	// out (the models still load, and still answer the mesh).
 	Serve   modelserver.Config
 	NoServe bool
 	// Registry configures loading, hot reload and batching of the models.
 	Registry registry.Options
+	// Forward adjusts how queries for models held elsewhere go over the
+	// mesh (timeouts, back-off). Logger is set by Start.
+	Forward forward.Options
 	// Logger receives every part's lines, each with a "part" attribute;
 	// default: discard.
 	Logger *slog.Logger
@@ -56,9 +62,14 @@ type Node struct {
 	jobs   *job.Manager
 	api    *serve.ControlServer
 	loaded *registry.Registry
-	http   *modelserver.Server
-	prom   *prometheus.Registry
-	log    *slog.Logger
+	infer  *forward.Server  // answers the mesh's queries from loaded
+	fwd    *forward.Catalog // loaded, then the peers: what http serves
+	// serving is set once loaded and infer are, so that the heartbeat
+	// goroutine (presenceExtra) may read them.
+	serving atomic.Bool
+	http    *modelserver.Server
+	prom    *prometheus.Registry
+	log     *slog.Logger
 
 	closeOnce sync.Once
 	closeErr  error
@@ -132,9 +143,18 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.loaded, err = registry.New(n.models, ro); err != nil {
 		return nil, fmt.Errorf("models: %w", err)
 	}
+	// The mesh's queries are answered from the node's own models only, so
+	// a query is forwarded at most once.
+	n.infer = forward.Serve(n.mesh, n.loaded, log.With("part", "forward"))
+	fo := cfg.Forward
+	if fo.Logger == nil {
+		fo.Logger = log.With("part", "forward")
+	}
+	n.fwd = forward.NewCatalog(n.mesh, n.loaded, fo)
+	n.serving.Store(true)
 	if !cfg.NoServe {
 		sc := cfg.Serve
-		sc.Catalog, sc.Registry = n.loaded, n.prom
+		sc.Catalog, sc.Registry = n.fwd, n.prom
 		if sc.Logger == nil {
 			sc.Logger = log.With("part", "serve")
 		}
@@ -170,12 +190,16 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	return n, nil
 }
 
-// presenceExtra lists the models this node holds and the jobs it has not
-// finished, for its heartbeats (which keep at most 64 of each).
+// presenceExtra lists the models this node holds, those it serves (loaded
+// versions, int8 or not, queue) and the jobs it has not finished, for its
+// heartbeats (which keep at most 64 of each).
 func (n *Node) presenceExtra() mesh.PresenceExtra {
 	var x mesh.PresenceExtra
 	if names, err := n.models.List(); err == nil {
 		x.Models = names
+	}
+	if n.serving.Load() {
+		x.Served = forward.Announce(n.loaded, n.infer)
 	}
 	for _, j := range n.jobs.Jobs() {
 		if j.Result == nil {
@@ -202,8 +226,12 @@ func (n *Node) APIAddr() string { return n.api.Addr().String() }
 // console would make from the data dir's token file.
 func (n *Node) APIClient() *controlapi.Client { return controlapi.New(n.APIAddr(), n.api.Token()) }
 
-// Catalog is the node's loaded models, what its model server serves.
+// Catalog is the node's loaded models.
 func (n *Node) Catalog() *registry.Registry { return n.loaded }
+
+// Forward is what its model server serves: the node's loaded models, then
+// the peers that announce the others.
+func (n *Node) Forward() *forward.Catalog { return n.fwd }
 
 // ServeAddr is the model server's bound address, "" without one.
 func (n *Node) ServeAddr() string {
@@ -235,10 +263,11 @@ func (n *Node) Failed() <-chan error {
 	return out
 }
 
-// Close stops the parts in the reverse order of Start: the control API,
-// the jobs (their checkpoints stay, so the next start resumes them), the
-// mesh host. It is safe to call more than once, and on a node whose Start
-// failed half-way (from Start itself).
+// Close stops the parts in the reverse order of Start: the model server,
+// the control API, the mesh's infer handler, the jobs (their checkpoints
+// stay, so the next start resumes them), the models, the mesh host. It is
+// safe to call more than once, and on a node whose Start failed half-way
+// (from Start itself).
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		var errs []error
@@ -247,6 +276,9 @@ func (n *Node) Close() error {
 		}
 		if n.api != nil {
 			errs = append(errs, n.api.Close())
+		}
+		if n.infer != nil {
+			errs = append(errs, n.infer.Close())
 		}
 		if n.jobs != nil {
 			n.jobs.Close()
