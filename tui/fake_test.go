@@ -1,0 +1,253 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/shoalmesh/shoal/serve/controlapi"
+)
+
+// t0 is the fake's clock: every time in the tests is fixed to it.
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func peerID(tail string) string { return "12D3KooWFakePeerIdentityPadding" + tail }
+
+// fakeNode is a Node whose state and event stream the test sets.
+type fakeNode struct {
+	mu      sync.Mutex
+	self    controlapi.Peer
+	peers   []controlapi.Peer
+	jobs    []controlapi.Job
+	down    bool // every call fails
+	ch      chan controlapi.Event
+	closed  bool
+	opened  int // event streams opened
+	fetches int // Peers calls
+}
+
+var errDown = errors.New("dial tcp 127.0.0.1:7070: connect: connection refused")
+
+func newFake() *fakeNode {
+	self := controlapi.Peer{
+		ID: peerID("SELF01"), Name: "alpha", Role: "full", Version: "0.4.0", Cores: 8, MemBytes: 16 << 30,
+		Addrs: []string{"/ip4/192.168.1.10/tcp/4001/p2p/" + peerID("SELF01"), "/ip4/192.168.1.10/tcp/4002/ws"},
+		Alive: true, Models: []string{"mnist-mlp"},
+	}
+	peers := []controlapi.Peer{
+		{ID: peerID("BRAVO2"), Name: "bravo", Role: "full", Version: "0.4.0", Cores: 16, MemBytes: 64 << 30, Load: 0.42,
+			Models: []string{"mnist-mlp", "sst2"}, Jobs: []string{"9f3c2a1b7d"},
+			Addrs:    []string{"/ip4/192.168.1.11/tcp/4001", "/ip4/192.168.1.11/tcp/4002/ws", "/ip6/fe80::1/tcp/4001"},
+			LastSeen: t0.Add(-2 * time.Second), RTT: 1800 * time.Microsecond, Alive: true},
+		{ID: peerID("CHRLI3"), Name: "charlie", Role: "edge", Version: "0.4.0", Cores: 4, MemBytes: 4 << 30, Load: 1.5,
+			Models: []string{}, Jobs: []string{},
+			Addrs:    []string{"/ip4/192.168.1.12/tcp/4001"},
+			LastSeen: t0.Add(-3 * time.Minute), RTT: 23 * time.Millisecond, Alive: false},
+		{ID: peerID("DELTA4"), Name: "delta", Role: "full", Version: "0.4.0", Cores: 32, MemBytes: 128 << 30, Load: 0.05,
+			Models: []string{"cifar-cnn"}, Jobs: []string{"9f3c2a1b7d"},
+			Addrs:    []string{"/dns4/delta.lan/tcp/4001"},
+			LastSeen: t0.Add(-400 * time.Millisecond), RTT: 650 * time.Microsecond, Alive: true},
+	}
+	jobs := []controlapi.Job{
+		{ID: "9f3c2a1b7d4e", Name: "mnist", Model: "mlp", State: controlapi.JobTraining, Epoch: 2, Epochs: 3,
+			Step: 1200, Steps: 1875, Loss: 0.2841, Accuracy: 0.9312, ConsensusDistance: 0.0123, Rounds: 40,
+			BytesSent: 12 << 20, BytesRecv: 11 << 20, Members: 3, Submitter: self.ID,
+			Peers: []controlapi.JobStatus{
+				{Peer: peerID("BRAVO2"), State: controlapi.JobTraining, Epoch: 2, Step: 1180, Steps: 1875, Loss: 0.2903, Accuracy: 0.9288, BytesSent: 11 << 20, BytesRecv: 12 << 20},
+				{Peer: peerID("DELTA4"), State: controlapi.JobFetching, Epoch: 0, Step: 0, Steps: 1875},
+			}},
+		{ID: "4b1e07aa93c0", Name: "sst2", Model: "lstm-text", State: controlapi.JobDone, Epoch: 1, Epochs: 1,
+			Step: 500, Steps: 500, Loss: 0.4120, Accuracy: 0.8125, Members: 2, Submitter: peerID("BRAVO2"),
+			Result: &controlapi.JobResult{ModelName: "sst2", ModelVersion: 1, ModelBytes: 3 << 20},
+			Peers:  []controlapi.JobStatus{{Peer: peerID("BRAVO2"), State: controlapi.JobDone, Epoch: 1, Step: 500, Steps: 500, Loss: 0.4077, Accuracy: 0.8150}}},
+		{ID: "c0ffee000001", Model: "cnn", State: controlapi.JobFailed, Error: "data: no such folder /data/cifar", Members: 1, Submitter: self.ID},
+	}
+	return &fakeNode{self: self, peers: peers, jobs: jobs}
+}
+
+func (f *fakeNode) Self(context.Context) (controlapi.Peer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return controlapi.Peer{}, errDown
+	}
+	return f.self, nil
+}
+
+func (f *fakeNode) Peers(context.Context) ([]controlapi.Peer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fetches++
+	if f.down {
+		return nil, errDown
+	}
+	return append([]controlapi.Peer(nil), f.peers...), nil
+}
+
+func (f *fakeNode) Jobs(context.Context) ([]controlapi.Job, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errDown
+	}
+	return append([]controlapi.Job(nil), f.jobs...), nil
+}
+
+func (f *fakeNode) Events(ctx context.Context) (<-chan controlapi.Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errDown
+	}
+	ch := make(chan controlapi.Event)
+	f.ch, f.closed = ch, false
+	f.opened++
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.ch == ch && !f.closed {
+			close(ch)
+			f.closed = true
+		}
+	}()
+	return ch, nil
+}
+
+// send hands ev to the console's adapter (blocking until it reads it).
+func (f *fakeNode) send(t *testing.T, ev controlapi.Event) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ch == nil || f.closed {
+		t.Fatal("no open event stream")
+	}
+	select {
+	case f.ch <- ev:
+	case <-time.After(5 * time.Second):
+		t.Fatal("console did not read the event")
+	}
+}
+
+// crash ends the event stream and makes every call fail.
+func (f *fakeNode) crash() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = true
+	if f.ch != nil && !f.closed {
+		close(f.ch)
+		f.closed = true
+	}
+}
+
+func (f *fakeNode) recover() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = false
+}
+
+func testOptions() Options {
+	return Options{Addr: "127.0.0.1:7070", MeshID: "3fa9c1d2", Now: func() time.Time { return t0 },
+		MinBackoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond}
+}
+
+// driver runs a model's commands the way Bubble Tea does, each in its own
+// goroutine, and feeds their messages to Update on the test's goroutine.
+type driver struct {
+	t    *testing.T
+	m    Model
+	msgs chan tea.Msg
+	ctx  context.Context
+}
+
+func newDriver(t *testing.T, f *fakeNode, w, h int) *driver {
+	return newDriverWith(t, f, w, h, testOptions())
+}
+
+func newDriverWith(t *testing.T, f *fakeNode, w, h int, opt Options) *driver {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	d := &driver{t: t, m: New(ctx, f, opt), msgs: make(chan tea.Msg, 64), ctx: ctx}
+	d.update(tea.WindowSizeMsg{Width: w, Height: h})
+	d.spawn(d.m.Init())
+	return d
+}
+
+func (d *driver) spawn(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() {
+		msg := cmd()
+		select {
+		case d.msgs <- msg:
+		case <-d.ctx.Done():
+		}
+	}()
+}
+
+func (d *driver) update(msg tea.Msg) tea.Cmd {
+	if b, ok := msg.(tea.BatchMsg); ok {
+		for _, c := range b {
+			d.spawn(c)
+		}
+		return nil
+	}
+	nm, cmd := d.m.Update(msg)
+	d.m = nm.(Model)
+	return cmd
+}
+
+// until processes messages until cond holds.
+func (d *driver) until(what string, cond func(Model) bool) {
+	d.t.Helper()
+	deadline := time.After(5 * time.Second)
+	for !cond(d.m) {
+		select {
+		case msg := <-d.msgs:
+			d.spawn(d.update(msg))
+		case <-deadline:
+			d.t.Fatalf("timed out waiting for %s; screen:\n%s", what, plain(d.m))
+		}
+	}
+}
+
+// press sends keys to Update directly (a key's command is run as usual).
+func (d *driver) press(keys ...string) {
+	for _, k := range keys {
+		d.spawn(d.update(keyMsg(k)))
+	}
+}
+
+func keyMsg(k string) tea.KeyPressMsg {
+	switch k {
+	case "enter":
+		return tea.KeyPressMsg{Code: tea.KeyEnter}
+	case "esc":
+		return tea.KeyPressMsg{Code: tea.KeyEscape}
+	case "tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab}
+	case "shift+tab":
+		return tea.KeyPressMsg{Code: tea.KeyTab, Mod: tea.ModShift}
+	case "up":
+		return tea.KeyPressMsg{Code: tea.KeyUp}
+	case "down":
+		return tea.KeyPressMsg{Code: tea.KeyDown}
+	case "backspace":
+		return tea.KeyPressMsg{Code: tea.KeyBackspace}
+	case "ctrl+c":
+		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+	}
+	r := []rune(k)
+	if len(r) != 1 {
+		panic(fmt.Sprintf("keyMsg %q", k))
+	}
+	return tea.KeyPressMsg{Code: r[0], Text: k}
+}
+
+func connected(m Model) bool { return m.connected }

@@ -1,0 +1,416 @@
+package tui
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/shoalmesh/shoal/serve/controlapi"
+)
+
+// Styles only add emphasis: every state is also spelled out in text, so
+// the console reads the same without colour (NO_COLOR) or attributes.
+var (
+	styleTitle    = lipgloss.NewStyle().Bold(true)
+	styleTab      = lipgloss.NewStyle().Bold(true).Reverse(true)
+	styleHead     = lipgloss.NewStyle().Bold(true)
+	styleSelected = lipgloss.NewStyle().Reverse(true)
+	styleBanner   = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("1"))
+	styleFaint    = lipgloss.NewStyle().Faint(true)
+)
+
+func helpStyles() help.Styles {
+	s := help.DefaultDarkStyles()
+	s.ShortKey = lipgloss.NewStyle().Bold(true)
+	s.FullKey = lipgloss.NewStyle().Bold(true)
+	s.ShortDesc, s.FullDesc = lipgloss.NewStyle(), lipgloss.NewStyle()
+	s.ShortSeparator = styleFaint
+	s.FullSeparator = styleFaint
+	s.Ellipsis = styleFaint
+	return s
+}
+
+// View draws the console; it always fills the window exactly.
+func (m Model) View() tea.View {
+	v := tea.NewView(m.render())
+	v.AltScreen = true
+	v.WindowTitle = "shoal · " + m.screen.String()
+	return v
+}
+
+func (m Model) topLines() []string {
+	lines := append([]string{m.tabsLine()}, m.headerLines()...)
+	if b := m.banner(); b != "" {
+		lines = append(lines, styleBanner.Render(fit(b, m.width)))
+	}
+	return lines
+}
+
+func (m Model) bottomLines() []string {
+	var lines []string
+	l := m.lists[m.screen]
+	if l.filtering {
+		lines = append(lines, fit("/"+l.filter+"█  (enter keeps, esc clears)", m.width))
+	} else if l.filter != "" && l.open == "" {
+		lines = append(lines, fit("filter: "+l.filter+"  (/ edits, esc clears)", m.width))
+	}
+	if m.confirmQuit != "" {
+		return append(lines, styleBanner.Render(fit("? job "+m.confirmQuit+" that this node submitted is still running: quit anyway? y/n", m.width)),
+			fit("  (the job goes on without the console)", m.width))
+	}
+	h := m.help
+	h.SetWidth(m.width)
+	return append(lines, h.ShortHelpView(m.keys.ShortHelp()))
+}
+
+// tableRows is how many table rows fit under the column titles.
+func (m Model) tableRows() int {
+	return max(1, m.height-len(m.topLines())-len(m.bottomLines())-1)
+}
+
+func (m Model) render() string {
+	top, bottom := m.topLines(), m.bottomLines()
+	bodyH := max(0, m.height-len(top)-len(bottom))
+	var body []string
+	switch {
+	case m.showHelp:
+		body = m.helpOverlay()
+	case !m.everUp:
+		body = []string{"", "  connecting to the node" + m.addrSuffix() + "…"}
+	case m.screen == screenPeers && m.lists[screenPeers].open != "":
+		body = m.peerDetail(m.lists[screenPeers].open)
+	case m.screen == screenPeers:
+		body = m.peersTable(bodyH)
+	case m.screen == screenJobs && m.lists[screenJobs].open != "":
+		body = m.jobDetail(m.lists[screenJobs].open, bodyH)
+	default:
+		body = m.jobsTable(bodyH)
+	}
+	if len(body) > bodyH {
+		body = body[:bodyH]
+	}
+	for len(body) < bodyH {
+		body = append(body, "")
+	}
+	lines := slices.Concat(top, body, bottom)
+	for i, ln := range lines {
+		if ansi.StringWidth(ln) > m.width {
+			lines[i] = ansi.Truncate(ln, m.width, "…")
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (m Model) addrSuffix() string {
+	if m.opt.Addr == "" {
+		return ""
+	}
+	return " at " + m.opt.Addr
+}
+
+func (m Model) tabsLine() string {
+	parts := []string{styleTitle.Render("shoal")}
+	for s := range numScreens {
+		label := fmt.Sprintf(" %d %s ", s+1, s)
+		if s == m.screen {
+			parts = append(parts, styleTab.Render("["+strings.TrimSpace(label)+"]"))
+		} else {
+			parts = append(parts, label)
+		}
+	}
+	left := strings.Join(parts, " ")
+	state := "connected"
+	if !m.connected {
+		state = "DISCONNECTED"
+	}
+	gap := m.width - ansi.StringWidth(left) - len(state)
+	if gap < 1 {
+		return left
+	}
+	return left + strings.Repeat(" ", gap) + state
+}
+
+// headerLines show this node: name, id, mesh, peers up, and the first
+// listen address (what another machine needs to join).
+func (m Model) headerLines() []string {
+	if !m.everUp {
+		return []string{styleFaint.Render("node" + m.addrSuffix()), ""}
+	}
+	up, total := 0, len(m.peers)
+	for _, p := range m.peers {
+		if p.Alive {
+			up++
+		}
+	}
+	addr := "-"
+	if len(m.self.Addrs) > 0 {
+		addr = m.self.Addrs[0]
+	}
+	lines := []string{fmt.Sprintf("node %s  %s  mesh %s  peers up %d/%d", styleHead.Render(orDash(m.self.Name)), shortID(m.self.ID), orDash(m.opt.MeshID), up, total)}
+	// The join address is what another machine types: never cut it, wrap it.
+	join := "join " + addr
+	for m.width > 0 && ansi.StringWidth(join) > m.width {
+		lines = append(lines, join[:m.width])
+		join = join[m.width:]
+	}
+	return append(lines, join)
+}
+
+func (m Model) banner() string {
+	if m.connected || (m.lastErr == nil && !m.everUp) {
+		return ""
+	}
+	what := "connection to the node" + m.addrSuffix() + " lost"
+	if !m.everUp {
+		what = "cannot reach the node" + m.addrSuffix()
+	}
+	return fmt.Sprintf("! %s; retry %d in %s: %v", what, m.attempt, m.backoff, m.lastErr)
+}
+
+var peerCols = []column{
+	{title: "NAME", min: 7, flex: 2},
+	{title: "ID", min: 9},
+	{title: "ROLE", min: 4},
+	{title: "STATE", min: 5},
+	{title: "ADDRESSES", min: 18, flex: 4},
+	{title: "RTT", min: 6, right: true},
+	{title: "LOAD", min: 4, right: true},
+	{title: "MODELS", min: 6, flex: 3},
+	{title: "JOBS", min: 4, right: true},
+	{title: "SEEN", min: 4, right: true},
+}
+
+func (m Model) table(cols []column, rows [][]string, l list, height int) []string {
+	ws := layout(cols, m.width)
+	titles := make([]string, len(cols))
+	for i, c := range cols {
+		titles[i] = c.title
+	}
+	out := []string{styleHead.Render(renderRow("", titles, cols, ws))}
+	end := min(len(rows), l.offset+max(1, height-1))
+	for i := l.offset; i < end; i++ {
+		if i == l.cursor {
+			out = append(out, styleSelected.Render(fit(renderRow("›", rows[i], cols, ws), m.width)))
+		} else {
+			out = append(out, renderRow("", rows[i], cols, ws))
+		}
+	}
+	return out
+}
+
+func state(alive bool) string {
+	if alive {
+		return "up"
+	}
+	return "down"
+}
+
+func (m Model) peersTable(height int) []string {
+	ps := m.visiblePeers()
+	if len(ps) == 0 {
+		if m.lists[screenPeers].filter != "" {
+			return []string{"", "  no peer matches the filter"}
+		}
+		return []string{"", "  no peers yet: start `shoal up` on another machine with the same key"}
+	}
+	now := m.opt.Now()
+	rows := make([][]string, len(ps))
+	for i, p := range ps {
+		rows[i] = []string{orDash(p.Name), shortID(p.ID), orDash(p.Role), state(p.Alive), firstAddr(p.Addrs, compactAddr),
+			fmtRTT(p.RTT), fmtFloat(p.Load, 2), fmtList(p.Models), strconv.Itoa(len(p.Jobs)), fmtAge(p.LastSeen, now)}
+	}
+	return m.table(peerCols, rows, m.lists[screenPeers], height)
+}
+
+func (m Model) peerDetail(id string) []string {
+	i := slices.IndexFunc(m.peers, func(p controlapi.Peer) bool { return p.ID == id })
+	if i < 0 {
+		return []string{"", "  peer " + shortID(id) + " is no longer known to the node (esc goes back)"}
+	}
+	p := m.peers[i]
+	now := m.opt.Now()
+	out := []string{
+		styleHead.Render("Peer " + orDash(p.Name)),
+		kv("id", p.ID),
+		kv("state", state(p.Alive)),
+		kv("role", orDash(p.Role)),
+		kv("version", orDash(p.Version)),
+		kv("cores", strconv.Itoa(p.Cores)),
+		kv("memory", fmtBytes(p.MemBytes)),
+		kv("load", fmtFloat(p.Load, 2)),
+		kv("rtt", fmtRTT(p.RTT)),
+		kv("last seen", fmtAgo(p.LastSeen, now)),
+		kv("models", fmtList(p.Models)),
+		kv("jobs", fmtList(p.Jobs)),
+		kv("addresses", strconv.Itoa(len(p.Addrs))),
+	}
+	for _, a := range p.Addrs {
+		out = append(out, "    "+a)
+	}
+	return out
+}
+
+func kv(k, v string) string { return fmt.Sprintf("  %-12s %s", k, v) }
+
+var jobCols = []column{
+	{title: "JOB", min: 12, flex: 2},
+	{title: "STATE", min: 9},
+	{title: "PROGRESS", min: 12, flex: 3},
+	{title: "EPOCH", min: 5, right: true},
+	{title: "STEP", min: 9, right: true},
+	{title: "LOSS", min: 6, right: true},
+	{title: "ACC", min: 6, right: true},
+	{title: "PEERS", min: 5, right: true},
+}
+
+func jobName(j controlapi.Job) string {
+	id := j.ID
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	if j.Name == "" {
+		return id
+	}
+	return j.Name + " " + id
+}
+
+func (m Model) jobsTable(height int) []string {
+	js := m.visibleJobs()
+	if len(js) == 0 {
+		if m.lists[screenJobs].filter != "" {
+			return []string{"", "  no job matches the filter"}
+		}
+		return []string{"", "  no jobs yet: submit one with `shoal job submit`"}
+	}
+	ws := layout(jobCols, m.width)
+	rows := make([][]string, len(js))
+	for i, j := range js {
+		rows[i] = []string{jobName(j), orDash(j.State), progressBar(j.Step, j.Steps, ws[2]), epoch(j.Epoch, j.Epochs),
+			steps(j.Step, j.Steps), fmtFloat(j.Loss, 4), fmtPercent(j.Accuracy), strconv.Itoa(j.Members)}
+	}
+	return m.table(jobCols, rows, m.lists[screenJobs], height)
+}
+
+func epoch(e, n int) string {
+	if n <= 0 {
+		return strconv.Itoa(e)
+	}
+	return fmt.Sprintf("%d/%d", e, n)
+}
+
+func steps(s, n int) string {
+	if n <= 0 {
+		return strconv.Itoa(s)
+	}
+	return fmt.Sprintf("%d/%d", s, n)
+}
+
+var memberCols = []column{
+	{title: "PEER", min: 9, flex: 2},
+	{title: "STATE", min: 9},
+	{title: "EPOCH", min: 5, right: true},
+	{title: "STEP", min: 9, right: true},
+	{title: "LOSS", min: 6, right: true},
+	{title: "ACC", min: 6, right: true},
+	{title: "SENT", min: 8, right: true},
+	{title: "RECV", min: 8, right: true},
+}
+
+func (m Model) peerName(id string) string {
+	if id == m.self.ID {
+		return orDash(m.self.Name) + " (this node)"
+	}
+	for _, p := range m.peers {
+		if p.ID == id && p.Name != "" {
+			return p.Name
+		}
+	}
+	return shortID(id)
+}
+
+func (m Model) jobDetail(id string, height int) []string {
+	i := slices.IndexFunc(m.jobs, func(j controlapi.Job) bool { return j.ID == id })
+	if i < 0 {
+		return []string{"", "  job " + id + " is no longer known to the node (esc goes back)"}
+	}
+	j := m.jobs[i]
+	ws := layout(jobCols, m.width)
+	out := []string{
+		styleHead.Render("Job " + jobName(j)),
+		kv("id", j.ID),
+		kv("model", orDash(j.Model)) + "   " + fmt.Sprintf("submitted by %s", m.peerName(j.Submitter)),
+		kv("state", orDash(j.State)) + "   " + progressBar(j.Step, j.Steps, max(14, ws[2])),
+		kv("epoch", epoch(j.Epoch, j.Epochs)) + fmt.Sprintf("   step %s   rounds %d", steps(j.Step, j.Steps), j.Rounds),
+		kv("loss", fmtFloat(j.Loss, 4)) + "   accuracy " + fmtPercent(j.Accuracy) + "   consensus distance " + fmtFloat(j.ConsensusDistance, 4),
+	}
+	if j.Error != "" {
+		out = append(out, kv("error", j.Error))
+	}
+	if j.Result != nil {
+		out = append(out, kv("model out", fmt.Sprintf("%s v%d (%s)", j.Result.ModelName, j.Result.ModelVersion, fmtBytes(j.Result.ModelBytes))))
+	}
+	out = append(out, "", styleHead.Render(fmt.Sprintf("Members (%d)", max(j.Members, len(j.Peers)+1))))
+	members := append([]controlapi.JobStatus{{
+		Peer: m.self.ID, State: j.State, Epoch: j.Epoch, Step: j.Step, Steps: j.Steps, Loss: j.Loss,
+		Accuracy: j.Accuracy, BytesSent: j.BytesSent, BytesRecv: j.BytesRecv,
+	}}, j.Peers...)
+	rows := make([][]string, len(members))
+	for i, s := range members {
+		rows[i] = []string{m.peerName(s.Peer), orDash(s.State), strconv.Itoa(s.Epoch), steps(s.Step, s.Steps),
+			fmtFloat(s.Loss, 4), fmtPercent(s.Accuracy), fmtBytes(s.BytesSent), fmtBytes(s.BytesRecv)}
+	}
+	mw := layout(memberCols, m.width)
+	titles := make([]string, len(memberCols))
+	for i, c := range memberCols {
+		titles[i] = c.title
+	}
+	out = append(out, styleHead.Render(renderRow("", titles, memberCols, mw)))
+	for _, r := range rows {
+		out = append(out, renderRow("", r, memberCols, mw))
+	}
+	if len(out) > height && height > 0 {
+		out = append(out[:height-1], styleFaint.Render(fmt.Sprintf("  … %d more members", len(out)-height+1)))
+	}
+	return out
+}
+
+// helpOverlay lists every key, grouped, in as many columns as fit.
+func (m Model) helpOverlay() []string {
+	var cols [][]string
+	for _, g := range m.keys.groups() {
+		col := []string{styleHead.Render(g.title)}
+		for _, b := range g.keys {
+			col = append(col, fmt.Sprintf("  %-10s %s", b.Help().Key, b.Help().Desc))
+		}
+		cols = append(cols, col)
+	}
+	const colW = 38
+	per := max(1, min(len(cols), m.width/colW))
+	out := []string{styleTitle.Render("Keys") + "  (? or esc closes)", ""}
+	for i := 0; i < len(cols); i += per {
+		group := cols[i:min(len(cols), i+per)]
+		height := 0
+		for _, c := range group {
+			height = max(height, len(c))
+		}
+		for r := range height {
+			var b strings.Builder
+			for _, c := range group {
+				cell := ""
+				if r < len(c) {
+					cell = c[r]
+				}
+				b.WriteString(fit(cell, colW))
+			}
+			out = append(out, strings.TrimRight(b.String(), " "))
+		}
+		out = append(out, "")
+	}
+	return out
+}
