@@ -71,5 +71,13 @@ bench-threads: build
 bench-mesh: build
 	$(GO) run ./cmd/bench-mesh -shoal $(BIN) -mnist "$(mnist-dir)"
 
+# TF Serving REST :predict on the MNIST mlp at 1, 16 and 64 client goroutines,
+# beside the HTTP ceiling on the same listener and a query forwarded over the
+# mesh; see BENCHMARKS.md. BENCH_FLAGS adds flags, e.g. "-duration 10s" or
+# "-max-batch-size 1" (no batching) or "-batch-timeout 1ms".
+.PHONY: bench-serve
+bench-serve: build
+	$(GO) run ./cmd/bench-serve -shoal $(BIN) -mnist "$(mnist-dir)" $(BENCH_FLAGS)
+
 clean:
 	rm -rf bin

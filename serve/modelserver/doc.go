@@ -10,6 +10,11 @@
 // unless AllowNonLoopback is set. Its limits are its own: bodies, headers
 // and timeouts sized for inference requests, not for the control API.
 //
+// Config.BenchCeiling, off by default and meant only for benchmarks, adds
+// POST /v1/ceiling: it reads the body and answers a fixed small JSON
+// object, so the same load sent there and to :predict shows how much of a
+// predict's cost is HTTP itself (cmd/bench-serve).
+//
 // Metrics go to a registry of the caller's (never the global one), so a
 // node can add its libp2p host's metrics to the same page.
 package modelserver

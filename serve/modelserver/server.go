@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,7 +63,20 @@ type Config struct {
 	// Version is reported in KServe's server metadata.
 	Version string
 	Logger  *slog.Logger
+	// BenchCeiling, a benchmark aid and off by default, adds POST
+	// CeilingPath: it reads the whole body (up to MaxBodyBytes) and answers
+	// a fixed small JSON object, behind the same token, metrics and
+	// listener as the model routes. A load generator sending it the same
+	// body as a :predict measures what HTTP alone costs on those cores
+	// (cmd/bench-serve), so a predict rate can be put against it.
+	BenchCeiling bool
 }
+
+// CeilingPath is the route Config.BenchCeiling adds.
+const CeilingPath = "/v1/ceiling"
+
+// ceilingAnswer is what CeilingPath answers.
+const ceilingAnswer = `{"ok":true}` + "\n"
 
 // Server is a running model server.
 type Server struct {
@@ -180,6 +194,9 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	mux.Handle("/v2/", v2)
 	mux.Handle("/v2", v2)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if cfg.BenchCeiling {
+		mux.Handle("POST "+CeilingPath, ceilingHandler(limit))
+	}
 	var tokenSum [sha256.Size]byte
 	if cfg.Token != "" {
 		tokenSum = sha256.Sum256([]byte(cfg.Token))
@@ -194,6 +211,21 @@ func NewHandler(cfg Config) (http.Handler, error) {
 		}
 		m.serve(mux, w, r)
 	}), nil
+}
+
+// ceilingHandler reads the body and answers ceilingAnswer: the least a
+// route can do with a request, for Config.BenchCeiling.
+func ceilingHandler(limit int64) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, limit)); err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = w.Write([]byte(`{"error":"request body too large"}` + "\n"))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(ceilingAnswer))
+	})
 }
 
 // authorized compares the bearer token in constant time, hashed first so
@@ -259,6 +291,9 @@ func routeOf(path string) (api, model, version, method string) {
 	parts := strings.Split(strings.Trim(path, "/"), "/")
 	if len(parts) == 0 || (parts[0] != "v1" && parts[0] != "v2") {
 		return "", "", "", ""
+	}
+	if path == CeilingPath {
+		return "v1", "", "", "ceiling"
 	}
 	api, version, method = parts[0], "latest", "status"
 	if api == "v2" {

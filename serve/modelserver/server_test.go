@@ -115,11 +115,56 @@ func TestRouteOf(t *testing.T) {
 		{"/v2/models/sms", "v2", "sms", "latest", "metadata"},
 		{"/v2/models/sms/ready", "v2", "sms", "latest", "ready"},
 		{"/metrics", "", "", "", ""},
+		{CeilingPath, "v1", "", "", "ceiling"},
 		{"/v1/models/" + strings.Repeat("m", 100) + ":predict", "v1", "", "latest", "predict"},
 	} {
 		api, model, version, method := routeOf(c.path)
 		if api != c.api || model != c.model || version != c.version || method != c.method {
 			t.Errorf("routeOf(%s) = %s %s %s %s, want %s %s %s %s", c.path, api, model, version, method, c.api, c.model, c.version, c.method)
 		}
+	}
+}
+
+func post(t *testing.T, url, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestBenchCeiling checks the benchmark aid: absent by default, and when
+// asked for, an answer of its own behind the token, counted in the
+// metrics as method "ceiling", with bodies past the limit refused.
+func TestBenchCeiling(t *testing.T) {
+	body := `{"instances":[[0,0.5,1]]}`
+	if code, got := post(t, start(t, Config{})+CeilingPath, "", body); code == http.StatusOK {
+		t.Fatalf("ceiling without BenchCeiling: %d %s", code, got)
+	}
+	reg := prometheus.NewRegistry()
+	base := start(t, Config{BenchCeiling: true, Token: "s3cret", Registry: reg, MaxBodyBytes: 64})
+	if code, got := post(t, base+CeilingPath, "", body); code != http.StatusUnauthorized {
+		t.Errorf("ceiling without token: %d %s", code, got)
+	}
+	if code, got := post(t, base+CeilingPath, "s3cret", body); code != http.StatusOK || got != ceilingAnswer {
+		t.Errorf("ceiling: %d %q, want 200 %q", code, got, ceilingAnswer)
+	}
+	if code, got := post(t, base+CeilingPath, "s3cret", strings.Repeat(" ", 65)); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("ceiling, body past the limit: %d %s", code, got)
+	}
+	if code, got := get(t, base+CeilingPath, "s3cret"); code == http.StatusOK {
+		t.Errorf("GET ceiling: %d %s", code, got)
+	}
+	_, m := get(t, base+"/metrics", "s3cret")
+	if !strings.Contains(m, `shoal_serve_requests_total{api="v1",code="200",method="ceiling",model="",version=""} 1`) {
+		t.Errorf("metrics:\n%s", m)
 	}
 }
