@@ -65,5 +65,17 @@ func peerFromMesh(p mesh.PeerInfo) controlapi.Peer {
 		Cores: p.Cores, MemBytes: p.MemBytes, Load: p.Load,
 		Models: slices.Clone(p.Models), Jobs: slices.Clone(p.Jobs), Addrs: slices.Clone(p.Addrs),
 		LastSeen: p.LastSeen, RTT: p.RTT, Alive: p.Alive,
+		Served: servedFromMesh(p.Served),
 	}
+}
+
+func servedFromMesh(ss []mesh.ServedModel) []controlapi.ServedModel {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]controlapi.ServedModel, len(ss))
+	for i, s := range ss {
+		out[i] = controlapi.ServedModel{Name: s.Name, Versions: slices.Clone(s.Versions), Int8: s.Int8, Queue: s.Queue}
+	}
+	return out
 }

@@ -305,14 +305,21 @@ type Puller interface {
 }
 
 // NewModelService returns the node's ModelService over its store and the
-// registry serving it; puller may be nil (Pull then fails with ErrNoPuller).
-func NewModelService(store *modelstore.Store, catalog *registry.Registry, puller Puller) ModelService {
-	return &modelService{store: store, cat: catalog, puller: puller}
+// registry serving it. Predictions go to query, which may reach further
+// than the node's own models (a forward.Catalog also asks the peers that
+// serve a model); nil means the registry. puller may be nil (Pull then
+// fails with ErrNoPuller).
+func NewModelService(store *modelstore.Store, catalog *registry.Registry, query inference.Catalog, puller Puller) ModelService {
+	if query == nil {
+		query = catalog
+	}
+	return &modelService{store: store, cat: catalog, query: query, puller: puller}
 }
 
 type modelService struct {
 	store  *modelstore.Store
 	cat    *registry.Registry
+	query  inference.Catalog
 	puller Puller
 }
 
@@ -396,7 +403,7 @@ func (s *modelService) Pull(ctx context.Context, name, ref, peer string) (contro
 }
 
 func (s *modelService) Predict(ctx context.Context, name string, version int, label string, inputs []inference.Input) (controlapi.PredictResponse, error) {
-	m, err := s.cat.Lookup(name, version, label)
+	m, err := s.query.Lookup(name, version, label)
 	if err != nil {
 		return controlapi.PredictResponse{}, err
 	}

@@ -203,7 +203,7 @@ func TestModelService(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	srv := modelsServer(t, NewModelService(store, reg, nil))
+	srv := modelsServer(t, NewModelService(store, reg, nil, nil))
 	c := controlapi.New(srv.URL, "")
 	ctx := context.Background()
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -70,12 +71,39 @@ func writePeersJSON(w io.Writer, ps []controlapi.Peer) error {
 
 func writePeersTable(w io.Writer, ps []controlapi.Peer, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tROLE\tRTT\tLAST SEEN\tCORES\tMEM")
+	fmt.Fprintln(tw, "ID\tNAME\tROLE\tRTT\tLAST SEEN\tCORES\tMEM\tSERVING")
 	for _, p := range ps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n",
-			shortID(p.ID), orDash(p.Name), orDash(p.Role), fmtRTT(p.RTT), fmtAgo(p.LastSeen, now), p.Cores, fmtBytes(p.MemBytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n",
+			shortID(p.ID), orDash(p.Name), orDash(p.Role), fmtRTT(p.RTT), fmtAgo(p.LastSeen, now), p.Cores, fmtBytes(p.MemBytes), fmtServed(p.Served))
 	}
 	return tw.Flush()
+}
+
+// fmtServed lists served models as name@newest, with "int8" and the queue
+// when they are worth saying: "digits@3 spam@1(int8,q=4)".
+func fmtServed(ss []controlapi.ServedModel) string {
+	if len(ss) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		v := s.Name
+		if len(s.Versions) > 0 {
+			v += "@" + strconv.Itoa(s.Versions[0])
+		}
+		var notes []string
+		if s.Int8 {
+			notes = append(notes, "int8")
+		}
+		if s.Queue > 0 {
+			notes = append(notes, "q="+strconv.Itoa(s.Queue))
+		}
+		if len(notes) > 0 {
+			v += "(" + strings.Join(notes, ",") + ")"
+		}
+		parts[i] = v
+	}
+	return strings.Join(parts, " ")
 }
 
 // shortID abbreviates a peer id the way libp2p's ShortString does: the first

@@ -52,7 +52,8 @@ func startPeersServer(t *testing.T, peers []controlapi.Peer) (addr, dataDir stri
 func TestPeersCmd(t *testing.T) {
 	seen := time.Now().Add(-3 * time.Second)
 	addr, dir := startPeersServer(t, []controlapi.Peer{
-		{ID: "12D3KooWZZZZZZzzzzzz", Name: "zulu", Role: "edge", Cores: 4, MemBytes: 4 << 30, RTT: 1500 * time.Microsecond, LastSeen: seen, Alive: true},
+		{ID: "12D3KooWZZZZZZzzzzzz", Name: "zulu", Role: "edge", Cores: 4, MemBytes: 4 << 30, RTT: 1500 * time.Microsecond, LastSeen: seen, Alive: true,
+			Served: []controlapi.ServedModel{{Name: "digits", Versions: []int{3, 2}}, {Name: "spam", Versions: []int{1}, Int8: true, Queue: 4}}},
 		{ID: "12D3KooWAAAAAAaaaaaa", Name: "alpha", Role: "full", Cores: 16, MemBytes: 64 << 30, LastSeen: seen, Alive: true},
 	})
 
@@ -69,7 +70,7 @@ func TestPeersCmd(t *testing.T) {
 			t.Errorf("row 1 %q lacks %q", lines[1], want)
 		}
 	}
-	for _, want := range []string{"12*zzzzzz", "zulu", "edge", "1.5ms", "4.0 GiB"} {
+	for _, want := range []string{"12*zzzzzz", "zulu", "edge", "1.5ms", "4.0 GiB", "digits@3 spam@1(int8,q=4)"} {
 		if !strings.Contains(lines[2], want) {
 			t.Errorf("row 2 %q lacks %q", lines[2], want)
 		}
@@ -83,7 +84,7 @@ func TestPeersCmd(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("--json output is not a JSON array: %v\n%s", err, out)
 	}
-	if len(got) != 2 || got[0]["name"] != "alpha" || got[1]["rtt_ns"] != float64(1500000) {
+	if len(got) != 2 || got[0]["name"] != "alpha" || got[1]["rtt_ns"] != float64(1500000) || got[1]["served"] == nil {
 		t.Errorf("--json = %v", got)
 	}
 	for _, k := range []string{"id", "name", "role", "version", "cores", "mem_bytes", "load", "models", "jobs", "addrs", "last_seen", "rtt_ns", "alive"} {

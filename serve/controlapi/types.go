@@ -24,19 +24,33 @@ const (
 // The JSON form is stable: fields are only ever added. Slices are encoded as
 // [] rather than null by the server; RTT is in nanoseconds, as its name says.
 type Peer struct {
-	ID       string        `json:"id"`
-	Name     string        `json:"name"`
-	Role     string        `json:"role"` // "full" or "edge"
-	Version  string        `json:"version"`
-	Cores    int           `json:"cores"`
-	MemBytes uint64        `json:"mem_bytes"`
-	Load     float64       `json:"load"`
-	Models   []string      `json:"models"`
+	ID       string   `json:"id"`
+	Name     string   `json:"name"`
+	Role     string   `json:"role"` // "full" or "edge"
+	Version  string   `json:"version"`
+	Cores    int      `json:"cores"`
+	MemBytes uint64   `json:"mem_bytes"`
+	Load     float64  `json:"load"`
+	Models   []string `json:"models"`
+	// Served are the models the peer answers queries for (loaded
+	// versions, int8 or float, queue depth), as its heartbeats announce.
+	Served   []ServedModel `json:"served,omitempty"`
 	Jobs     []string      `json:"jobs"`
 	Addrs    []string      `json:"addrs"`
 	LastSeen time.Time     `json:"last_seen,omitzero"` // zero for the node itself
 	RTT      time.Duration `json:"rtt_ns"`
 	Alive    bool          `json:"alive"`
+}
+
+// ServedModel is one model a peer serves.
+type ServedModel struct {
+	Name string `json:"name"`
+	// Versions are the loaded versions, newest first.
+	Versions []int `json:"versions"`
+	// Int8 says the newest loaded version has int8 weights.
+	Int8 bool `json:"int8,omitempty"`
+	// Queue is the requests waiting for it on that peer.
+	Queue int `json:"queue,omitempty"`
 }
 
 // PeersResponse is the body of GET PathPeers. It is an object rather than a

@@ -18,6 +18,7 @@ import (
 	"github.com/shoalmesh/shoal/serve/controlapi"
 	"github.com/shoalmesh/shoal/serve/forward"
 	"github.com/shoalmesh/shoal/serve/modelserver"
+	"github.com/shoalmesh/shoal/serve/pull"
 	"github.com/shoalmesh/shoal/serve/registry"
 )
 
@@ -62,8 +63,10 @@ type Node struct {
 	jobs   *job.Manager
 	api    *serve.ControlServer
 	loaded *registry.Registry
-	infer  *forward.Server  // answers the mesh's queries from loaded
-	fwd    *forward.Catalog // loaded, then the peers: what http serves
+	infer  *forward.Server // answers the mesh's queries from loaded
+	// stopPull unregisters the model transfer protocol (pull.Serve).
+	stopPull func()
+	fwd      *forward.Catalog // loaded, then the peers: what http serves
 	// serving is set once loaded and infer are, so that the heartbeat
 	// goroutine (presenceExtra) may read them.
 	serving atomic.Bool
@@ -151,6 +154,12 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		fo.Logger = log.With("part", "forward")
 	}
 	n.fwd = forward.NewCatalog(n.mesh, n.loaded, fo)
+	// Peers pull models from this node's store, and `shoal models pull`
+	// fetches from theirs, over the mesh-scoped model transfer protocol.
+	puller := pull.NewPuller(n.mesh, n.models)
+	if n.stopPull, err = puller.Serve(); err != nil {
+		return nil, fmt.Errorf("model transfer: %w", err)
+	}
 	n.serving.Store(true)
 	if !cfg.NoServe {
 		sc := cfg.Serve
@@ -173,6 +182,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	routes := map[string]http.Handler{}
 	for p, h := range serve.JobRoutes(n.jobs) {
+		routes[p] = h
+	}
+	for p, h := range serve.ModelRoutes(serve.NewModelService(n.models, n.loaded, n.fwd, puller)) {
 		routes[p] = h
 	}
 	for p, h := range cfg.API.Routes {
@@ -264,8 +276,9 @@ func (n *Node) Failed() <-chan error {
 }
 
 // Close stops the parts in the reverse order of Start: the model server,
-// the control API, the mesh's infer handler, the jobs (their checkpoints
-// stay, so the next start resumes them), the models, the mesh host. It is
+// the control API, the mesh's infer and model transfer handlers, the jobs
+// (their checkpoints stay, so the next start resumes them), the models, the
+// mesh host. It is
 // safe to call more than once, and on a node whose Start failed half-way
 // (from Start itself).
 func (n *Node) Close() error {
@@ -279,6 +292,9 @@ func (n *Node) Close() error {
 		}
 		if n.infer != nil {
 			errs = append(errs, n.infer.Close())
+		}
+		if n.stopPull != nil {
+			n.stopPull()
 		}
 		if n.jobs != nil {
 			n.jobs.Close()

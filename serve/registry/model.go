@@ -91,6 +91,11 @@ func signatureOf(a *artifact.Artifact) inference.Signature {
 func (m *model) Name() string { return m.name }
 func (m *model) Version() int { return m.version }
 
+// QueueDepth is the number of requests waiting for the version's batcher
+// (not the batch being run); heartbeats announce it so that forwarding
+// peers pick the least busy holder (forward.Announce).
+func (m *model) QueueDepth() int { return len(m.queue) }
+
 // Signature returns a copy the caller may keep and change.
 func (m *model) Signature() inference.Signature {
 	s := m.sig
