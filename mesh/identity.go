@@ -90,6 +90,9 @@ func readIdentity(path string) (crypto.PrivKey, error) {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
 	defer f.Close()
+	if err := checkSecretMode(f, "identity"); err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("identity %s: %w", path, err)

@@ -49,6 +49,9 @@ func ReadKey(path string) (pnet.PSK, error) {
 		return nil, fmt.Errorf("mesh key: %w", err)
 	}
 	defer f.Close()
+	if err := checkSecretMode(f, "mesh key"); err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxKeyFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("mesh key %s: %w", path, err)
@@ -85,30 +88,51 @@ func WriteNewKey(path string, force bool) error {
 	return writeKey(path, psk, force)
 }
 
+// writeKey writes the key to a private temporary file beside path, then
+// links it into place (refusing an existing file) or, with force, renames
+// it over the old one: either way a crash leaves the old key or the new
+// one, never a truncated file.
 func writeKey(path string, psk pnet.PSK, force bool) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	exists := func() error {
+		return fmt.Errorf("mesh key %s already exists (use --force to replace it; peers with the old key will no longer reach this one)", path)
 	}
-	f, err := os.OpenFile(path, flags, 0o600)
+	if _, err := os.Lstat(path); err == nil && !force {
+		return exists()
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(EncodeKey(psk)); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if force {
+		return os.Rename(tmp.Name(), path)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("mesh key %s already exists (use --force to replace it; peers with the old key will no longer reach this one)", path)
+			return exists()
 		}
 		return err
 	}
-	if _, err := f.Write(EncodeKey(psk)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return nil
 }
 
 // LoadOrCreateKey reads the key at path, or writes a new one there when the

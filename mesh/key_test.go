@@ -81,3 +81,59 @@ func FuzzKeyFile(f *testing.F) {
 		}
 	})
 }
+
+// TestSecretFilesMustBePrivate: a mesh key or identity that group or
+// others may read is refused with the chmod that fixes it, and loads once
+// it is private again; a forced rewrite replaces the key in one rename.
+func TestSecretFilesMustBePrivate(t *testing.T) {
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, KeyFileName)
+	if _, _, err := LoadOrCreateKey(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadOrCreateIdentity(dir); err != nil {
+		t.Fatal(err)
+	}
+	idPath := filepath.Join(dir, IdentityFileName)
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o660, 0o666} {
+		for _, tc := range []struct {
+			path string
+			load func() error
+		}{
+			{keyPath, func() error { _, err := ReadKey(keyPath); return err }},
+			{keyPath, func() error { _, _, err := LoadOrCreateKey(keyPath); return err }},
+			{idPath, func() error { _, _, err := LoadOrCreateIdentity(dir); return err }},
+		} {
+			if err := os.Chmod(tc.path, mode); err != nil {
+				t.Fatal(err)
+			}
+			err := tc.load()
+			if err == nil || !strings.Contains(err.Error(), "chmod 600 "+tc.path) || !strings.Contains(err.Error(), "group or others") {
+				t.Errorf("%s at %04o: %v; want a refusal naming chmod 600", filepath.Base(tc.path), mode, err)
+			}
+			if err := os.Chmod(tc.path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.load(); err != nil {
+				t.Errorf("%s at 0600: %v", filepath.Base(tc.path), err)
+			}
+		}
+	}
+
+	// A forced rewrite leaves a private file and no temporary behind.
+	if err := WriteNewKey(keyPath, true); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(keyPath); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("after --force: %v, %v", st, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary %s left behind", e.Name())
+		}
+	}
+}

@@ -11,19 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoalmesh/shoal/engine/data/datatest"
 	"github.com/shoalmesh/shoal/mesh/job"
 )
 
 func mnistDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("SHOAL_MNIST")
-	if dir == "" {
-		t.Skip("SHOAL_MNIST is not set (make test sets it): no MNIST to train on")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("SHOAL_MNIST=%s: %v", dir, err)
-	}
-	return dir
+	return datatest.MNIST(t)
 }
 
 // A whole job on 4 real peers: every live peer ends with the same model

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/engine/data"
+	"github.com/shoalmesh/shoal/engine/data/datatest"
 )
 
 // realDataModels trains an MNIST mlp and an SMS lstm-text for one epoch each
@@ -25,15 +25,7 @@ func realDataModels(t *testing.T, ctx context.Context) (store string, mnistTest 
 	if testing.Short() {
 		t.Skip("trains two models on real data")
 	}
-	mnist, sms := os.Getenv("SHOAL_MNIST"), os.Getenv("SHOAL_SMS")
-	if mnist == "" || sms == "" {
-		t.Skip("SHOAL_MNIST and SHOAL_SMS are not both set (make test sets them)")
-	}
-	for _, p := range []string{mnist, sms} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s: %v", p, err)
-		}
-	}
+	mnist, sms := datatest.MNIST(t), datatest.SMS(t)
 	dir := t.TempDir()
 	mlp, lstm = filepath.Join(dir, "mlp.safetensors"), filepath.Join(dir, "sms.safetensors")
 	for _, args := range [][]string{

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalmesh/shoal/engine/data/datatest"
 )
 
 // idxBytes builds an IDX file: uint8 elements with the given dims.
@@ -175,13 +177,7 @@ func TestLoadMNISTSynthetic(t *testing.T) {
 }
 
 func TestLoadMNISTReal(t *testing.T) {
-	dir := os.Getenv("SHOAL_MNIST")
-	if dir == "" {
-		t.Skip("SHOAL_MNIST unset (make test sets it to the MNIST folder from the Go module cache)")
-	}
-	if _, err := os.Stat(filepath.Join(dir, MNISTFiles[0])); err != nil {
-		t.Skipf("SHOAL_MNIST=%s has no MNIST files: %v", dir, err)
-	}
+	dir := datatest.MNIST(t)
 	start := time.Now()
 	tr, te, err := LoadMNIST(dir)
 	if err != nil {

@@ -5,12 +5,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/shoalmesh/shoal/engine/data/datatest"
 	"github.com/shoalmesh/shoal/engine/text"
 )
 
@@ -249,13 +249,7 @@ func idsSHA(d *Dataset) string {
 }
 
 func TestSMSFile(t *testing.T) {
-	path := os.Getenv("SHOAL_SMS")
-	if path == "" {
-		t.Skip("SHOAL_SMS unset (make test sets it to ../shared/data/sms_spam.tsv)")
-	}
-	if _, err := os.Stat(path); err != nil {
-		t.Skipf("SHOAL_SMS=%s absent: %v", path, err)
-	}
+	path := datatest.SMS(t)
 	rows, err := ReadTextRows(path)
 	if err != nil {
 		t.Fatal(err)

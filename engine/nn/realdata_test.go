@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 	"unicode"
+
+	"github.com/shoalmesh/shoal/engine/data/datatest"
 )
 
 // Training on the shared data sets, end to end through this package only
@@ -43,10 +45,7 @@ func readIDX(t *testing.T, path string) ([]byte, []int) {
 }
 
 func loadMNIST(t *testing.T, split string, limit int) (x, y []float32, n int) {
-	dir := os.Getenv("SHOAL_MNIST")
-	if dir == "" {
-		t.Skip("SHOAL_MNIST is not set (make test sets it)")
-	}
+	dir := datatest.MNIST(t)
 	img, dims := readIDX(t, filepath.Join(dir, split+"-images-idx3-ubyte.gz"))
 	lab, _ := readIDX(t, filepath.Join(dir, split+"-labels-idx1-ubyte.gz"))
 	n = min(dims[0], limit)
@@ -130,10 +129,7 @@ func TestSMSLearns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains on SMS; skipped in -short mode")
 	}
-	path := os.Getenv("SHOAL_SMS")
-	if path == "" {
-		t.Skip("SHOAL_SMS is not set (make test sets it)")
-	}
+	path := datatest.SMS(t)
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

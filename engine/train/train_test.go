@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/shoalmesh/shoal/engine/data"
+	"github.com/shoalmesh/shoal/engine/data/datatest"
 	"github.com/shoalmesh/shoal/engine/nn"
 )
 
@@ -433,14 +434,7 @@ func mnistDir(t *testing.T) string {
 	if raceEnabled {
 		t.Skip("trains on MNIST: too slow under -race; run without -race")
 	}
-	dir := os.Getenv("SHOAL_MNIST")
-	if dir == "" {
-		t.Skip("SHOAL_MNIST is not set (make test sets it to the MNIST folder)")
-	}
-	if _, err := os.Stat(filepath.Join(dir, data.MNISTFiles[0])); err != nil {
-		t.Skipf("SHOAL_MNIST=%s has no MNIST files: %v", dir, err)
-	}
-	return dir
+	return datatest.MNIST(t)
 }
 
 func smsFile(t *testing.T) string {
@@ -451,14 +445,7 @@ func smsFile(t *testing.T) string {
 	if raceEnabled {
 		t.Skip("trains on SMS spam: too slow under -race; run without -race")
 	}
-	p := os.Getenv("SHOAL_SMS")
-	if p == "" {
-		t.Skip("SHOAL_SMS is not set (make test sets it to ../shared/data/sms_spam.tsv)")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("SHOAL_SMS: %v", err)
-	}
-	return p
+	return datatest.SMS(t)
 }
 
 func trainPreset(t *testing.T, preset string, o DataOptions, epochs int) *Result {
