@@ -16,7 +16,9 @@
 // second heartbeat a little later, since the first may be a stale one
 // replayed by GossipSub) until it says it is leaving, its last connection drops and a redial
 // fails, or it stays silent for PeerTimeout (twice that while still
-// connected). Heartbeats still in flight from a peer that left do not bring
+// connected and answering pings: a connected peer silent for 2/5 of
+// PeerTimeout is probed, and one that misses two pings goes as
+// "unresponsive", as a hung process does — probe.go). Heartbeats still in flight from a peer that left do not bring
 // it back (tombstones); a restarted peer comes back at once.
 //
 // The mesh id is a short hash of the key, so two meshes never share a topic

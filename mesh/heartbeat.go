@@ -174,6 +174,7 @@ func (n *Node) heartbeatLoop() {
 		for _, ev := range n.table.expire(now.Add(-n.cfg.PeerTimeout), now.Add(-2*n.cfg.PeerTimeout), connected, now) {
 			n.log.Info("peer left", "peer", ev.Peer.ID, "name", ev.Peer.Name, "reason", "timeout")
 		}
+		n.probeSilent(now, connected)
 		select {
 		case <-n.ctx.Done():
 			return
@@ -268,6 +269,9 @@ func (n *Node) handlePresence(id peer.ID, p Presence) {
 	if n.table.update(id, p, now, connected) {
 		n.log.Info("peer joined", "peer", id.String(), "name", p.Name, "role", p.Role)
 		n.kickHeartbeat()
+		if connected {
+			n.measureRTT(id)
+		}
 	}
 	if connected {
 		return

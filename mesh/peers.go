@@ -56,6 +56,10 @@ func cloneServed(in []ServedModel) []ServedModel {
 const (
 	EventPeerJoined = "peer_joined"
 	EventPeerLeft   = "peer_left"
+
+	// ReasonUnresponsive: a connected peer fell silent and did not answer
+	// two pings in a row (probe.go), as a hung process does.
+	ReasonUnresponsive = "unresponsive"
 )
 
 // Event tells subscribers that the peer table changed.
@@ -63,7 +67,8 @@ type Event struct {
 	Type string    `json:"type"`
 	Peer PeerInfo  `json:"peer"`
 	Time time.Time `json:"time"`
-	// Reason says why a peer left: "timeout", "disconnected", "leaving", "denied".
+	// Reason says why a peer left: "timeout", "disconnected", "leaving",
+	// "denied", "unresponsive" (ReasonUnresponsive).
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -87,6 +92,8 @@ type peerEntry struct {
 	info PeerInfo
 	boot int64
 	seq  uint64
+	// probing is set while a probe of the silent peer runs (probe.go).
+	probing bool
 }
 
 // tomb remembers a peer that left, so that its own heartbeats still in

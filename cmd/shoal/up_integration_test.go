@@ -183,3 +183,80 @@ func TestUpProcessesSameKeyAndIntruder(t *testing.T) {
 		t.Errorf("a did not shut down cleanly:\n%s", a.log.String())
 	}
 }
+
+// TestHungPeerDroppedWithinFiveSeconds stops one of two `shoal up`
+// processes with SIGSTOP (its connections stay up, as a hung machine's
+// do) and measures how long the other takes to drop it: it must say
+// "unresponsive" (the probe did it, not the doubled timeout of a connected
+// peer) and, on these cores, within 5 s of the stop plus a second of slack
+// for a loaded CI machine (the figure is logged). RTT of a peer that just
+// joined is shown at once, not at the next ping round.
+func TestHungPeerDroppedWithinFiveSeconds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs processes; skipped with -short")
+	}
+	bin := buildShoal(t)
+	root := t.TempDir()
+	a := startMeshProc(t, bin, "a", filepath.Join(root, "a"))
+	key := filepath.Join(root, "a", "swarm.key")
+	b := startMeshProc(t, bin, "b", filepath.Join(root, "b"), "--key", key, "--bootstrap", a.addr)
+	joined := regexp.MustCompile(`peer joined.* peer=` + regexp.QuoteMeta(b.id))
+	a.log.waitMatch(t, "a sees b", joined, 30*time.Second)
+	joinedAt := time.Now()
+
+	// b's RTT is in a's table within a heartbeat or two of the join.
+	var rtt time.Duration
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(5 * time.Second); rtt <= 0; <-tick.C {
+		out, err := exec.Command(bin, "peers", "--json", "--api", a.api, "--data-dir", a.dir).Output()
+		var peers []struct {
+			ID  string        `json:"id"`
+			RTT time.Duration `json:"rtt_ns"`
+		}
+		if err == nil && json.Unmarshal(out, &peers) == nil {
+			for _, p := range peers {
+				if p.ID == b.id {
+					rtt = p.RTT
+				}
+			}
+		}
+		if rtt <= 0 && time.Now().After(deadline) {
+			t.Fatalf("a shows no RTT for b 5 s after it joined: %s %v", out, err)
+		}
+	}
+	t.Logf("RTT of b shown %v after the join was logged: %v", time.Since(joinedAt).Round(time.Millisecond), rtt)
+
+	if err := b.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	defer func() { _ = b.cmd.Process.Signal(syscall.SIGCONT) }()
+	left := regexp.MustCompile(`peer left.* peer=` + regexp.QuoteMeta(b.id) + `.*reason=(\S+)`)
+	m := a.log.waitMatch(t, "a drops the hung b", left, 15*time.Second)
+	took := time.Since(stopped)
+	t.Logf("hung peer dropped %v after SIGSTOP (reason %s)", took.Round(10*time.Millisecond), m[1])
+	if m[1] != "unresponsive" {
+		t.Errorf("reason %q, want unresponsive", m[1])
+	}
+	if took > 6*time.Second {
+		t.Errorf("hung peer dropped after %v, want within 5 s (+1 s slack)", took)
+	}
+
+	// Once it runs again it comes back.
+	if err := b.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	before := len(joined.FindAllString(a.log.String(), -1))
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for len(joined.FindAllString(a.log.String(), -1)) == before {
+		select {
+		case <-a.log.notify:
+		case <-deadline.C:
+			t.Fatalf("b never came back after SIGCONT:\n%s", a.log.String())
+		}
+	}
+	b.stop(t)
+	a.stop(t)
+}
