@@ -130,9 +130,14 @@ func readResponse(r io.Reader) ([]byte, error) {
 	if size > MaxShardBytes {
 		return nil, fmt.Errorf("shard of %d bytes exceeds the %d-byte limit", size, MaxShardBytes)
 	}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(r, data); err != nil {
+	// Grow with what arrives rather than allocating the declared size up
+	// front: a peer that declares 256 MiB and sends nothing costs nothing.
+	data, err := io.ReadAll(io.LimitReader(r, int64(size)))
+	if err != nil {
 		return nil, fmt.Errorf("shard truncated: %w", err)
+	}
+	if uint64(len(data)) != size {
+		return nil, fmt.Errorf("shard truncated: %d of %d bytes", len(data), size)
 	}
 	return data, nil
 }
