@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -262,4 +263,55 @@ func TestJobAcrossUpProcesses(t *testing.T) {
 			t.Errorf("node %d: model file %s (%v) does not hash to %s", i, j.Result.ModelPath, err, done.ModelHash)
 		}
 	}
+	if t.Failed() {
+		return
+	}
+
+	// A fourth node that took no part holds no model, yet answers a query
+	// for the trained one through a member that serves it; when that
+	// member's process is killed, the next query fails over to another
+	// member within its deadline.
+	outsider := start(3, boot)
+	members := map[string]*jobUpProcess{}
+	for _, p := range nodes[:3] {
+		me, err := p.client.Self(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members[me.ID] = p
+	}
+	query := controlapi.PredictRequest{Inputs: []json.RawMessage{json.RawMessage(`"a good good morning"`), json.RawMessage(`"sad rainy day"`)}}
+	var first1 controlapi.PredictResponse
+	if !jobPollUntil(ctx, 100*time.Millisecond, func() bool {
+		qctx, qcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer qcancel()
+		r, err := outsider.client.PredictModel(qctx, done.Name, query)
+		first1 = r
+		return err == nil && members[r.ServedBy] != nil
+	}) {
+		t.Fatalf("the outsider never got an answer from a member: %+v\n%s", first1, outsider.out)
+	}
+	if ms, err := outsider.client.Models(ctx); err != nil || len(ms) != 0 {
+		t.Fatalf("the outsider holds models %+v (%v); the test needs it to hold none", ms, err)
+	}
+	if got := []string{first1.Predictions[0].Label, first1.Predictions[1].Label}; got[0] != "good" || got[1] != "bad" {
+		t.Errorf("the trained model labels the two days %v, want [good bad]", got)
+	}
+	victim := members[first1.ServedBy]
+	_ = victim.cmd.Process.Kill()
+	<-victim.exited
+	killed := time.Now()
+	qctx, qcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer qcancel()
+	after, err := outsider.client.PredictModel(qctx, done.Name, query)
+	if err != nil {
+		t.Fatalf("first query after %s was killed: %v\n%s", first1.ServedBy, err, outsider.out)
+	}
+	if after.ServedBy == first1.ServedBy || members[after.ServedBy] == nil {
+		t.Fatalf("after the kill the query was served by %q (killed %s)", after.ServedBy, first1.ServedBy)
+	}
+	if !slices.Equal(after.Predictions[0].Probabilities, first1.Predictions[0].Probabilities) {
+		t.Errorf("the other member answered %v, the killed one %v: members hold different models", after.Predictions[0].Probabilities, first1.Predictions[0].Probabilities)
+	}
+	t.Logf("after killing the serving member, the next query was answered by another in %v", time.Since(killed).Round(time.Millisecond))
 }
