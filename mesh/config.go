@@ -141,6 +141,11 @@ type Config struct {
 	// Listen multiaddrs, TCP or WebSocket only (a pre-shared key rules out
 	// QUIC, WebTransport and WebRTC). Default: DefaultListen.
 	Listen []string
+	// Announce, when set, replaces the listen addresses this node tells
+	// its peers (identify, heartbeats) — go-libp2p's AddrsFactory, what
+	// IPFS calls Addresses.Announce: for a node reached through a port
+	// forward, a NAT of the operator's own, or a proxy in front of it.
+	Announce []string
 	// Bootstrap multiaddrs with /p2p/<id>, dialled at start and whenever the
 	// node finds itself with no connection.
 	Bootstrap []string
@@ -170,6 +175,11 @@ type Config struct {
 func fillDefaults(cfg *Config) error {
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = []string{DefaultListen}
+	}
+	for _, s := range cfg.Announce {
+		if err := checkListenAddr(s); err != nil {
+			return fmt.Errorf("%w (in the announce addresses)", err)
+		}
 	}
 	if cfg.Role == "" {
 		cfg.Role = RoleFull

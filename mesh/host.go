@@ -14,6 +14,7 @@ import (
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ws "github.com/libp2p/go-libp2p/p2p/transport/websocket"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // newHost builds the libp2p host of a node: identity sk on the private
@@ -36,10 +37,23 @@ func newHost(cfg Config, psk pnet.PSK, sk crypto.PrivKey, g *gater) (host.Host, 
 	if cfg.Metrics != nil {
 		metrics = libp2p.PrometheusRegisterer(cfg.Metrics)
 	}
+	addrs := func(listen []ma.Multiaddr) []ma.Multiaddr { return listen }
+	if len(cfg.Announce) > 0 {
+		announce := make([]ma.Multiaddr, 0, len(cfg.Announce))
+		for _, s := range cfg.Announce {
+			a, err := ma.NewMultiaddr(s) // checked by fillDefaults
+			if err != nil {
+				return nil, fmt.Errorf("mesh: announce address %q: %w", s, err)
+			}
+			announce = append(announce, a)
+		}
+		addrs = func([]ma.Multiaddr) []ma.Multiaddr { return announce }
+	}
 	h, err := libp2p.New(
 		libp2p.Identity(sk),
 		libp2p.PrivateNetwork(psk),
 		libp2p.ListenAddrStrings(cfg.Listen...),
+		libp2p.AddrsFactory(addrs),
 		// No SO_REUSEPORT: with it every outbound connection leaves from the
 		// listen port, and two peers that dial each other at the same moment
 		// (as presence makes them do) collide on one 4-tuple; measured here,

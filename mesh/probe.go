@@ -28,9 +28,13 @@ import (
 // peer's traffic to us would use anyway.)
 
 // suspectAfter is how long a connected peer may be silent before it is
-// probed; probeTimeout bounds each ping.
+// probed; probeTimeout bounds each ping, never below minProbeTimeout so
+// that the short timeouts of tests on a loaded machine do not turn a slow
+// answer into a drop.
 func (c *Config) suspectAfter() time.Duration { return c.PeerTimeout * 2 / 5 }
-func (c *Config) probeTimeout() time.Duration { return c.PeerTimeout / 5 }
+func (c *Config) probeTimeout() time.Duration { return max(c.PeerTimeout/5, minProbeTimeout) }
+
+const minProbeTimeout = 500 * time.Millisecond
 
 // probeSilent starts a probe of each connected peer silent since before
 // now-suspectAfter that is not being probed already.

@@ -21,6 +21,7 @@ func init() { subcommands = append(subcommands, newUpCmd) }
 type upOptions struct {
 	keyPath   string
 	listen    []string
+	announce  []string
 	bootstrap []string
 	name      string
 	role      string
@@ -50,6 +51,7 @@ func newUpCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.keyPath, "key", "", "mesh key file (default <data-dir>/swarm.key, created if absent)")
 	f.StringArrayVar(&o.listen, "listen", nil, "listen multiaddr, TCP or WebSocket (repeatable; default "+strings.Join(defaultUpListen, " and ")+")")
+	f.StringArrayVar(&o.announce, "announce", nil, "address to tell peers instead of the listen addresses, for a port forward or proxy in front of this node (repeatable)")
 	f.StringArrayVar(&o.bootstrap, "bootstrap", nil, "peer to dial at start, /ip4/…/tcp/…/p2p/<id> (repeatable)")
 	f.StringVar(&o.name, "name", "", "name shown to other peers (default: host name)")
 	f.StringVar(&o.role, "role", mesh.RoleFull, "full (trains and serves) or edge (small device: serves, trains only when asked)")
@@ -107,7 +109,7 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 
 	nd, err := node.Start(ctx, node.Config{
 		Mesh: mesh.Config{
-			DataDir: dataDir, KeyPath: keyPath, Listen: listen, Bootstrap: o.bootstrap,
+			DataDir: dataDir, KeyPath: keyPath, Listen: listen, Announce: o.announce, Bootstrap: o.bootstrap,
 			Name: o.name, Role: o.role, Version: version, MDNS: !o.noMDNS, DHT: !o.noDHT,
 		},
 		API:      serve.ControlConfig{Addr: o.api},
