@@ -1,5 +1,6 @@
 # shoal — build, test and measure.
 #
+#   make demo    4 real peers on this machine train MNIST together, serve and query it, in the console
 #   make train   train the MNIST mlp locally (the main job until the mesh demo exists)
 #   make test    run every test (what .ci/run calls)
 
@@ -9,6 +10,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 SHARED    ?= ../shared
 SMS       := $(SHARED)/data/sms_spam.tsv
+WAIMAI    := $(SHARED)/data/waimai_10k.tsv
 PYTHON    ?= /usr/bin/python3
 TORCH_REF := $(SHARED)/peers/torch_ref.py
 
@@ -26,7 +28,7 @@ build:
 
 # Tests find the shared data through these variables and skip, saying so,
 # where they are empty or the files are absent.
-TEST_ENV = SHOAL_MNIST=$(mnist-dir) SHOAL_SMS=$(abspath $(SMS))
+TEST_ENV = SHOAL_MNIST=$(mnist-dir) SHOAL_SMS=$(abspath $(SMS)) SHOAL_WAIMAI=$(abspath $(WAIMAI))
 
 # Two passes: every test with the race detector, where the ones that train
 # real models skip themselves (-short: they would take many minutes under
@@ -75,6 +77,15 @@ mnist:
 
 train: build
 	./$(BIN) train --model mlp --data $(mnist-dir) --epochs 3 --out mlp.safetensors
+
+# Four nodes on 127.0.0.1 train the MNIST mlp together, serve it and answer
+# a query over the mesh; the console shows it on a terminal (q quits and
+# stops every node), a progress bar and a summary elsewhere. shoal demo
+# resolves MNIST as mnist-dir does (go mod download). DEMO_FLAGS adds flags,
+# e.g. DEMO_FLAGS="--headless --json" or "--text" (SMS spam).
+.PHONY: demo
+demo: build
+	./$(BIN) demo $(DEMO_FLAGS)
 
 # Side by side with PyTorch on one core (../shared/peers/README.md); see BENCHMARKS.md.
 # BENCH_FLAGS adds flags, e.g. BENCH_FLAGS="-repeat 3" or "-tasks mlp-mnist".

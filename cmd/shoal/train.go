@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/shoalmesh/shoal/engine/artifact"
+	"github.com/shoalmesh/shoal/engine/data"
 	"github.com/shoalmesh/shoal/engine/gemm"
 	"github.com/shoalmesh/shoal/engine/nn"
 	"github.com/shoalmesh/shoal/engine/train"
@@ -59,7 +60,7 @@ type trainFlags struct {
 	model, data, out, optimizer string
 	holdout, lr, momentum, wd   float64
 	epochs, batch, threads      int
-	vocab, maxLen               int
+	vocab, maxLen, ngrams       int
 	seed                        uint64
 	jsonOut, quiet              bool
 }
@@ -88,14 +89,15 @@ A text file is split in file order: the last --holdout of its rows are the test 
 	fl.Float64Var(&f.holdout, "holdout", train.DefaultHoldout, "fraction of a text file's last rows used as test set (0: none)")
 	fl.IntVar(&f.epochs, "epochs", 1, "passes over the training data")
 	fl.IntVar(&f.batch, "batch", 0, "batch size (default 64 for images, 32 for text)")
-	fl.Float64Var(&f.lr, "lr", train.DefaultLR, "learning rate")
+	fl.Float64Var(&f.lr, "lr", train.DefaultLR, "learning rate (embedding-bag models such as text-ngram: 0.01 unless given)")
 	fl.StringVar(&f.optimizer, "optimizer", "adam", "adam, adamw or sgd")
 	fl.Float64Var(&f.momentum, "momentum", 0, "momentum (sgd)")
 	fl.Float64Var(&f.wd, "weight-decay", 0, "weight decay (adamw, sgd)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of initialisation, shuffling and dropout")
 	fl.IntVar(&f.threads, "threads", 0, "cores to split each training step over (default 1)")
 	fl.IntVar(&f.vocab, "vocab", train.DefaultVocab, "vocabulary size of text models (reserved ids included)")
-	fl.IntVar(&f.maxLen, "max-len", train.DefaultMaxLen, "token ids per text (padded or truncated)")
+	fl.IntVar(&f.ngrams, "ngrams", 0, "2: add hashed token bigrams to the ids (embedding-bag models such as text-ngram)")
+	fl.IntVar(&f.maxLen, "max-len", 0, fmt.Sprintf("ids per text, padded or truncated (0: from the data, the %.0fth percentile of the training texts, at most %d; %d for n-gram models)", 100*train.MaxLenPercentile, train.MaxLenCap, train.MaxLenCapNGrams))
 	fl.StringVar(&f.out, "out", "", "model file to write (default NAME.safetensors)")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the result as one JSON object on the last stdout line")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
@@ -132,9 +134,24 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		}
 	}
 	stderr := cmd.ErrOrStderr()
-	prep, err := train.PrepareData(train.DataOptions{Path: f.data, Holdout: f.holdout, Vocab: f.vocab, MaxLen: f.maxLen})
+	def := train.DefaultsFor(f.model)
+	if def.LR > 0 && !cmd.Flags().Changed("lr") {
+		f.lr = def.LR
+	}
+	if def.Vocab > 0 && !cmd.Flags().Changed("vocab") {
+		f.vocab = def.Vocab
+	}
+	if def.Batch > 0 && f.batch == 0 {
+		f.batch = def.Batch
+	}
+	prep, err := train.PrepareData(train.DataOptions{Path: f.data, Holdout: f.holdout, Vocab: f.vocab, MaxLen: f.maxLen,
+		NGrams: f.ngrams})
 	if err != nil {
 		return err
+	}
+	if prep.Encoder != nil && !f.quiet {
+		fmt.Fprintf(stderr, "texts: %d ids each%s; %s of the training texts and %s of the test texts were longer and lost their end\n",
+			prep.Encoder.MaxLen, lengthSource(f.maxLen), truncatedShare(prep.Train), truncatedShare(prep.Test))
 	}
 	if prep.Kind == train.KindImage && cmd.Flags().Changed("holdout") && !f.quiet {
 		fmt.Fprintln(stderr, "note: --holdout is ignored: the image folder has its own test files")
@@ -299,4 +316,21 @@ func newProgress(w io.Writer, epochs int) func(train.Progress) {
 			fmt.Fprintf(w, "epoch %d/%d: loss %.4f, %.1f s\n", p.Epoch, epochs, p.EpochLoss, p.Elapsed.Seconds())
 		}
 	}
+}
+
+// lengthSource says where the text length came from, for the line above.
+func lengthSource(flag int) string {
+	if flag != 0 {
+		return " (--max-len)"
+	}
+	return fmt.Sprintf(" (the %.0fth percentile of the training texts)", 100*train.MaxLenPercentile)
+}
+
+// truncatedShare is "12 (0.5%)" of a dataset's truncated texts, "none"
+// without a dataset.
+func truncatedShare(d *data.Dataset) string {
+	if d == nil || d.N == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d (%.1f%%)", d.Truncated, 100*float64(d.Truncated)/float64(d.N))
 }

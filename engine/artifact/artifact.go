@@ -129,8 +129,8 @@ func (a *Artifact) check() error {
 		if a.Encoder.MaxLen != a.Model.InputSize() {
 			return fmt.Errorf("artifact: tokenizer makes %d ids per text, model takes %d", a.Encoder.MaxLen, a.Model.InputSize())
 		}
-		if vocabOf(a.Model.Spec()) < a.Encoder.Vocab.Size() {
-			return fmt.Errorf("artifact: vocabulary has %d ids, the model's embedding only %d", a.Encoder.Vocab.Size(), vocabOf(a.Model.Spec()))
+		if vocabOf(a.Model.Spec()) < a.Encoder.Rows() {
+			return fmt.Errorf("artifact: the tokenizer makes ids up to %d, the model's embedding has only %d rows", a.Encoder.Rows()-1, vocabOf(a.Model.Spec()))
 		}
 	default:
 		return fmt.Errorf("artifact: kind %q, want %q or %q", a.Kind, KindImage, KindText)
@@ -157,7 +157,7 @@ func (a *Artifact) check() error {
 // vocabOf returns the embedding size of a spec whose first layer is an
 // embedding, or MaxInt when there is none (any id is then just a number).
 func vocabOf(s nn.Spec) int {
-	if len(s.Layers) > 0 && s.Layers[0].Type == "embedding" {
+	if len(s.Layers) > 0 && (s.Layers[0].Type == "embedding" || s.Layers[0].Type == "embedding_bag") {
 		return s.Layers[0].Vocab
 	}
 	return math.MaxInt

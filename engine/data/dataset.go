@@ -18,6 +18,9 @@ type Dataset struct {
 	Labels      []string // class names, index = Y value
 	Texts       []string // raw texts of text data (nil otherwise)
 	Lengths     []int    // real token counts of text samples before padding (nil otherwise)
+	// Truncated counts the text samples that had more ids than fit
+	// (SampleShape[0]) and lost their end.
+	Truncated int
 }
 
 // SampleSize is the number of float32 values per sample.

@@ -24,6 +24,13 @@ func BuildTextVocab(rows []TextRow, tok *text.Tokenizer, maxSize int) *text.Voca
 // set's labels when encoding a test set so that the indices agree. A label
 // not in labels is an error.
 func TextDataset(rows []TextRow, tok *text.Tokenizer, v *text.Vocab, maxLen int, labels []string) (*Dataset, error) {
+	return EncodedTextDataset(rows, &text.Encoder{Tokenizer: *tok, Vocab: v, MaxLen: maxLen}, labels)
+}
+
+// EncodedTextDataset is TextDataset with every setting of enc, n-gram
+// features included (SampleShape is [enc.MaxLen], Lengths the ids written).
+func EncodedTextDataset(rows []TextRow, enc *text.Encoder, labels []string) (*Dataset, error) {
+	maxLen := enc.MaxLen
 	if maxLen < 1 {
 		return nil, fmt.Errorf("data: maxLen %d, want >= 1", maxLen)
 	}
@@ -50,8 +57,11 @@ func TextDataset(rows []TextRow, tok *text.Tokenizer, v *text.Vocab, maxLen int,
 			return nil, fmt.Errorf("data: row %d has label %q, not one of the %d known labels %q", i+1, r.Label, len(labels), truncList(labels))
 		}
 		d.Y[i] = float32(y)
-		toks = tok.AppendTokens(toks[:0], r.Text)
-		d.Lengths[i] = v.Encode(toks, maxLen, d.X[i*maxLen:(i+1)*maxLen])
+		toks = enc.Tokenizer.AppendTokens(toks[:0], r.Text)
+		d.Lengths[i] = enc.EncodeTokens(toks, d.X[i*maxLen:(i+1)*maxLen])
+		if enc.FeatureCount(len(toks)) > maxLen {
+			d.Truncated++
+		}
 		d.Texts[i] = r.Text
 	}
 	return d, nil

@@ -74,6 +74,12 @@ func gradCases() []gradCase {
 		{name: "lstm-sequences-flatten", spec: Spec{Input: []int{5}, Layers: []LayerSpec{
 			{Type: "embedding", Vocab: 10, Dim: 2}, {Type: "lstm", Units: 2, ReturnSequences: true}, {Type: "flatten"}, d(1, "")}},
 			x: textX, y: []float32{1, 0, 1, 1}, n: 4},
+		{name: "embedding-bag-mean-dense", spec: Spec{Input: []int{5}, Layers: []LayerSpec{
+			{Type: "embedding_bag", Vocab: 10, Dim: 3}, d(4, "tanh"), d(2, "")}},
+			x: textX, y: []float32{1, 0, 1, 0}, n: 4},
+		{name: "embedding-bag-pad3-binary", spec: Spec{Input: []int{5}, Layers: []LayerSpec{
+			{Type: "embedding_bag", Vocab: 10, Dim: 2, PaddingID: 3}, d(1, "")}},
+			x: textX, y: []float32{1, 0, 0, 1}, n: 4},
 		{name: "lstm-float-input", spec: Spec{Input: []int{4, 3}, Layers: []LayerSpec{{Type: "lstm", Units: 3}, d(2, "")}},
 			x: uniform(r, 3*12), y: []float32{1, 0, 1}, n: 3},
 		{name: "conv-relu-pool-conv-stride-tanh", spec: Spec{Input: []int{2, 6, 6}, Layers: []LayerSpec{
@@ -151,7 +157,7 @@ func TestGradientCheck(t *testing.T) {
 				t.Errorf("gradient is all zero: the check would prove nothing")
 			}
 			// The padding row of an embedding gets no gradient at all.
-			if l0 := c.spec.Layers[0]; l0.Type == "embedding" {
+			if l0 := c.spec.Layers[0]; l0.Type == "embedding" || l0.Type == "embedding_bag" {
 				g := m.Grads()[l0.PaddingID*l0.Dim : (l0.PaddingID+1)*l0.Dim]
 				for _, v := range g {
 					if v != 0 {

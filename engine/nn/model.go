@@ -63,6 +63,8 @@ func Build(s Spec, seed uint64) (*Model, error) {
 			l = &dense{in: in[len(in)-1], out: ls.Units, outer: prod(in) / in[len(in)-1], act: act}
 		case "embedding":
 			l = &embedding{steps: in[0], vocab: ls.Vocab, dim: ls.Dim, pad: ls.PaddingID}
+		case "embedding_bag":
+			l = &embeddingBag{steps: in[0], vocab: ls.Vocab, dim: ls.Dim, pad: ls.PaddingID}
 		case "lstm":
 			l = &lstm{steps: in[0], in: in[1], units: ls.Units, seq: ls.ReturnSequences}
 		case "conv2d":

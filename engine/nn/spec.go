@@ -41,6 +41,7 @@ type Spec struct {
 //
 //	dense      units, activation
 //	embedding  vocab, dim, padding_id (must be the first layer; input = token ids)
+//	embedding_bag  as embedding, then the mean over the real ids: [dim]
 //	lstm       units, return_sequences
 //	conv2d     filters, kernel, stride (1), pad (0), activation
 //	maxpool2d  pool, stride (= pool)
@@ -191,9 +192,9 @@ func (s Spec) plan() (*planned, error) {
 			in := shape[len(shape)-1]
 			out = append(append([]int(nil), shape[:len(shape)-1]...), l.Units)
 			np = in*l.Units + l.Units
-		case "embedding":
+		case "embedding", "embedding_bag":
 			if i != 0 {
-				return nil, bad("embedding must be the first layer (its input is token ids)")
+				return nil, bad("%s must be the first layer (its input is token ids)", l.Type)
 			}
 			if len(shape) != 1 {
 				return nil, bad("input must be 1-D token ids ([max_len]), got %v", shape)
@@ -208,6 +209,9 @@ func (s Spec) plan() (*planned, error) {
 				return nil, bad("padding_id %d is outside 0..%d", l.PaddingID, l.Vocab-1)
 			}
 			out = []int{shape[0], l.Dim}
+			if l.Type == "embedding_bag" {
+				out = []int{l.Dim} // the mean over the ids
+			}
 			np = l.Vocab * l.Dim
 		case "lstm":
 			if err := pos("units", l.Units); err != nil {
@@ -285,10 +289,10 @@ func (s Spec) plan() (*planned, error) {
 		case "":
 			return nil, bad("type is missing")
 		default:
-			return nil, bad("unknown type %q (want dense, embedding, lstm, conv2d, maxpool2d, flatten, dropout, relu, tanh, sigmoid or softmax)", l.Type)
+			return nil, bad("unknown type %q (want dense, embedding, embedding_bag, lstm, conv2d, maxpool2d, flatten, dropout, relu, tanh, sigmoid or softmax)", l.Type)
 		}
-		if l.Type != "embedding" && l.Vocab != 0 {
-			return nil, bad("vocab is only for embedding")
+		if l.Type != "embedding" && l.Type != "embedding_bag" && l.Vocab != 0 {
+			return nil, bad("vocab is only for embedding and embedding_bag")
 		}
 		if prod(out) > MaxSampleSize {
 			return nil, bad("output %v is over %d floats per sample", out, MaxSampleSize)
@@ -338,7 +342,7 @@ type PresetOptions struct {
 	Vocab, MaxLen, Classes int
 }
 
-var presetNames = []string{"logreg", "mlp", "cnn", "lstm-text", "seed-text"}
+var presetNames = []string{"logreg", "mlp", "cnn", "lstm-text", "seed-text", "text-ngram"}
 
 // PresetNames lists the built-in model names.
 func PresetNames() []string { return append([]string(nil), presetNames...) }
@@ -386,6 +390,21 @@ func Preset(name string, o PresetOptions) (Spec, error) {
 		s = Spec{Input: []int{o.MaxLen}, Layers: []LayerSpec{
 			{Type: "embedding", Vocab: o.Vocab, Dim: dim, PaddingID: 0},
 			{Type: "lstm", Units: 32},
+			{Type: "dense", Units: outUnits(o.Classes, 2)},
+		}}
+	case "text-ngram":
+		// fastText's classifier: the mean of the text's token vectors
+		// (words; CJK characters and character bigrams; hashed token
+		// bigrams with train.DataOptions.NGrams, Vocab then counting the
+		// buckets), dropout, one linear layer. Dropout 0.5 on the bag
+		// measured +0.5 points on waimai_10k: the table memorises rare
+		// tokens within an epoch.
+		if o.Vocab < 2 || o.MaxLen < 1 {
+			return Spec{}, fmt.Errorf("preset %s needs a vocabulary size >= 2 and a max length >= 1 (got vocab %d, max length %d)", name, o.Vocab, o.MaxLen)
+		}
+		s = Spec{Input: []int{o.MaxLen}, Layers: []LayerSpec{
+			{Type: "embedding_bag", Vocab: o.Vocab, Dim: 16, PaddingID: 0},
+			{Type: "dropout", Rate: 0.5},
 			{Type: "dense", Units: outUnits(o.Classes, 2)},
 		}}
 	default:

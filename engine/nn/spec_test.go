@@ -123,6 +123,8 @@ func TestPresets(t *testing.T) {
 		"cnn":       {784, 10, 160 + 4640 + 1568*128 + 128 + 1290, LossSoftmaxCE},
 		"lstm-text": {50, 1, 10000*32 + 4*32*(32+32) + 128 + 33, LossBinaryCE},
 		"seed-text": {50, 1, 10000*8 + 4*32*(8+32) + 128 + 33, LossBinaryCE},
+		// Vocab counts the n-gram buckets here (train passes rows + buckets).
+		"text-ngram": {50, 1, 10000*16 + 17, LossBinaryCE},
 	}
 	if len(PresetNames()) != len(want) {
 		t.Fatalf("PresetNames %v", PresetNames())

@@ -17,11 +17,25 @@ type Encoder struct {
 	Tokenizer Tokenizer `json:"tokenizer"`
 	Vocab     *Vocab    `json:"vocab"`
 	MaxLen    int       `json:"max_len"`
+	// NGrams (2) and Buckets add hashed token bigrams to the ids, for
+	// embedding-bag models (ngram.go); 0 for sequence models, and in the
+	// files written before they existed.
+	NGrams  int `json:"ngrams,omitempty"`
+	Buckets int `json:"buckets,omitempty"`
 }
 
-// Encode tokenizes s and writes maxLen ids into dst (see Vocab.Encode).
+// Encode tokenizes s and writes MaxLen ids into dst (see Vocab.Encode,
+// and encodeNGrams for n-gram features). It returns the ids written.
 func (e *Encoder) Encode(s string, dst []float32) (length int) {
-	return e.Vocab.Encode(e.Tokenizer.Tokens(s), e.MaxLen, dst)
+	return e.EncodeTokens(e.Tokenizer.Tokens(s), dst)
+}
+
+// EncodeTokens is Encode for text already split by e.Tokenizer.
+func (e *Encoder) EncodeTokens(tokens []string, dst []float32) (length int) {
+	if e.NGramFeatures() {
+		return e.encodeNGrams(tokens, dst)
+	}
+	return e.Vocab.Encode(tokens, e.MaxLen, dst)
 }
 
 // ParseEncoder decodes and validates an Encoder (size-limited by the vocabulary limit).
@@ -33,6 +47,8 @@ func ParseEncoder(b []byte) (*Encoder, error) {
 		Tokenizer json.RawMessage `json:"tokenizer"`
 		Vocab     json.RawMessage `json:"vocab"`
 		MaxLen    int             `json:"max_len"`
+		NGrams    int             `json:"ngrams"`
+		Buckets   int             `json:"buckets"`
 	}
 	if err := jsonx.DecodeStrict(b, &raw); err != nil {
 		return nil, fmt.Errorf("text: encoder JSON: %w", err)
@@ -43,6 +59,9 @@ func ParseEncoder(b []byte) (*Encoder, error) {
 	if raw.MaxLen < 1 || raw.MaxLen > MaxLenLimit {
 		return nil, fmt.Errorf("text: encoder max_len %d out of range 1..%d", raw.MaxLen, MaxLenLimit)
 	}
+	if raw.NGrams < 0 || raw.NGrams > MaxNGrams || raw.Buckets < 0 || raw.Buckets > MaxBuckets || (raw.NGrams >= 2) != (raw.Buckets > 0) {
+		return nil, fmt.Errorf("text: encoder n-grams %d with %d buckets: want ngrams 0..%d, and buckets in 1..%d exactly when ngrams is 2", raw.NGrams, raw.Buckets, MaxNGrams, MaxBuckets)
+	}
 	t, err := ParseTokenizer(raw.Tokenizer)
 	if err != nil {
 		return nil, err
@@ -51,5 +70,5 @@ func ParseEncoder(b []byte) (*Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Encoder{Tokenizer: *t, Vocab: v, MaxLen: raw.MaxLen}, nil
+	return &Encoder{Tokenizer: *t, Vocab: v, MaxLen: raw.MaxLen, NGrams: raw.NGrams, Buckets: raw.Buckets}, nil
 }

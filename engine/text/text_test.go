@@ -29,6 +29,11 @@ func TestTokens(t *testing.T) {
 		{"fullwidth digits", "ＡＢＣ１２３", []string{"ａｂｃ１２３"}},
 		{"invalid utf8 separates", "ab\xffcd", []string{"ab", "cd"}},
 		{"single cjk", "猫", []string{"猫"}},
+		{"arabic", "مرحبا بالعالم، كيف الحال؟", []string{"مرحبا", "بالعالم", "كيف", "الحال"}},
+		{"hebrew", "שלום עולם", []string{"שלום", "עולם"}},
+		{"arabic digits and latin", "طلب ٣ pizza", []string{"طلب", "٣", "pizza"}},
+		{"emoji zwj inside cjk", "好👨‍👩‍👧吃", []string{"好", "吃"}},
+		{"traditional chinese review", "外送很快，餐點好吃", []string{"外", "外送", "送", "送很", "很", "很快", "快", "餐", "餐點", "點", "點好", "好", "好吃", "吃"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -194,6 +199,11 @@ func TestParseTokenizerAndEncoderMalformed(t *testing.T) {
 		{`{"tokenizer":{"kind":"x"},"vocab":` + v + `,"max_len":5}`, "unknown tokenizer kind"},
 		{`{"tokenizer":{},"vocab":{"format":"x"},"max_len":5}`, "format"},
 		{`{"tokenizer":{"lower":true},"vocab":` + v + `,"max_len":5}}`, "trailing"},
+		{`{"tokenizer":{},"vocab":` + v + `,"max_len":5,"ngrams":2}`, "buckets"},
+		{`{"tokenizer":{},"vocab":` + v + `,"max_len":5,"ngrams":3,"buckets":8}`, "ngrams 0..2"},
+		{`{"tokenizer":{},"vocab":` + v + `,"max_len":5,"buckets":8}`, "exactly when"},
+		{`{"tokenizer":{},"vocab":` + v + `,"max_len":5,"ngrams":2,"buckets":99999999}`, "buckets in 1.."},
+		{`{"tokenizer":{},"vocab":` + v + `,"max_len":5,"ngrams":-1}`, "ngrams"},
 	}
 	for _, c := range ecases {
 		if _, err := ParseEncoder([]byte(c.in)); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -240,6 +250,7 @@ func FuzzEncoderJSON(f *testing.F) {
 	f.Add([]byte(`{"tokenizer":{"kind":"words+cjk-bigrams/1","lower":true,"cjk_bigrams":true},"vocab":` + v + `,"max_len":4}`))
 	f.Add([]byte(`{"tokenizer":{},"vocab":` + v + `,"max_len":1}`))
 	f.Add([]byte(`{"tokenizer":{"kind":"x"},"vocab":{},"max_len":0}`))
+	f.Add([]byte(`{"tokenizer":{},"vocab":` + v + `,"max_len":6,"ngrams":2,"buckets":16}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := ParseEncoder(b)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -20,11 +21,22 @@ const (
 	KindText  = "text"
 )
 
-// Defaults for text data, as in the PyTorch reference trainer.
+// Defaults for text data. The vocabulary and hold-out are the PyTorch
+// reference trainer's; the length is not (it fixes 50 tokens, which for
+// Chinese, one unigram and one bigram a character, is 25 characters).
 const (
 	DefaultVocab   = 10000
-	DefaultMaxLen  = 50
 	DefaultHoldout = 0.2
+	// MaxLenPercentile is the share of training texts whose ids fit when
+	// the length comes from the data (DataOptions.MaxLen 0); the longest
+	// few are truncated rather than padding every text to their length.
+	MaxLenPercentile = 0.95
+	// MaxLenCap and MaxLenCapNGrams cap a length from the data: an LSTM
+	// pays for every step, an embedding bag only one row read per id.
+	MaxLenCap       = 256
+	MaxLenCapNGrams = 1024
+	// DefaultBuckets is the n-gram hash table of embedding-bag presets.
+	DefaultBuckets = 1 << 15
 )
 
 // DataOptions says where the data is and how to split and encode it.
@@ -43,8 +55,56 @@ type DataOptions struct {
 	// presets, as in the reference trainer.
 	Vocab int
 	// MaxLen is the number of token ids per text (post-padded or truncated);
-	// 0 means DefaultMaxLen.
+	// 0 takes it from the training texts: the MaxLenPercentile of their id
+	// counts, at most MaxLenCap (MaxLenCapNGrams with n-grams).
 	MaxLen int
+	// NGrams 2 adds hashed token bigrams to the ids, in Buckets hash
+	// buckets (0: DefaultBuckets), for embedding-bag models (text-ngram).
+	// Off by default: the tokenizer's CJK character bigrams are n-grams
+	// already, and the hashed token bigrams measured no better on
+	// waimai_10k or SMS while training 5-10 times slower.
+	NGrams, Buckets int
+}
+
+// Defaults are the settings a model trains best with where the flags
+// leave them out (0: the general default).
+type Defaults struct {
+	LR    float64
+	Vocab int
+	Batch int
+}
+
+// Embedding-bag models (text-ngram) learn from one row read per id, with
+// no recurrence to keep the step small: measured on waimai_10k and SMS
+// (3 epochs, Adam), lr 0.001 leaves them at 87% and 92% where 0.01 gives
+// 90% and 98%, and a 40,000-id vocabulary beats 10,000 on the Chinese
+// reviews (their CJK bigrams alone number tens of thousands); batches of
+// 64 train twice as fast as 32 and measured no worse (89.9% against 89.8%).
+const (
+	bagLR    = 0.01
+	bagVocab = 40000
+	bagBatch = 64
+)
+
+// DefaultsFor returns the Defaults of what BuildModel would build from
+// model: a preset name (text presets are sized from the data, so a
+// placeholder vocabulary and length do here) or a spec file. A model
+// that does not resolve gets none; BuildModel reports why later.
+func DefaultsFor(model string) Defaults {
+	s, err := nn.Preset(model, nn.PresetOptions{Vocab: 2, MaxLen: 1, Classes: 2})
+	if err != nil {
+		b, rerr := os.ReadFile(model)
+		if rerr != nil {
+			return Defaults{}
+		}
+		if s, err = nn.ParseSpec(b); err != nil {
+			return Defaults{}
+		}
+	}
+	if len(s.Layers) > 0 && s.Layers[0].Type == "embedding_bag" {
+		return Defaults{LR: bagLR, Vocab: bagVocab, Batch: bagBatch}
+	}
+	return Defaults{}
 }
 
 // Prepared is data ready for training: two datasets (Test is nil without a
@@ -64,6 +124,9 @@ func (p *Prepared) PresetOptions() nn.PresetOptions {
 	o := nn.PresetOptions{Classes: len(p.Labels)}
 	if p.Encoder != nil {
 		o.Vocab = max(p.VocabCap, p.Encoder.Vocab.Size())
+		if p.Encoder.NGramFeatures() {
+			o.Vocab = p.Encoder.Rows()
+		}
 		o.MaxLen = p.Encoder.MaxLen
 	}
 	return o
@@ -122,10 +185,7 @@ func prepareText(o DataOptions) (*Prepared, error) {
 	if o.Vocab < text.Reserved+1 || o.Vocab > text.MaxVocabSize {
 		return nil, fmt.Errorf("--vocab must be between %d and %d, got %d", text.Reserved+1, text.MaxVocabSize, o.Vocab)
 	}
-	if o.MaxLen == 0 {
-		o.MaxLen = DefaultMaxLen
-	}
-	if o.MaxLen < 1 || o.MaxLen > text.MaxLenLimit {
+	if o.MaxLen < 0 || o.MaxLen > text.MaxLenLimit {
 		return nil, fmt.Errorf("--max-len must be between 1 and %d, got %d", text.MaxLenLimit, o.MaxLen)
 	}
 	rows, err := data.ReadTextRows(o.Path)
@@ -146,8 +206,24 @@ func prepareText(o DataOptions) (*Prepared, error) {
 	if len(labels) < 2 {
 		return nil, fmt.Errorf("%s: needs at least two distinct labels, found %q", o.Path, labels)
 	}
+	if o.NGrams != 0 && o.NGrams != 2 {
+		return nil, fmt.Errorf("n-grams must be 0 (token ids) or 2 (with bigrams), got %d", o.NGrams)
+	}
+	if o.NGrams == 2 && o.Buckets == 0 {
+		o.Buckets = DefaultBuckets
+	}
+	if o.NGrams == 0 {
+		o.Buckets = 0
+	}
+	if o.Buckets < 0 || o.Buckets > text.MaxBuckets {
+		return nil, fmt.Errorf("n-gram buckets must be between 1 and %d, got %d", text.MaxBuckets, o.Buckets)
+	}
 	tok := text.NewTokenizer()
-	enc := &text.Encoder{Tokenizer: *tok, Vocab: data.BuildTextVocab(rows[:trainN], tok, o.Vocab), MaxLen: o.MaxLen}
+	enc := &text.Encoder{Tokenizer: *tok, Vocab: data.BuildTextVocab(rows[:trainN], tok, o.Vocab), MaxLen: o.MaxLen,
+		NGrams: o.NGrams, Buckets: o.Buckets}
+	if enc.MaxLen == 0 {
+		enc.MaxLen = lengthFromData(rows[:trainN], enc)
+	}
 	p := &Prepared{Kind: KindText, Labels: labels, Encoder: enc, VocabCap: o.Vocab}
 	if p.Train, err = EncodeTexts(rows[:trainN], labels, enc); err != nil {
 		return nil, err
@@ -160,13 +236,32 @@ func prepareText(o DataOptions) (*Prepared, error) {
 	return p, nil
 }
 
-// EncodeTexts turns rows into a dataset of token ids (MaxLen per row) with
-// y = the index of the row's label in labels (see data.TextDataset).
+// EncodeTexts turns rows into a dataset of ids (MaxLen per row, n-gram
+// features where enc makes them) with y = the index of the row's label in
+// labels (see data.EncodedTextDataset).
 func EncodeTexts(rows []data.TextRow, labels []string, enc *text.Encoder) (*data.Dataset, error) {
 	if labels == nil {
 		return nil, errors.New("no labels to encode rows against")
 	}
-	return data.TextDataset(rows, &enc.Tokenizer, enc.Vocab, enc.MaxLen, labels)
+	return data.EncodedTextDataset(rows, enc, labels)
+}
+
+// lengthFromData is the MaxLenPercentile of the rows' id counts under
+// enc, at least 1 and at most the cap for enc's kind of features.
+func lengthFromData(rows []data.TextRow, enc *text.Encoder) int {
+	limit := MaxLenCap
+	if enc.NGramFeatures() {
+		limit = MaxLenCapNGrams
+	}
+	counts := make([]int, len(rows))
+	var toks []string
+	for i, r := range rows {
+		toks = enc.Tokenizer.AppendTokens(toks[:0], r.Text)
+		counts[i] = enc.FeatureCount(len(toks))
+	}
+	slices.Sort(counts)
+	k := int(math.Ceil(MaxLenPercentile*float64(len(counts)))) - 1
+	return min(max(counts[max(k, 0)], 1), limit)
 }
 
 // LoadEvalData reads path for evaluating a model trained on the given kind
@@ -244,8 +339,8 @@ func BuildModel(model string, p *Prepared, seed uint64) (*nn.Model, error) {
 			return nil, fmt.Errorf("--model %s: %w", model, err)
 		}
 	}
-	if p.Encoder != nil && len(spec.Layers) > 0 && spec.Layers[0].Type == "embedding" {
-		if v := p.Encoder.Vocab.Size(); spec.Layers[0].Vocab < v {
+	if p.Encoder != nil && len(spec.Layers) > 0 && (spec.Layers[0].Type == "embedding" || spec.Layers[0].Type == "embedding_bag") {
+		if v := p.Encoder.Rows(); spec.Layers[0].Vocab < v {
 			return nil, fmt.Errorf("--model %s: its embedding has %d rows, the vocabulary %d ids (lower --vocab or raise the spec's vocab)", model, spec.Layers[0].Vocab, v)
 		}
 	}

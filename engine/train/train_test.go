@@ -462,7 +462,13 @@ func trainPreset(t *testing.T, preset string, o DataOptions, epochs int) *Result
 	if prep.Kind == KindText {
 		batch = 32
 	}
-	res, err := Fit(context.Background(), m, prep.Train, prep.Test, Config{Epochs: epochs, BatchSize: batch, Seed: 1})
+	def := DefaultsFor(preset) // zeros: the general defaults
+	if def.Batch > 0 {
+		batch = def.Batch
+	}
+	cfg := Config{Epochs: epochs, BatchSize: batch, Seed: 1}
+	cfg.Optimizer.LR = def.LR
+	res, err := Fit(context.Background(), m, prep.Train, prep.Test, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

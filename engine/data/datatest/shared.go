@@ -55,3 +55,17 @@ func Missing(t testing.TB, why string) {
 	}
 	t.Skip(why)
 }
+
+// Waimai returns the Chinese reviews TSV SHOAL_WAIMAI names (make test
+// sets it to ../shared/data/waimai_10k.tsv); absent, as for MNIST.
+func Waimai(t testing.TB) string {
+	t.Helper()
+	path := os.Getenv("SHOAL_WAIMAI")
+	if path == "" {
+		Missing(t, "SHOAL_WAIMAI is not set (make test sets it to ../shared/data/waimai_10k.tsv)")
+	}
+	if _, err := os.Stat(path); err != nil {
+		Missing(t, "SHOAL_WAIMAI="+path+" is absent: "+err.Error())
+	}
+	return path
+}
