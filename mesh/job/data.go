@@ -132,7 +132,7 @@ func loadPrivate(spec Spec, m Manifest, path string) (trainSet, holdout *data.Da
 			// cuts it) is its test set: never train on it.
 			rows = rows[:max(1, data.SplitHoldout(len(rows), spec.Holdout))]
 		}
-		if d, err = data.TextDataset(rows, &enc.Tokenizer, enc.Vocab, enc.MaxLen, m.Labels); err != nil {
+		if d, err = data.EncodedTextDataset(rows, enc, m.Labels); err != nil {
 			return nil, nil, err
 		}
 	} else {
