@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +24,10 @@ type evalOutput struct {
 	TestLoss     float64 `json:"test_loss"`
 	Samples      int     `json:"samples"`
 	Seconds      float64 `json:"seconds"`
+	// Classes and Confusion (rows: true class, columns: predicted) are
+	// there for models of at most train.MaxReportClasses classes.
+	Classes   []train.ClassScore `json:"classes,omitempty"`
+	Confusion [][]int            `json:"confusion,omitempty"`
 }
 
 func newEvalCmd() *cobra.Command {
@@ -63,12 +70,17 @@ encoded with the model's own tokenizer and vocabulary.`,
 				return err
 			}
 			out := evalOutput{Model: args[0], Data: data, TestAccuracy: round(mt.Accuracy, 5), TestLoss: round(mt.Loss, 5),
-				Samples: mt.Samples, Seconds: round(time.Since(start).Seconds(), 3)}
+				Samples: mt.Samples, Seconds: round(time.Since(start).Seconds(), 3), Classes: mt.Classes, Confusion: mt.Confusion}
+			for i := range out.Classes {
+				c := &out.Classes[i]
+				c.Precision, c.Recall, c.F1 = round(c.Precision, 5), round(c.Recall, 5), round(c.F1, 5)
+			}
 			if jsonOut {
 				return writeJSONLine(cmd.OutOrStdout(), out)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "accuracy %.2f%%, loss %.4f (%d samples)\n", 100*mt.Accuracy, mt.Loss, mt.Samples)
-			return nil
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "accuracy %.2f%%, loss %.4f (%d samples)\n", 100*mt.Accuracy, mt.Loss, mt.Samples)
+			return writeClassReport(w, mt)
 		},
 	}
 	fl := c.Flags()
@@ -87,4 +99,36 @@ func modelFileCompletion(_ *cobra.Command, args []string, _ string) ([]string, c
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	return []string{"safetensors"}, cobra.ShellCompDirectiveFilterFileExt
+}
+
+// writeClassReport prints each class's precision, recall and F1, then the
+// confusion matrix (rows: the true class, columns: the predicted one).
+func writeClassReport(w io.Writer, mt train.Metrics) error {
+	if len(mt.Classes) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w)
+	fmt.Fprintln(tw, "class\tprecision\trecall\tf1\tsupport\t")
+	for _, c := range mt.Classes {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%d\t\n", c.Label, c.Precision, c.Recall, c.F1, c.Support)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nconfusion (rows: true class, columns: predicted)")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	head := "\t"
+	for _, c := range mt.Classes {
+		head += c.Label + "\t"
+	}
+	fmt.Fprintln(tw, head)
+	for i, row := range mt.Confusion {
+		line := mt.Classes[i].Label + "\t"
+		for _, v := range row {
+			line += strconv.Itoa(v) + "\t"
+		}
+		fmt.Fprintln(tw, line)
+	}
+	return tw.Flush()
 }

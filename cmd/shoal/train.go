@@ -61,6 +61,7 @@ type trainFlags struct {
 	holdout, lr, momentum, wd   float64
 	epochs, batch, threads      int
 	vocab, maxLen, ngrams       int
+	classWeight                 string
 	seed                        uint64
 	jsonOut, quiet              bool
 }
@@ -96,6 +97,7 @@ A text file is split in file order: the last --holdout of its rows are the test 
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of initialisation, shuffling and dropout")
 	fl.IntVar(&f.threads, "threads", 0, "cores to split each training step over (default 1)")
 	fl.IntVar(&f.vocab, "vocab", train.DefaultVocab, "vocabulary size of text models (reserved ids included)")
+	fl.StringVar(&f.classWeight, "class-weight", "none", "balanced: weigh each class's gradient by n/(classes·count), so a rare class counts as much as a frequent one; none")
 	fl.IntVar(&f.ngrams, "ngrams", 0, "2: add hashed token bigrams to the ids (embedding-bag models such as text-ngram)")
 	fl.IntVar(&f.maxLen, "max-len", 0, fmt.Sprintf("ids per text, padded or truncated (0: from the data, the %.0fth percentile of the training texts, at most %d; %d for n-gram models)", 100*train.MaxLenPercentile, train.MaxLenCap, train.MaxLenCapNGrams))
 	fl.StringVar(&f.out, "out", "", "model file to write (default NAME.safetensors)")
@@ -126,6 +128,8 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 		return fmt.Errorf("--lr must be positive, got %g", f.lr)
 	case f.holdout < 0 || f.holdout >= 1:
 		return fmt.Errorf("--holdout must be in [0,1), got %g", f.holdout)
+	case f.classWeight != "none" && f.classWeight != "balanced":
+		return fmt.Errorf("--class-weight %q: want balanced or none", f.classWeight)
 	}
 	// Catch a mistyped --model before the data is read, which can be slow.
 	if !slices.Contains(nn.PresetNames(), f.model) {
@@ -159,6 +163,17 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	m, err := train.BuildModel(f.model, prep, f.seed)
 	if err != nil {
 		return err
+	}
+	switch f.classWeight {
+	case "none":
+	case "balanced":
+		w := nn.BalancedClassWeights(prep.Train.Y, max(m.OutputSize(), 2))
+		if err := m.SetClassWeights(w); err != nil {
+			return err
+		}
+		if !f.quiet {
+			fmt.Fprintf(stderr, "class weights %v (balanced)\n", w)
+		}
 	}
 	if f.batch == 0 {
 		f.batch = 64

@@ -112,6 +112,20 @@ func TestCLIChineseExample(t *testing.T) {
 	if ev.Samples != 4 || ev.TestAccuracy != tr["test_accuracy"] {
 		t.Errorf("eval %+v, train said accuracy %v", ev, tr["test_accuracy"])
 	}
+	// The per-class report: one score per class, supports adding up to
+	// the samples, a 2×2 confusion matrix whose diagonal is the accuracy.
+	support, diag := 0, 0
+	for i, c := range ev.Classes {
+		support += c.Support
+		diag += ev.Confusion[i][i]
+	}
+	if len(ev.Classes) != 2 || len(ev.Confusion) != 2 || support != 4 || float64(diag)/4 != ev.TestAccuracy {
+		t.Errorf("eval report: classes %+v, confusion %v", ev.Classes, ev.Confusion)
+	}
+	if stdout, _, err = runEngineCmd(t, "", "eval", model, "--data", tsv, "--holdout", "0"); err != nil ||
+		!strings.Contains(stdout, "precision") || !strings.Contains(stdout, "confusion") {
+		t.Errorf("eval (plain): %v\n%s", err, stdout)
+	}
 }
 
 func TestCLIErrors(t *testing.T) {
@@ -134,6 +148,7 @@ func TestCLIErrors(t *testing.T) {
 		{[]string{"train", "--model", "mlp", "--data", bad, "--epochs", "0"}, "--epochs"},
 		{[]string{"train", "--model", "lstm-text", "--data", bad}, "bad.tsv:3:"},
 		{[]string{"train", "--model", "mlp", "--data", bad, "--holdout", "1.5"}, "--holdout"},
+		{[]string{"train", "--model", "text-ngram", "--data", bad, "--class-weight", "heavy"}, `--class-weight "heavy"`},
 		{[]string{"eval", junk, "--data", bad}, "junk.safetensors"},
 		{[]string{"predict", filepath.Join(dir, "absent.safetensors"), "x"}, "absent.safetensors"},
 		{[]string{"inspect", junk}, "junk.safetensors"},

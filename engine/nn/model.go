@@ -27,6 +27,9 @@ type Model struct {
 	ctx     batchCtx
 	inputs  [][]float32 // input of each layer in the last forward pass
 	dlogits []float32
+	// classWeights scales each sample's gradient by its class's weight
+	// (SetClassWeights); nil: all 1.
+	classWeights []float32
 
 	lossSplit lossSplit // the loss split by rows (--threads > 1)
 }
@@ -248,6 +251,9 @@ func (m *Model) TrainBatch(x, y []float32, n int) float32 {
 		loss = binaryCE(logits, y, n, m.dlogits)
 	} else {
 		loss = m.softmaxLoss(logits, y, n)
+	}
+	if m.classWeights != nil {
+		m.weighGradients(y, n)
 	}
 	dy := m.dlogits
 	for i := len(m.layers) - 1; i >= 0; i-- {

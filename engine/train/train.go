@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/shoalmesh/shoal/engine/data"
@@ -57,7 +58,26 @@ type Metrics struct {
 	Accuracy float64 `json:"accuracy"`
 	Loss     float64 `json:"loss"`
 	Samples  int     `json:"samples"`
+	// Confusion[i][j] counts samples of class i predicted as j, and
+	// Classes the precision, recall and F1 of each class, for models of
+	// at most MaxReportClasses classes (nil beyond).
+	Confusion [][]int      `json:"confusion,omitempty"`
+	Classes   []ClassScore `json:"classes,omitempty"`
 }
+
+// ClassScore is one class's precision, recall and F1 on a dataset
+// (0 where undefined: nothing predicted as, or nothing of, the class).
+type ClassScore struct {
+	Label     string  `json:"label"`
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+	F1        float64 `json:"f1"`
+	Support   int     `json:"support"` // samples of the class
+}
+
+// MaxReportClasses bounds the per-class report: a confusion matrix of
+// thousands of classes is neither readable nor small.
+const MaxReportClasses = 64
 
 // Result sums up a call to Fit.
 type Result struct {
@@ -318,6 +338,14 @@ func Evaluate(m *nn.Model, d *data.Dataset, batch int) (Metrics, error) {
 		batch = DefaultEvalBatch
 	}
 	in, k := m.InputSize(), m.OutputSize()
+	classes := max(k, 2)
+	var conf [][]int
+	if classes <= MaxReportClasses {
+		conf = make([][]int, classes)
+		for i := range conf {
+			conf[i] = make([]int, classes)
+		}
+	}
 	var lossSum float64
 	correct := 0
 	for lo := 0; lo < d.N; lo += batch {
@@ -327,12 +355,51 @@ func Evaluate(m *nn.Model, d *data.Dataset, batch int) (Metrics, error) {
 		logits := m.Forward(x, n)
 		lossSum += float64(m.Loss(logits, y, n)) * float64(n)
 		correct += CountCorrect(logits, y, n, k)
+		if conf != nil {
+			for i := 0; i < n; i++ {
+				if c := int(y[i]); c >= 0 && c < classes && float32(c) == y[i] {
+					conf[c][Argmax(logits[i*k:(i+1)*k])]++
+				}
+			}
+		}
 	}
-	return Metrics{
+	mt := Metrics{
 		Accuracy: float64(correct) / float64(d.N),
 		Loss:     lossSum / float64(d.N),
 		Samples:  d.N,
-	}, nil
+	}
+	if conf != nil {
+		mt.Confusion, mt.Classes = conf, classScores(conf, d.Labels)
+	}
+	return mt, nil
+}
+
+// classScores derives each class's precision, recall and F1 from a
+// confusion matrix; labels name the classes (their index where absent).
+func classScores(conf [][]int, labels []string) []ClassScore {
+	out := make([]ClassScore, len(conf))
+	for c := range conf {
+		tp, actual, predicted := conf[c][c], 0, 0
+		for j := range conf {
+			actual += conf[c][j]
+			predicted += conf[j][c]
+		}
+		s := ClassScore{Label: strconv.Itoa(c), Support: actual}
+		if c < len(labels) {
+			s.Label = labels[c]
+		}
+		if predicted > 0 {
+			s.Precision = float64(tp) / float64(predicted)
+		}
+		if actual > 0 {
+			s.Recall = float64(tp) / float64(actual)
+		}
+		if s.Precision+s.Recall > 0 {
+			s.F1 = 2 * s.Precision * s.Recall / (s.Precision + s.Recall)
+		}
+		out[c] = s
+	}
+	return out
 }
 
 // CountCorrect counts the rows of logits (n rows of k) whose predicted class
