@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalmesh/shoal/engine/artifact"
+	"github.com/shoalmesh/shoal/engine/text"
 )
 
 func init() { subcommands = append(subcommands, newPredictCmd) }
@@ -29,6 +30,9 @@ type predictionOut struct {
 	Class         int                `json:"class"`
 	Probability   float64            `json:"probability"`
 	Probabilities map[string]float64 `json:"probabilities"`
+	// Truncated says a text had more ids than the model reads (its end
+	// was not seen); text inputs only.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // maxStdinLine bounds one input line read from stdin, far above any real
@@ -86,6 +90,7 @@ such arrays). Without INPUT arguments, each line of stdin is one input.`,
 					Probabilities: make(map[string]float64, len(p.Probabilities))}
 				if texts != nil {
 					po.Input = texts[i]
+					po.Truncated = truncated(a.Encoder, texts[i])
 				}
 				for j, q := range p.Probabilities {
 					po.Probabilities[a.Labels[j]] = round(q, 6)
@@ -96,12 +101,19 @@ such arrays). Without INPUT arguments, each line of stdin is one input.`,
 			if jsonOut {
 				return writeJSONLine(w, out)
 			}
+			cut := 0
 			for i, p := range preds {
 				line := fmt.Sprintf("%s\t%.4f\t(%s)", p.Label, p.Probability, topProbabilities(a.Labels, p.Probabilities, 5))
 				if texts != nil {
 					line += "\t" + texts[i]
 				}
+				if out.Predictions[i].Truncated {
+					cut++
+				}
 				fmt.Fprintln(w, line)
+			}
+			if cut > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: %d of %d texts were longer than the %d ids the model reads; their ends were not seen\n", cut, len(preds), a.Encoder.MaxLen)
 			}
 			return nil
 		},
@@ -166,4 +178,9 @@ func topProbabilities(labels []string, probs []float64, k int) string {
 		parts = append(parts, fmt.Sprintf("%s %.4f", labels[i], probs[i]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// truncated reports whether text gives more ids than enc's model reads.
+func truncated(enc *text.Encoder, s string) bool {
+	return enc != nil && enc.FeatureCount(len(enc.Tokenizer.Tokens(s))) > enc.MaxLen
 }

@@ -79,6 +79,18 @@ func TestCLIChineseExample(t *testing.T) {
 	if pr.Predictions[0].Label != "good" || pr.Predictions[1].Label != "bad" {
 		t.Errorf("labels %s, %s; want good, bad", pr.Predictions[0].Label, pr.Predictions[1].Label)
 	}
+	if pr.Predictions[0].Truncated {
+		t.Errorf("a short text is reported truncated")
+	}
+	// A text longer than the model reads is answered, and said to be cut.
+	long := strings.Repeat("今天天气很好", 40)
+	stdout, _, err = runEngineCmd(t, "", "predict", model, long, "--json")
+	if err != nil || json.Unmarshal([]byte(stdout), &pr) != nil || len(pr.Predictions) != 1 || !pr.Predictions[0].Truncated {
+		t.Fatalf("predict of a long text: %v\n%s", err, stdout)
+	}
+	if _, stderr, _ := runEngineCmd(t, "", "predict", model, long); !strings.Contains(stderr, "1 of 1 texts were longer") {
+		t.Errorf("plain predict of a long text says %q", stderr)
+	}
 	// Plain output, inputs from stdin.
 	stdout, _, err = runEngineCmd(t, "今天天气很好\n\n今天心情很差\n", "predict", model)
 	if err != nil || strings.Count(stdout, "\n") != 2 || !strings.HasPrefix(stdout, "good\t") {
