@@ -80,7 +80,7 @@ func TestBenchArgs(t *testing.T) {
 		o    opts
 		want string
 	}{
-		{opts{tasks: "nosuch", epochs: 1, threads: 1, repeat: 1}, `unknown task "nosuch" (known: mlp-mnist, lstm-sms, cnn-mnist)`},
+		{opts{tasks: "nosuch", epochs: 1, threads: 1, repeat: 1}, `unknown task "nosuch" (known: mlp-mnist, lstm-sms, cnn-mnist, lstm-waimai)`},
 		{opts{tasks: "mlp-mnist", epochs: 1, threads: 1, repeat: 1}, "-mnist is required"},
 		{opts{tasks: "lstm-sms", epochs: 1, threads: 1, repeat: 0}, "-repeat"},
 	} {

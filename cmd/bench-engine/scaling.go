@@ -60,17 +60,14 @@ func benchScaling(ctx context.Context, w io.Writer, o opts, selected []task, sho
 	fmt.Fprintf(w, "bench-engine -scaling: %s, %d CPUs, load %s; 1 vs %d threads, %d epoch(s), %d pairs\n",
 		rep.Machine.CPU, rep.Machine.NumCPU, rep.Machine.Load, o.threads, o.epochs, o.repeat)
 	for _, t := range selected {
-		dataPath := o.sms
-		if t.data == "mnist" {
-			dataPath = o.mnist
-		}
+		dataPath := t.dataPath(o)
 		shoalArgs := func(threads int) []string {
 			return append([]string{"train", "--model", t.model, "--data", dataPath,
 				"--epochs", strconv.Itoa(o.epochs), "--seed", strconv.Itoa(o.seed), "--threads", strconv.Itoa(threads),
 				"--out", filepath.Join(tmp, t.name+".safetensors"), "--json", "--quiet"}, t.extra...)
 		}
 		torchArgs := func(threads int) []string {
-			return []string{o.torchRef, t.name, "--data", dataPath, "--epochs", strconv.Itoa(o.epochs),
+			return []string{o.torchRef, t.torchTask(), "--data", dataPath, "--epochs", strconv.Itoa(o.epochs),
 				"--threads", strconv.Itoa(threads), "--seed", strconv.Itoa(o.seed)}
 		}
 		torchEnvFor := func(threads int) []string {
