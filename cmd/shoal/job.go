@@ -127,6 +127,7 @@ func newJobSubmitCmd() *cobra.Command {
 	f.Uint64Var(&s.Seed, "seed", 1, "seed of the model and the data order")
 	f.IntVar(&s.ShardRows, "shard-rows", 0, "rows per data shard (default 1000)")
 	f.BoolVar(&s.Edge, "edge", false, "let edge peers join the job too")
+	f.BoolVar(&s.Private, "private", false, "each peer trains on its own data, never shared: --data is then a NAME each peer maps to its own file with shoal up --private-data NAME=PATH")
 	f.StringVar(&s.Name, "name", "", "name of the trained model in every peer's store (default: the preset)")
 	f.BoolVar(&o.wait, "wait", false, "follow the job until it ends on this node and print the result")
 	o.register(cmd, "print JSON on stdout (the spec, or with --wait the final job)")

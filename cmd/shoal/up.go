@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/shoalmesh/shoal/mesh"
+	"github.com/shoalmesh/shoal/mesh/job"
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 	"github.com/shoalmesh/shoal/serve/node"
@@ -19,19 +20,22 @@ import (
 func init() { subcommands = append(subcommands, newUpCmd) }
 
 type upOptions struct {
-	keyPath   string
-	listen    []string
-	announce  []string
-	bootstrap []string
-	name      string
-	role      string
-	api       string
-	headless  bool
-	noMDNS    bool
-	noDHT     bool
-	dataDir   string
-	logLevel  string
-	http      httpServeFlags
+	keyPath  string
+	listen   []string
+	announce []string
+	// privateData maps the names of private-data jobs to this machine's
+	// files (NAME=PATH): the only data such a job may read here.
+	privateData []string
+	bootstrap   []string
+	name        string
+	role        string
+	api         string
+	headless    bool
+	noMDNS      bool
+	noDHT       bool
+	dataDir     string
+	logLevel    string
+	http        httpServeFlags
 }
 
 func newUpCmd() *cobra.Command {
@@ -52,6 +56,7 @@ func newUpCmd() *cobra.Command {
 	f.StringVar(&o.keyPath, "key", "", "mesh key file (default <data-dir>/swarm.key, created if absent)")
 	f.StringArrayVar(&o.listen, "listen", nil, "listen multiaddr, TCP or WebSocket (repeatable; default "+strings.Join(defaultUpListen, " and ")+")")
 	f.StringArrayVar(&o.announce, "announce", nil, "address to tell peers instead of the listen addresses, for a port forward or proxy in front of this node (repeatable)")
+	f.StringArrayVar(&o.privateData, "private-data", nil, "NAME=PATH: train private-data jobs whose data is NAME on this file or folder, and no other (repeatable)")
 	f.StringArrayVar(&o.bootstrap, "bootstrap", nil, "peer to dial at start, /ip4/…/tcp/…/p2p/<id> (repeatable)")
 	f.StringVar(&o.name, "name", "", "name shown to other peers (default: host name)")
 	f.StringVar(&o.role, "role", mesh.RoleFull, "full (trains and serves) or edge (small device: serves, trains only when asked)")
@@ -106,12 +111,17 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	if len(listen) == 0 {
 		listen = defaultUpListen
 	}
+	private, err := job.ParsePrivateData(o.privateData)
+	if err != nil {
+		return err
+	}
 
 	nd, err := node.Start(ctx, node.Config{
 		Mesh: mesh.Config{
 			DataDir: dataDir, KeyPath: keyPath, Listen: listen, Announce: o.announce, Bootstrap: o.bootstrap,
 			Name: o.name, Role: o.role, Version: version, MDNS: !o.noMDNS, DHT: !o.noDHT,
 		},
+		Jobs:     job.Config{PrivateData: job.PrivateDataByName(private)},
 		API:      serve.ControlConfig{Addr: o.api},
 		Serve:    o.http.config(),
 		Registry: o.http.registry(),

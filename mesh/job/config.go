@@ -20,8 +20,10 @@ type Config struct {
 	// Role is the node's role; edge nodes join only jobs that ask for them.
 	Role   string
 	Logger *slog.Logger
-	// PrivateData, when set, names this peer's own data file or folder for
-	// private-data jobs (default: the job's data path, read on this peer).
+	// PrivateData names this peer's own data file or folder for a
+	// private-data job ("" or nil: none, and the peer does not take part;
+	// it never reads the path a submitter wrote, see private.go).
+	// PrivateDataByName maps the job's Data name to the operator's paths.
 	PrivateData func(spec Spec) string
 	// Averaging adjusts the averaging settings of a job on this peer
 	// (testnet's --poison sets Tamper here). May be nil.

@@ -109,14 +109,11 @@ func BuildModel(spec Spec, m Manifest) (*nn.Model, error) {
 	return model, nil
 }
 
-// loadPrivate reads this peer's own copy of the job's data (spec.Data on
-// this machine, or path when set) with the job's labels and tokenizer, and
+// loadPrivate reads this peer's own data for the job (path, which its
+// operator named: see private.go) with the job's labels and tokenizer, and
 // splits off a local hold-out. The job's test rows (a text file's last
 // spec.Holdout; an MNIST folder's test files) are left out of both.
 func loadPrivate(spec Spec, m Manifest, path string) (trainSet, holdout *data.Dataset, err error) {
-	if path == "" {
-		path = spec.Data
-	}
 	var d *data.Dataset
 	if m.Kind == "text" {
 		enc, err := m.encoder()

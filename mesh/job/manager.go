@@ -130,7 +130,7 @@ func (m *Manager) Submit(ctx context.Context, spec Spec) (Spec, error) {
 	if err := spec.Validate(); err != nil {
 		return spec, err
 	}
-	manifest, _, err := Cut(spec, m.shards)
+	manifest, _, err := m.cut(spec)
 	if err != nil {
 		return spec, err
 	}

@@ -121,9 +121,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	if r.spec.Private {
-		path := ""
-		if r.m.cfg.PrivateData != nil {
-			path = r.m.cfg.PrivateData(r.spec)
+		path, err := r.m.privatePath(r.spec)
+		if err != nil {
+			return nil, err
 		}
 		if r.local, r.probe, err = loadPrivate(r.spec, r.manifest, path); err != nil {
 			return nil, err

@@ -22,7 +22,7 @@ type Spec struct {
 	// set, is an inline nn.Spec (JSON) and wins.
 	Model     string          `json:"model"`
 	ModelSpec json.RawMessage `json:"model_spec,omitempty"`
-	Data      string          `json:"data"` // path on the submitting peer (every peer, with Private)
+	Data      string          `json:"data"` // path on the submitting peer; with Private, a name each peer maps to its own path
 	Holdout   float64         `json:"holdout,omitempty"`
 	Epochs    int             `json:"epochs"`
 	Batch     int             `json:"batch"`
