@@ -38,6 +38,10 @@ const (
 	// defaultEventBuffer is how far a client may fall behind the node
 	// before it is disconnected (it then reconnects and re-reads /peers).
 	defaultEventBuffer = 256
+	// defaultEventRing is how many recent events are kept for clients that
+	// reconnect with Last-Event-ID: a console away for a few seconds of a
+	// busy job (a status per member every 500 ms) still resumes.
+	defaultEventRing = 1024
 	// eventWriteTimeout bounds one write to an event stream, so a client
 	// that stops reading does not hold the handler forever.
 	eventWriteTimeout = 10 * time.Second
@@ -78,6 +82,23 @@ func WithEventBuffer(n int) HandlerOption {
 	}
 }
 
+// WithEventRing sets how many recent events the handler keeps for clients
+// that resume a stream with Last-Event-ID.
+func WithEventRing(n int) HandlerOption {
+	return func(h *ControlHandler) {
+		if n > 0 {
+			h.eventRing = n
+		}
+	}
+}
+
+// WithPeerUpdates sets how often the node's peers are compared for
+// peer_updated events (also the least time between two events about one
+// peer); 0 or less turns them off.
+func WithPeerUpdates(d time.Duration) HandlerOption {
+	return func(h *ControlHandler) { h.peerUpdates = max(0, d) }
+}
+
 // WithLogger sets the handler's logger (default: discard).
 func WithLogger(l *slog.Logger) HandlerOption {
 	return func(h *ControlHandler) {
@@ -96,6 +117,9 @@ type ControlHandler struct {
 	mux         *http.ServeMux
 	heartbeat   time.Duration
 	eventBuffer int
+	eventRing   int
+	peerUpdates time.Duration
+	hub         *eventHub
 	log         *slog.Logger
 }
 
@@ -108,6 +132,8 @@ func NewControlHandler(node Node, token string, opts ...HandlerOption) *ControlH
 		mux:         http.NewServeMux(),
 		heartbeat:   defaultHeartbeat,
 		eventBuffer: defaultEventBuffer,
+		eventRing:   defaultEventRing,
+		peerUpdates: defaultPeerUpdateEvery,
 		log:         slog.New(slog.DiscardHandler),
 	}
 	if token == "" {
@@ -116,11 +142,18 @@ func NewControlHandler(node Node, token string, opts ...HandlerOption) *ControlH
 	for _, o := range opts {
 		o(h)
 	}
+	h.hub = newEventHub(node, h.eventRing, h.eventBuffer, h.peerUpdates)
 	h.Handle("GET "+controlapi.PathSelf, http.HandlerFunc(h.self))
 	h.Handle("GET "+controlapi.PathPeers, http.HandlerFunc(h.peers))
 	h.Handle("GET "+controlapi.PathEvents, http.HandlerFunc(h.events))
+	h.Handle("POST "+controlapi.PathPeers+"/{id}/deny", http.HandlerFunc(h.deny))
 	return h
 }
+
+// Close ends every event stream and releases the handler's subscription
+// to the node's events (taken at the first stream). Other routes keep
+// working. It is safe to call more than once.
+func (h *ControlHandler) Close() { h.hub.Close() }
 
 // Handle registers handler for pattern (net/http ServeMux syntax, e.g.
 // "POST /api/v1/jobs"). The handler runs after authentication, with the

@@ -22,33 +22,19 @@ var validEventType = regexp.MustCompile(`^[a-z0-9_.-]{1,64}$`)
 
 func (h *ControlHandler) events(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	src, unsubscribe := h.node.Subscribe()
-	defer unsubscribe()
+	// The hub drains the node at the node's pace, whatever this client
+	// does; a client that lets eventBuffer events pile up is cut off
+	// (client.slow) rather than allowed to hold the others back.
+	client, replay, reset := h.hub.subscribe(r.Header.Get("Last-Event-ID"))
+	defer h.hub.unsubscribe(client)
 
 	ctx, stop := context.WithCancelCause(r.Context())
 	defer stop(nil)
-
-	// The forwarder drains the node's channel at the node's pace, whatever
-	// the client does; a client that lets eventBuffer events pile up is cut
-	// off rather than allowed to hold the node back.
-	queue := make(chan controlapi.Event, h.eventBuffer)
 	go func() {
-		defer close(queue)
-		for {
-			select {
-			case ev, ok := <-src:
-				if !ok {
-					return
-				}
-				select {
-				case queue <- ev:
-				default:
-					stop(errSlowClient)
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
+		select {
+		case <-client.slow:
+			stop(errSlowClient)
+		case <-ctx.Done():
 		}
 	}()
 
@@ -68,6 +54,30 @@ func (h *ControlHandler) events(w http.ResponseWriter, r *http.Request) {
 	if err := out.write(": shoal events\n\n"); err != nil {
 		return
 	}
+	if reset {
+		// The reset carries the id of the newest event, so a client that
+		// reconnects again resumes from here.
+		h.hub.mu.Lock()
+		last := h.hub.id(h.hub.seq)
+		h.hub.mu.Unlock()
+		frame, _ := encodeEvent(last, controlapi.Event{Type: controlapi.EventStreamReset, Time: time.Now()})
+		if err := out.write(frame); err != nil {
+			return
+		}
+	}
+	send := func(s stamped) bool {
+		frame, err := encodeEvent(h.hub.id(s.seq), s.ev)
+		if err != nil {
+			h.log.Warn("control API: skipping event", "type", s.ev.Type, "err", err)
+			return true
+		}
+		return out.write(frame) == nil
+	}
+	for _, s := range replay {
+		if !send(s) {
+			return
+		}
+	}
 
 	tick := time.NewTicker(h.heartbeat)
 	defer tick.Stop()
@@ -78,16 +88,11 @@ func (h *ControlHandler) events(w http.ResponseWriter, r *http.Request) {
 				h.log.Warn("control API: dropping slow event client", "remote", r.RemoteAddr)
 			}
 			return
-		case ev, ok := <-queue:
+		case s, ok := <-client.ch:
 			if !ok {
 				return // the node closed the subscription (shutting down)
 			}
-			frame, err := encodeEvent(ev)
-			if err != nil {
-				h.log.Warn("control API: skipping event", "type", ev.Type, "err", err)
-				continue
-			}
-			if err := out.write(frame); err != nil {
+			if !send(s) {
 				return
 			}
 		case <-tick.C:
@@ -130,9 +135,10 @@ func (s *sseWriter) interrupt() {
 	_ = s.rc.SetWriteDeadline(time.Now())
 }
 
-// encodeEvent renders one SSE frame: "event: TYPE\ndata: JSON\n\n".
-// encoding/json escapes newlines, so the data is always one line.
-func encodeEvent(ev controlapi.Event) (string, error) {
+// encodeEvent renders one SSE frame: "id: ID\nevent: TYPE\ndata: JSON\n\n"
+// (no id line when id is empty). encoding/json escapes newlines, so the
+// data is always one line; ids are the hub's, which hold no newline.
+func encodeEvent(id string, ev controlapi.Event) (string, error) {
 	if !validEventType.MatchString(ev.Type) {
 		return "", fmt.Errorf("invalid event type %q", ev.Type)
 	}
@@ -145,6 +151,9 @@ func encodeEvent(ev controlapi.Event) (string, error) {
 		return "", err
 	}
 	frame := "event: " + ev.Type + "\ndata: " + string(data) + "\n\n"
+	if id != "" {
+		frame = "id: " + id + "\n" + frame
+	}
 	// Clients refuse frames over MaxEventBytes and end the stream; better
 	// to skip one event here than to break every client's stream.
 	if len(frame) > controlapi.MaxEventBytes {

@@ -64,6 +64,7 @@ func ListenAndServeControl(ctx context.Context, node Node, cfg ControlConfig) er
 // ControlServer is a running control API listener (see StartControl).
 type ControlServer struct {
 	srv    *http.Server
+	h      *ControlHandler
 	addr   net.Addr
 	token  string
 	log    *slog.Logger
@@ -121,7 +122,7 @@ func StartControl(ctx context.Context, node Node, cfg ControlConfig) (*ControlSe
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, cancel)
-	s := &ControlServer{addr: ln.Addr(), token: token, log: log, cancel: func() { stop(); cancel() },
+	s := &ControlServer{h: h, addr: ln.Addr(), token: token, log: log, cancel: func() { stop(); cancel() },
 		served: make(chan struct{}), failed: make(chan error, 1)}
 	s.srv = &http.Server{
 		Handler:           h,
@@ -162,6 +163,7 @@ func (s *ControlServer) Failed() <-chan error { return s.failed }
 func (s *ControlServer) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel()
+		s.h.Close()
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer cancel()
 		err := s.srv.Shutdown(sctx)

@@ -117,10 +117,35 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 
 func newTestServer(t *testing.T, opts ...HandlerOption) (*fakeNode, *httptest.Server) {
 	t.Helper()
-	node := newFakeNode()
-	srv := httptest.NewServer(NewControlHandler(node, testToken, opts...))
-	t.Cleanup(srv.Close)
+	node, srv, _ := newTestServerHandler(t, opts...)
 	return node, srv
+}
+
+// newTestServerHandler is newTestServer that also returns the handler
+// (its event hub). Peer updates are off unless opts turn them on, so the
+// fake's Peers calls stay the test's.
+func newTestServerHandler(t *testing.T, opts ...HandlerOption) (*fakeNode, *httptest.Server, *ControlHandler) {
+	t.Helper()
+	node := newFakeNode()
+	h := NewControlHandler(node, testToken, append([]HandlerOption{WithPeerUpdates(0)}, opts...)...)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	t.Cleanup(h.Close)
+	return node, srv, h
+}
+
+// waitUntil polls cond (for state with no event to wait on) until it holds
+// or 5 s pass.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond) // polling interval, not a wait for an outcome
+	}
 }
 
 func get(t *testing.T, url, auth string) (*http.Response, []byte) {
@@ -356,13 +381,28 @@ func TestEventsHeartbeat(t *testing.T) {
 	}
 }
 
+// TestEventsClientDisconnectCancelsSubscription: a client that goes away
+// leaves the hub; the hub's one subscription to the node stays (for the
+// ring) until the handler closes.
 func TestEventsClientDisconnectCancelsSubscription(t *testing.T) {
-	node, srv := newTestServer(t)
+	node, srv, h := newTestServerHandler(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	_, resp := sseClient(t, ctx, srv.URL)
 	id := waitFor(t, node.subbed, "the handler to subscribe")
+	waitUntil(t, "the client in the hub", func() bool { return h.hub.numClients() == 1 })
 	cancel()
 	resp.Body.Close()
+	waitUntil(t, "the client to leave the hub", func() bool { return h.hub.numClients() == 0 })
+	// A second stream shares the hub's subscription.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	_, resp2 := sseClient(t, ctx2, srv.URL)
+	defer resp2.Body.Close()
+	waitUntil(t, "the second client in the hub", func() bool { return h.hub.numClients() == 1 })
+	if n := node.numSubs(); n != 1 {
+		t.Errorf("%d node subscriptions, want the hub's one", n)
+	}
+	h.Close()
 	if got := waitFor(t, node.cancelled, "the subscription to be cancelled"); got != id {
 		t.Errorf("cancelled subscription %d, want %d", got, id)
 	}
@@ -372,7 +412,7 @@ func TestEventsClientDisconnectCancelsSubscription(t *testing.T) {
 }
 
 func TestEventsSlowClientIsDropped(t *testing.T) {
-	node, srv := newTestServer(t, WithEventBuffer(1000))
+	node, srv, h := newTestServerHandler(t, WithEventBuffer(1000))
 	// A raw client that sends the request and then never reads.
 	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
 	if err != nil {
@@ -384,6 +424,7 @@ func TestEventsSlowClientIsDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := waitFor(t, node.subbed, "the handler to subscribe")
+	waitUntil(t, "the client in the hub", func() bool { return h.hub.numClients() == 1 })
 	// Feed big events at the pace the server takes them, so its writes
 	// block on the full socket before its queue overflows. The node must
 	// never block: push returns at once every time. The server must then
@@ -397,13 +438,14 @@ func TestEventsSlowClientIsDropped(t *testing.T) {
 			node.push(controlapi.Event{Type: controlapi.EventPeerJoined, Peer: &big})
 			pushed++
 		}
-		select {
-		case got := <-node.cancelled:
-			if got != id {
-				t.Fatalf("cancelled %d, want %d", got, id)
-			}
+		if h.hub.numClients() == 0 {
 			t.Logf("slow client dropped after %v and %d events", time.Since(start), pushed)
+			if node.numSubs() != 1 {
+				t.Errorf("the hub's node subscription went with the slow client")
+			}
 			return
+		}
+		select {
 		case <-deadline:
 			t.Fatalf("slow client was never dropped (%d events pushed)", pushed)
 		default:
@@ -462,7 +504,8 @@ func (w *blockingWriter) SetWriteDeadline(t time.Time) error {
 
 func TestEventsBlockedWriteIsInterrupted(t *testing.T) {
 	node := newFakeNode()
-	h := NewControlHandler(node, testToken, WithEventBuffer(2))
+	h := NewControlHandler(node, testToken, WithEventBuffer(2), WithPeerUpdates(0))
+	defer h.Close()
 	w := newBlockingWriter(1) // the opening comment passes, the first event blocks
 	req := httptest.NewRequest(http.MethodGet, controlapi.PathEvents, nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
@@ -471,19 +514,20 @@ func TestEventsBlockedWriteIsInterrupted(t *testing.T) {
 		defer close(served)
 		h.ServeHTTP(w, req)
 	}()
-	id := waitFor(t, node.subbed, "the handler to subscribe")
+	waitFor(t, node.subbed, "the handler to subscribe")
+	waitUntil(t, "the client in the hub", func() bool { return h.hub.numClients() == 1 })
 	ev := controlapi.Event{Type: controlapi.EventPeerJoined, Peer: &controlapi.Peer{ID: "x"}}
 	node.push(ev)
 	waitFor(t, w.blocked, "the handler to block in a write")
 	// With the handler stuck, events pile up: 2 fit in its queue, the next
-	// overflows it. push never blocks; the fake's channel holds 4 more.
+	// overflows it. The hub never blocks; the client is dropped.
 	for i := 0; i < 3; i++ {
 		node.push(ev)
 	}
-	if got := waitFor(t, node.cancelled, "the slow client's subscription to be cancelled"); got != id {
-		t.Errorf("cancelled %d, want %d", got, id)
-	}
 	waitFor(t, served, "the handler to return")
+	if n := h.hub.numClients(); n != 0 {
+		t.Errorf("%d clients left in the hub", n)
+	}
 }
 
 func TestEventsEndOnServerShutdown(t *testing.T) {
@@ -612,7 +656,7 @@ func TestClientErrors(t *testing.T) {
 
 func TestEncodeEvent(t *testing.T) {
 	p := controlapi.Peer{ID: "A", Name: "line\nbreak\r", Load: math.Inf(1)}
-	frame, err := encodeEvent(controlapi.Event{Type: controlapi.EventPeerJoined, Peer: &p})
+	frame, err := encodeEvent("", controlapi.Event{Type: controlapi.EventPeerJoined, Peer: &p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -629,7 +673,7 @@ func TestEncodeEvent(t *testing.T) {
 		{Type: "Peer Joined"},
 		{Type: controlapi.EventPeerJoined, Peer: &controlapi.Peer{Name: strings.Repeat("x", controlapi.MaxEventBytes)}},
 	} {
-		if _, err := encodeEvent(bad); err == nil {
+		if _, err := encodeEvent("b-1", bad); err == nil {
 			t.Errorf("encodeEvent(%.40q) accepted", bad.Type)
 		}
 	}

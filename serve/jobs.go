@@ -34,19 +34,69 @@ type JobManager interface {
 // JobRoutes returns the control API's job routes, to mount with
 // ControlConfig.Routes (or ControlHandler.Handle):
 //
-//	POST /api/v1/jobs       submit a job (body: controlapi.JobSpec); 201 with the filled spec
-//	GET  /api/v1/jobs       controlapi.JobsResponse, newest first
-//	GET  /api/v1/jobs/{id}  controlapi.Job
+//	POST /api/v1/jobs               submit a job (body: controlapi.JobSpec); 201 with the filled spec
+//	GET  /api/v1/jobs               controlapi.JobsResponse, newest first
+//	GET  /api/v1/jobs/{id}          controlapi.Job
+//	GET  /api/v1/jobs/{id}/history  controlapi.JobHistoryResponse: this node's figures over time
+//	POST /api/v1/jobs/{id}/cancel   controlapi.CancelResponse (when m is a JobCanceler; else 501)
+//
+// The history is recorded from m's events from this call on, by a
+// goroutine that ends when m closes its event channel.
 func JobRoutes(m JobManager) map[string]http.Handler {
-	jr := jobRoutes{m: m}
+	jr := jobRoutes{m: m, hist: newJobHistory()}
+	jr.hist.follow(m)
 	return map[string]http.Handler{
-		"POST " + controlapi.PathJobs:          http.HandlerFunc(jr.submit),
-		"GET " + controlapi.PathJobs:           http.HandlerFunc(jr.list),
-		"GET " + controlapi.PathJobs + "/{id}": http.HandlerFunc(jr.get),
+		"POST " + controlapi.PathJobs:                  http.HandlerFunc(jr.submit),
+		"GET " + controlapi.PathJobs:                   http.HandlerFunc(jr.list),
+		"GET " + controlapi.PathJobs + "/{id}":         http.HandlerFunc(jr.get),
+		"GET " + controlapi.PathJobs + "/{id}/history": http.HandlerFunc(jr.history),
+		"POST " + controlapi.PathJobs + "/{id}/cancel": http.HandlerFunc(jr.cancel),
 	}
 }
 
-type jobRoutes struct{ m JobManager }
+// JobCanceler is an optional interface of a JobManager (*job.Manager has
+// it): Cancel stops job id on this node and reports whether the cancel
+// also went to the job's other members. It fails with job.ErrUnknownJob
+// or job.ErrJobEnded.
+type JobCanceler interface {
+	Cancel(ctx context.Context, id string) (mesh bool, err error)
+}
+
+type jobRoutes struct {
+	m    JobManager
+	hist *jobHistory
+}
+
+// known reports whether the manager has job id.
+func (jr jobRoutes) known(id string) bool {
+	for _, in := range jr.m.Jobs() {
+		if in.Spec.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (jr jobRoutes) cancel(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c, ok := jr.m.(JobCanceler)
+	if !ok {
+		WriteError(w, http.StatusNotImplemented, "this node cannot cancel jobs")
+		return
+	}
+	// The body is optional ({} or none); nothing in it is read yet.
+	mesh, err := c.Cancel(r.Context(), id)
+	switch {
+	case err == nil:
+		WriteJSON(w, http.StatusOK, controlapi.CancelResponse{ID: id, Mesh: mesh})
+	case errors.Is(err, job.ErrUnknownJob):
+		WriteError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, job.ErrJobEnded):
+		WriteError(w, http.StatusConflict, err.Error())
+	default:
+		WriteError(w, http.StatusInternalServerError, err.Error())
+	}
+}
 
 func (jr jobRoutes) submit(w http.ResponseWriter, r *http.Request) {
 	var spec job.Spec
@@ -291,4 +341,20 @@ func jobEvent(e job.Event) controlapi.Event {
 		t = time.Now()
 	}
 	return controlapi.Event{Type: e.Type, Time: t, Job: JobEventToAPI(e)}
+}
+
+// MeshID passes on the wrapped node's MeshIdentity ("" without one).
+func (n jobEventsNode) MeshID() string {
+	if mi, ok := n.Node.(MeshIdentity); ok {
+		return mi.MeshID()
+	}
+	return ""
+}
+
+// Deny passes on the wrapped node's PeerDenier.
+func (n jobEventsNode) Deny(id string) error {
+	if d, ok := n.Node.(PeerDenier); ok {
+		return d.Deny(id)
+	}
+	return ErrNotSupported
 }

@@ -27,8 +27,22 @@ type fakeNode struct {
 	down    bool // every call fails
 	ch      chan controlapi.Event
 	closed  bool
-	opened  int // event streams opened
-	fetches int // Peers calls
+	opened  int      // event streams opened
+	fetches int      // Peers calls
+	lastIDs []string // the lastID of every EventsSince
+
+	models    []controlapi.Model
+	history   map[string][]controlapi.JobPoint
+	logs      []controlapi.LogLine
+	submitted []controlapi.JobSpec
+	canceled  []string
+	denied    []string
+	labels    []string // "name label version"
+	removed   []string
+	pulled    []string // "name from"
+	predicted []controlapi.PredictRequest
+	predictOK controlapi.PredictResponse
+	actionErr error // the next action fails with it
 }
 
 var errDown = errors.New("dial tcp 127.0.0.1:7070: connect: connection refused")
@@ -37,11 +51,13 @@ func newFake() *fakeNode {
 	self := controlapi.Peer{
 		ID: peerID("SELF01"), Name: "alpha", Role: "full", Version: "0.4.0", Cores: 8, MemBytes: 16 << 30,
 		Addrs: []string{"/ip4/192.168.1.10/tcp/4001/p2p/" + peerID("SELF01"), "/ip4/192.168.1.10/tcp/4002/ws"},
-		Alive: true, Models: []string{"mnist-mlp"},
+		Alive: true, Models: []string{"mnist-mlp"}, MeshID: "3fa9c1d2",
+		Served: []controlapi.ServedModel{{Name: "mnist-mlp", Versions: []int{2, 1}}},
 	}
 	peers := []controlapi.Peer{
 		{ID: peerID("BRAVO2"), Name: "bravo", Role: "full", Version: "0.4.0", Cores: 16, MemBytes: 64 << 30, Load: 0.42,
 			Models: []string{"mnist-mlp", "sst2"}, Jobs: []string{"9f3c2a1b7d"},
+			Served:   []controlapi.ServedModel{{Name: "mnist-mlp", Versions: []int{2}, Int8: true}, {Name: "sst2", Versions: []int{1}}},
 			Addrs:    []string{"/ip4/192.168.1.11/tcp/4001", "/ip4/192.168.1.11/tcp/4002/ws", "/ip6/fe80::1/tcp/4001"},
 			LastSeen: t0.Add(-2 * time.Second), RTT: 1800 * time.Microsecond, Alive: true},
 		{ID: peerID("CHRLI3"), Name: "charlie", Role: "edge", Version: "0.4.0", Cores: 4, MemBytes: 4 << 30, Load: 1.5,
@@ -67,7 +83,24 @@ func newFake() *fakeNode {
 			Peers:  []controlapi.JobStatus{{Peer: peerID("BRAVO2"), State: controlapi.JobDone, Epoch: 1, Step: 500, Steps: 500, Loss: 0.4077, Accuracy: 0.8150}}},
 		{ID: "c0ffee000001", Model: "cnn", State: controlapi.JobFailed, Error: "data: no such folder /data/cifar", Members: 1, Submitter: self.ID},
 	}
-	return &fakeNode{self: self, peers: peers, jobs: jobs}
+	models := []controlapi.Model{{Name: "mnist-mlp", Labels: map[string]int{"stable": 1, "canary": 2},
+		Versions: []controlapi.ModelVersion{{Version: 2, State: "AVAILABLE", Bytes: 420 << 10}, {Version: 1, State: "AVAILABLE", Bytes: 418 << 10}}}}
+	var pts []controlapi.JobPoint
+	for i := range 12 {
+		pts = append(pts, controlapi.JobPoint{Time: t0.Add(time.Duration(i-12) * time.Minute), State: controlapi.JobTraining,
+			Epoch: 1 + i/5, Step: 100 * (i + 1), Loss: 2.3 / float64(i+1), Accuracy: 0.1 + 0.07*float64(i)})
+	}
+	logs := []controlapi.LogLine{
+		{Seq: 1, Time: t0.Add(-50 * time.Second), Level: "INFO", Msg: "control API listening", Attrs: "part=api addr=127.0.0.1:7070"},
+		{Seq: 2, Time: t0.Add(-40 * time.Second), Level: "INFO", Msg: "peer joined", Attrs: "part=mesh peer=12D3KooWBRAVO2 name=bravo"},
+		{Seq: 3, Time: t0.Add(-30 * time.Second), Level: "WARN", Msg: "shard fetch failed", Attrs: "part=jobs job=9f3c2a1b7d4e err=\"stream reset\""},
+		{Seq: 4, Time: t0.Add(-20 * time.Second), Level: "ERROR", Msg: "job failed", Attrs: "part=jobs job=c0ffee000001 err=\"data: no such folder /data/cifar\""},
+		{Seq: 5, Time: t0.Add(-10 * time.Second), Level: "INFO", Msg: "peer left", Attrs: "part=mesh peer=12D3KooWCHRLI3 reason=timeout"},
+	}
+	return &fakeNode{self: self, peers: peers, jobs: jobs, models: models, logs: logs,
+		history: map[string][]controlapi.JobPoint{"9f3c2a1b7d4e": pts},
+		predictOK: controlapi.PredictResponse{Name: "mnist-mlp", Version: 2, ServedBy: peerID("BRAVO2"),
+			Predictions: []controlapi.Prediction{{Label: "7", Class: 7, Probability: 0.91, Probabilities: []float64{0.01, 0, 0.02, 0.01, 0, 0.01, 0, 0.91, 0.01, 0.03}}}}}
 }
 
 func (f *fakeNode) Self(context.Context) (controlapi.Peer, error) {
@@ -98,12 +131,13 @@ func (f *fakeNode) Jobs(context.Context) ([]controlapi.Job, error) {
 	return append([]controlapi.Job(nil), f.jobs...), nil
 }
 
-func (f *fakeNode) Events(ctx context.Context) (<-chan controlapi.Event, error) {
+func (f *fakeNode) EventsSince(ctx context.Context, lastID string) (<-chan controlapi.Event, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
 		return nil, errDown
 	}
+	f.lastIDs = append(f.lastIDs, lastID)
 	ch := make(chan controlapi.Event)
 	f.ch, f.closed = ch, false
 	f.opened++
@@ -117,6 +151,129 @@ func (f *fakeNode) Events(ctx context.Context) (<-chan controlapi.Event, error) 
 		}
 	}()
 	return ch, nil
+}
+
+// call is the common part of every other method: fail when down, or
+// with the next action error.
+func (f *fakeNode) call(action bool) error {
+	if f.down {
+		return errDown
+	}
+	if action && f.actionErr != nil {
+		err := f.actionErr
+		f.actionErr = nil
+		return err
+	}
+	return nil
+}
+
+func (f *fakeNode) JobHistory(_ context.Context, id string) ([]controlapi.JobPoint, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(false); err != nil {
+		return nil, err
+	}
+	return append([]controlapi.JobPoint(nil), f.history[id]...), nil
+}
+
+func (f *fakeNode) SubmitJob(_ context.Context, spec controlapi.JobSpec) (controlapi.JobSpec, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(true); err != nil {
+		return spec, err
+	}
+	f.submitted = append(f.submitted, spec)
+	spec.ID = "5ca1ab1e0000"
+	spec.Submitter = f.self.ID
+	f.jobs = append([]controlapi.Job{{ID: spec.ID, Name: spec.Name, Model: spec.Model, State: controlapi.JobJoined,
+		Epochs: spec.Epochs, Members: 1, Submitter: f.self.ID, Spec: spec}}, f.jobs...)
+	return spec, nil
+}
+
+func (f *fakeNode) CancelJob(_ context.Context, id string) (controlapi.CancelResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(true); err != nil {
+		return controlapi.CancelResponse{}, err
+	}
+	f.canceled = append(f.canceled, id)
+	return controlapi.CancelResponse{ID: id, Mesh: true}, nil
+}
+
+func (f *fakeNode) DenyPeer(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(true); err != nil {
+		return err
+	}
+	f.denied = append(f.denied, id)
+	return nil
+}
+
+func (f *fakeNode) Models(context.Context) ([]controlapi.Model, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(false); err != nil {
+		return nil, err
+	}
+	return append([]controlapi.Model(nil), f.models...), nil
+}
+
+func (f *fakeNode) SetModelLabel(_ context.Context, name, label string, version int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(true); err != nil {
+		return err
+	}
+	f.labels = append(f.labels, fmt.Sprintf("%s %s %d", name, label, version))
+	return nil
+}
+
+func (f *fakeNode) RemoveModel(_ context.Context, name string, version int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(true); err != nil {
+		return err
+	}
+	f.removed = append(f.removed, name)
+	return nil
+}
+
+func (f *fakeNode) PullModel(_ context.Context, name string, req controlapi.PullRequest) (controlapi.PullResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(true); err != nil {
+		return controlapi.PullResponse{}, err
+	}
+	f.pulled = append(f.pulled, name+" "+req.Peer)
+	return controlapi.PullResponse{Name: name, Version: 1, RemoteVersion: 1, Peer: req.Peer, Bytes: 3 << 20}, nil
+}
+
+func (f *fakeNode) PredictModel(_ context.Context, name string, req controlapi.PredictRequest) (controlapi.PredictResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(true); err != nil {
+		return controlapi.PredictResponse{}, err
+	}
+	f.predicted = append(f.predicted, req)
+	res := f.predictOK
+	res.Name = name
+	return res, nil
+}
+
+func (f *fakeNode) Logs(_ context.Context, q controlapi.LogQuery) ([]controlapi.LogLine, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(false); err != nil {
+		return nil, err
+	}
+	var out []controlapi.LogLine
+	for _, l := range f.logs {
+		if l.Seq > q.After {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 // send hands ev to the console's adapter (blocking until it reads it).
@@ -242,6 +399,16 @@ func keyMsg(k string) tea.KeyPressMsg {
 		return tea.KeyPressMsg{Code: tea.KeyBackspace}
 	case "ctrl+c":
 		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+	case "ctrl+s":
+		return tea.KeyPressMsg{Code: 's', Mod: tea.ModCtrl}
+	case "ctrl+u":
+		return tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl}
+	case "left":
+		return tea.KeyPressMsg{Code: tea.KeyLeft}
+	case "right":
+		return tea.KeyPressMsg{Code: tea.KeyRight}
+	case "space":
+		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
 	}
 	r := []rune(k)
 	if len(r) != 1 {

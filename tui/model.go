@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/help"
-	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/shoalmesh/shoal/serve/controlapi"
@@ -20,6 +19,9 @@ type screen int
 const (
 	screenPeers screen = iota
 	screenJobs
+	screenModels
+	screenQuery
+	screenLog
 	numScreens
 )
 
@@ -29,6 +31,12 @@ func (s screen) String() string {
 		return "Peers"
 	case screenJobs:
 		return "Jobs"
+	case screenModels:
+		return "Models"
+	case screenQuery:
+		return "Query"
+	case screenLog:
+		return "Log"
 	}
 	return "?"
 }
@@ -42,6 +50,7 @@ type (
 		self   controlapi.Peer
 		peers  []controlapi.Peer
 		jobs   []controlapi.Job
+		models []controlapi.Model
 		events <-chan controlapi.Event
 		cancel context.CancelFunc // ends the event stream
 	}
@@ -60,13 +69,20 @@ type (
 		jobs []controlapi.Job
 		err  error
 	}
+	modelsMsg struct {
+		gen    int
+		models []controlapi.Model
+		err    error
+	}
 	refreshMsg  struct{}
 	pollMsg     struct{}
 	snapshotMsg struct {
-		gen   int
-		peers []controlapi.Peer
-		jobs  []controlapi.Job
-		err   error
+		gen    int
+		self   controlapi.Peer
+		peers  []controlapi.Peer
+		jobs   []controlapi.Job
+		models []controlapi.Model
+		err    error
 	}
 )
 
@@ -90,16 +106,33 @@ type Model struct {
 	ctx    context.Context
 	cancel context.CancelFunc // the current event stream's
 	events <-chan controlapi.Event
+	lastID string // id of the last event seen, to resume the stream
 
 	width, height int
 	screen        screen
 	lists         [numScreens]list
 	showHelp      bool
+	helpOffset    int    // first line of the help overlay shown
 	confirmQuit   string // the running job that makes quitting ask; "" when not asking
 
-	self  controlapi.Peer
-	peers []controlapi.Peer
-	jobs  []controlapi.Job
+	// Dialogs over a screen; at most one is open, and it takes the keys.
+	confirm *confirmation
+	prompt  *prompt
+	chooser *chooser
+	form    *jobForm
+
+	// note is the outcome of the last action ("✓ …" or "! …"), shown
+	// above the help bar until the next action.
+	note string
+
+	self    controlapi.Peer
+	peers   []controlapi.Peer
+	jobs    []controlapi.Job
+	models  []controlapi.Model
+	history map[string][]controlapi.JobPoint
+	query   queryState
+	logs    logState
+	images  []testImage
 
 	gen       int
 	connected bool
@@ -113,27 +146,40 @@ type Model struct {
 func New(ctx context.Context, node Node, opt Options) Model {
 	h := help.New()
 	h.Styles = helpStyles()
-	return Model{
+	m := Model{
 		node: node, opt: opt.withDefaults(), keys: DefaultKeyMap(), help: h,
-		ctx: ctx, width: 80, height: 24,
+		ctx: ctx, width: 80, height: 24, history: map[string][]controlapi.JobPoint{},
+		query: newQueryState(), logs: logState{follow: true},
 	}
+	if opt.Images != "" {
+		imgs, err := loadTestImages(opt.Images, maxPickerImages)
+		if err != nil {
+			m.note = "! test images: " + err.Error()
+			m.opt.Logger.Warn("test images", "path", opt.Images, "err", err)
+		}
+		m.images = imgs
+	}
+	return m
 }
 
 // Init connects to the node.
 func (m Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.connect(1)}
+	cmds := []tea.Cmd{m.connect(1, "")}
 	if m.opt.Refresh > 0 {
 		cmds = append(cmds, m.refreshTick())
 	}
 	if m.opt.Poll > 0 {
 		cmds = append(cmds, m.pollTick())
 	}
+	cmds = append(cmds, m.logTick())
 	return tea.Batch(cmds...)
 }
 
 // connect subscribes to events first and then reads the node's state, so
-// nothing can happen between the two unseen.
-func (m Model) connect(gen int) tea.Cmd {
+// nothing can happen between the two unseen. It resumes after lastID, so
+// events missed while away (job progress for the charts) are replayed on
+// top of the fresh state; applying them again is harmless.
+func (m Model) connect(gen int, lastID string) tea.Cmd {
 	node, ctx, log := m.node, m.ctx, m.opt.Logger
 	return func() tea.Msg {
 		sctx, cancel := context.WithCancel(ctx)
@@ -142,7 +188,7 @@ func (m Model) connect(gen int) tea.Cmd {
 			log.Warn("connect to node", "attempt", gen, "err", err)
 			return connectFailedMsg{gen: gen, err: err}
 		}
-		events, err := node.Events(sctx)
+		events, err := node.EventsSince(sctx, lastID)
 		if err != nil {
 			return fail(err)
 		}
@@ -158,8 +204,12 @@ func (m Model) connect(gen int) tea.Cmd {
 		if err != nil {
 			return fail(err)
 		}
-		log.Info("connected to node", "attempt", gen, "peers", len(peers), "jobs", len(jobs))
-		return connectedMsg{gen, self, peers, jobs, events, cancel}
+		models, err := node.Models(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		log.Info("connected to node", "attempt", gen, "peers", len(peers), "jobs", len(jobs), "models", len(models))
+		return connectedMsg{gen, self, peers, jobs, models, events, cancel}
 	}
 }
 
@@ -183,16 +233,34 @@ func (m Model) fetchJobs() tea.Cmd {
 	}
 }
 
-// fetchSnapshot reads peers and jobs again.
+func (m Model) fetchModels() tea.Cmd {
+	node, ctx, gen := m.node, m.ctx, m.gen
+	return func() tea.Msg {
+		models, err := node.Models(ctx)
+		return modelsMsg{gen, models, err}
+	}
+}
+
+// fetchSnapshot reads this node, its peers, jobs and models again (what
+// this node serves, or a model's state from loading to available, has no
+// event).
 func (m Model) fetchSnapshot() tea.Cmd {
 	node, ctx, gen := m.node, m.ctx, m.gen
 	return func() tea.Msg {
+		self, err := node.Self(ctx)
+		if err != nil {
+			return snapshotMsg{gen: gen, err: err}
+		}
 		peers, err := node.Peers(ctx)
 		if err != nil {
 			return snapshotMsg{gen: gen, err: err}
 		}
 		jobs, err := node.Jobs(ctx)
-		return snapshotMsg{gen, peers, jobs, err}
+		if err != nil {
+			return snapshotMsg{gen: gen, err: err}
+		}
+		models, err := node.Models(ctx)
+		return snapshotMsg{gen, self, peers, jobs, models, err}
 	}
 }
 
@@ -226,8 +294,13 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.self = msg.self
 		m.setPeers(msg.peers)
 		m.jobs = msg.jobs
+		m.models = msg.models
 		m.clampAll()
-		return m, waitEvent(m.gen, msg.events)
+		cmds := []tea.Cmd{waitEvent(m.gen, msg.events)}
+		if id := m.lists[screenJobs].open; id != "" {
+			cmds = append(cmds, m.fetchHistory(id))
+		}
+		return m, tea.Batch(cmds...)
 	case connectFailedMsg:
 		if msg.gen != m.gen+1 {
 			return m, nil
@@ -244,10 +317,13 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.gen != m.gen || m.connected {
 			return m, nil
 		}
-		return m, m.connect(m.gen + 1)
+		return m, m.connect(m.gen+1, m.lastID)
 	case eventMsg:
 		if msg.gen != m.gen || !m.connected {
 			return m, nil
+		}
+		if msg.ev.ID != "" {
+			m.lastID = msg.ev.ID
 		}
 		cmd := m.apply(msg.ev)
 		return m, tea.Batch(cmd, waitEvent(m.gen, m.events))
@@ -257,6 +333,27 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.clampAll()
 		}
 		return m, nil
+	case modelsMsg:
+		if msg.gen == m.gen && msg.err == nil {
+			m.models = msg.models
+			m.clampAll()
+		}
+		return m, nil
+	case historyMsg:
+		if msg.gen == m.gen && msg.err == nil {
+			m.history[msg.id] = mergeHistory(msg.points, m.history[msg.id])
+		}
+		return m, nil
+	case actionMsg:
+		return m.actionDone(msg)
+	case formDoneMsg:
+		return m.formDone(msg)
+	case predictMsg:
+		return m.predicted(msg), nil
+	case logTickMsg:
+		return m, tea.Batch(m.logTick(), m.fetchLogs())
+	case logsMsg:
+		return m.gotLogs(msg), nil
 	case refreshMsg:
 		return m, m.refreshTick()
 	case pollMsg:
@@ -267,13 +364,15 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case snapshotMsg:
 		// A failed poll changes nothing: the event stream reports a lost node.
 		if msg.gen == m.gen && m.connected && msg.err == nil {
+			m.self = msg.self
 			m.setPeers(msg.peers)
 			m.jobs = msg.jobs
+			m.models = msg.models
 			m.clampAll()
 		}
 		return m, nil
 	}
-	return m, nil
+	return m.updateInputs(msg)
 }
 
 // lost records a failed or broken connection and schedules the next try.
@@ -296,12 +395,12 @@ func (m Model) lost(err error) (tea.Model, tea.Cmd) {
 // apply folds one event into the model's copy of the node's state.
 func (m *Model) apply(ev controlapi.Event) tea.Cmd {
 	switch ev.Type {
-	case controlapi.EventPeerJoined, controlapi.EventPeerLeft:
+	case controlapi.EventPeerJoined, controlapi.EventPeerLeft, controlapi.EventPeerUpdated:
 		if ev.Peer == nil || ev.Peer.ID == m.self.ID {
 			return nil
 		}
 		p := *ev.Peer
-		p.Alive = ev.Type == controlapi.EventPeerJoined
+		p.Alive = ev.Type != controlapi.EventPeerLeft
 		i := slices.IndexFunc(m.peers, func(q controlapi.Peer) bool { return q.ID == p.ID })
 		if i < 0 {
 			m.setPeers(append(slices.Clone(m.peers), p))
@@ -311,18 +410,28 @@ func (m *Model) apply(ev controlapi.Event) tea.Cmd {
 			m.setPeers(ps)
 		}
 		m.clampAll()
+	case controlapi.EventStreamReset:
+		// Events were missed: read everything again.
+		return m.fetchSnapshot()
 	case controlapi.EventJobStatus:
 		if ev.Job == nil || ev.Job.Status == nil {
 			return nil
+		}
+		st := *ev.Job.Status
+		if st.Peer == "" || st.Peer == m.self.ID {
+			m.history[ev.Job.ID] = mergeHistory(m.history[ev.Job.ID], []controlapi.JobPoint{pointOf(st, ev.Time)})
 		}
 		i := slices.IndexFunc(m.jobs, func(j controlapi.Job) bool { return j.ID == ev.Job.ID })
 		if i < 0 {
 			return m.fetchJobs()
 		}
 		m.jobs = slices.Clone(m.jobs)
-		applyStatus(&m.jobs[i], *ev.Job.Status, m.self.ID)
-	case controlapi.EventJobAnnounced, controlapi.EventJobDone, controlapi.EventJobFailed:
+		applyStatus(&m.jobs[i], st, m.self.ID)
+	case controlapi.EventJobAnnounced, controlapi.EventJobFailed:
 		return m.fetchJobs()
+	case controlapi.EventJobDone:
+		// A finished job published a model version.
+		return tea.Batch(m.fetchJobs(), m.fetchModels())
 	}
 	return nil
 }
@@ -360,93 +469,6 @@ func (m *Model) setPeers(ps []controlapi.Peer) {
 		return strings.Compare(a.ID, b.ID)
 	})
 	m.peers = out
-}
-
-func (m Model) handleKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	k := &m.keys
-	if m.confirmQuit != "" {
-		switch {
-		case key.Matches(msg, k.Yes, k.Quit):
-			m.stop()
-			return m, tea.Quit
-		case key.Matches(msg, k.No):
-			m.confirmQuit = ""
-		}
-		return m, nil
-	}
-	if msg.String() == "ctrl+c" {
-		return m.quit()
-	}
-	l := &m.lists[m.screen]
-	if l.filtering {
-		switch msg.String() {
-		case "enter":
-			l.filtering = false
-		case "esc":
-			l.filtering, l.filter = false, ""
-		case "backspace":
-			if r := []rune(l.filter); len(r) > 0 {
-				l.filter = string(r[:len(r)-1])
-			}
-		case "ctrl+u":
-			l.filter = ""
-		default:
-			if msg.Text != "" {
-				l.filter += msg.Text
-			}
-		}
-		l.cursor, l.offset = 0, 0
-		m.clampAll()
-		return m, nil
-	}
-	if m.showHelp {
-		switch {
-		case key.Matches(msg, k.Help, k.Back):
-			m.showHelp = false
-		case key.Matches(msg, k.Quit):
-			return m.quit()
-		}
-		return m, nil
-	}
-	switch {
-	case key.Matches(msg, k.Quit):
-		return m.quit()
-	case key.Matches(msg, k.Help):
-		m.showHelp = true
-	case key.Matches(msg, k.NextScreen):
-		m.screen = (m.screen + 1) % numScreens
-	case key.Matches(msg, k.PrevScreen):
-		m.screen = (m.screen + numScreens - 1) % numScreens
-	case key.Matches(msg, k.Peers):
-		m.screen = screenPeers
-	case key.Matches(msg, k.Jobs):
-		m.screen = screenJobs
-	case key.Matches(msg, k.Back):
-		if l.open != "" {
-			l.open = ""
-		} else {
-			l.filter = ""
-			m.clampAll()
-		}
-	case l.open != "":
-		// A detail view has no rows to move through yet.
-	case key.Matches(msg, k.Filter):
-		l.filtering = true
-	case key.Matches(msg, k.Open):
-		if id, ok := m.selectedID(); ok {
-			l.open = id
-		}
-	case key.Matches(msg, k.Up):
-		l.cursor--
-	case key.Matches(msg, k.Down):
-		l.cursor++
-	case key.Matches(msg, k.Top):
-		l.cursor = 0
-	case key.Matches(msg, k.Bottom):
-		l.cursor = m.rowCount(m.screen) - 1
-	}
-	m.clampAll()
-	return m, nil
 }
 
 // quit ends the console, first asking when a job this node submitted is
@@ -502,10 +524,19 @@ func (m Model) visibleJobs() []controlapi.Job {
 }
 
 func (m Model) rowCount(s screen) int {
-	if s == screenPeers {
+	switch s {
+	case screenPeers:
 		return len(m.visiblePeers())
+	case screenJobs:
+		return len(m.visibleJobs())
+	case screenModels:
+		return len(m.visibleModels())
+	case screenQuery:
+		return len(m.queryModels())
+	case screenLog:
+		return len(m.visibleLogs())
 	}
-	return len(m.visibleJobs())
+	return 0
 }
 
 func (m Model) selectedID() (string, bool) {

@@ -14,9 +14,19 @@ type Node interface {
 	Self(ctx context.Context) (controlapi.Peer, error)
 	Peers(ctx context.Context) ([]controlapi.Peer, error)
 	Jobs(ctx context.Context) ([]controlapi.Job, error)
-	// Events delivers events until ctx ends or the stream breaks, then
-	// closes the channel.
-	Events(ctx context.Context) (<-chan controlapi.Event, error)
+	// EventsSince delivers events after lastID ("" from now) until ctx
+	// ends or the stream breaks, then closes the channel.
+	EventsSince(ctx context.Context, lastID string) (<-chan controlapi.Event, error)
+	JobHistory(ctx context.Context, id string) ([]controlapi.JobPoint, error)
+	SubmitJob(ctx context.Context, spec controlapi.JobSpec) (controlapi.JobSpec, error)
+	CancelJob(ctx context.Context, id string) (controlapi.CancelResponse, error)
+	DenyPeer(ctx context.Context, id string) error
+	Models(ctx context.Context) ([]controlapi.Model, error)
+	SetModelLabel(ctx context.Context, name, label string, version int) error
+	RemoveModel(ctx context.Context, name string, version int) error
+	PullModel(ctx context.Context, name string, req controlapi.PullRequest) (controlapi.PullResponse, error)
+	PredictModel(ctx context.Context, name string, req controlapi.PredictRequest) (controlapi.PredictResponse, error)
+	Logs(ctx context.Context, q controlapi.LogQuery) ([]controlapi.LogLine, error)
 }
 
 var _ Node = (*controlapi.Client)(nil)
@@ -25,9 +35,20 @@ var _ Node = (*controlapi.Client)(nil)
 type Options struct {
 	// Addr names the node in the reconnect banner ("127.0.0.1:7070").
 	Addr string
-	// MeshID is shown in the header when known (the control API does not
-	// report it yet); empty shows "-".
+	// MeshID is shown in the header when the node does not report one
+	// (older nodes); empty shows "-".
 	MeshID string
+	// Images is an MNIST-style IDX image file (t10k-images-idx3-ubyte,
+	// optionally .gz) whose first images the Query screen offers as inputs
+	// for image models; its labels file beside it, when there, gives each
+	// image's true label. Empty: no picker.
+	Images string
+	// QuitStopsNode says the node ends with the console (`shoal up` on a
+	// terminal), which the quit question then says.
+	QuitStopsNode bool
+	// LogPoll is how often the Log screen reads new log lines while shown
+	// (default 1s); the log has no event of its own.
+	LogPoll time.Duration
 	// Now is the clock for "last seen" columns (time.Now when nil).
 	Now func() time.Time
 	// Refresh is how often relative times are redrawn; 0 never.
@@ -55,6 +76,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.LogPoll <= 0 {
+		o.LogPoll = time.Second
 	}
 	return o
 }

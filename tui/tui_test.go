@@ -80,6 +80,15 @@ func TestGoldenScreens(t *testing.T) {
 		{"job_failed", []string{"2", "G", "enter"}},
 		{"help", []string{"?"}},
 		{"quit_ask", []string{"q"}},
+		{"peer_deny_ask", []string{"d"}},
+		{"job_cancel_ask", []string{"2", "c"}},
+		{"job_form", []string{"2", "n"}},
+		{"models", []string{"3"}},
+		{"model_remove_ask", []string{"3", "x"}},
+		{"model_label", []string{"3", "l"}},
+		{"model_pull", []string{"3", "j", "p"}},
+		{"query", []string{"4"}},
+		{"log", []string{"5"}},
 	}
 	for _, size := range [][2]int{{100, 30}, {80, 24}} {
 		for _, s := range screens {
@@ -87,6 +96,7 @@ func TestGoldenScreens(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				d, _ := ready(t, size[0], size[1])
 				d.press(s.keys...)
+				settle(d, s.name)
 				got := plain(d.m)
 				checkSize(t, got, size[0], size[1])
 				checkGolden(t, name, got)
@@ -211,7 +221,9 @@ func TestScreenSwitchHelpAndQuit(t *testing.T) {
 	for _, step := range []struct {
 		key  string
 		want screen
-	}{{"tab", screenJobs}, {"tab", screenPeers}, {"shift+tab", screenJobs}, {"shift+tab", screenPeers}, {"2", screenJobs}, {"1", screenPeers}} {
+	}{{"tab", screenJobs}, {"tab", screenModels}, {"tab", screenQuery}, {"tab", screenLog}, {"tab", screenPeers},
+		{"shift+tab", screenLog}, {"shift+tab", screenQuery}, {"3", screenModels}, {"4", screenQuery}, {"5", screenLog},
+		{"2", screenJobs}, {"1", screenPeers}} {
 		d.press(step.key)
 		if d.m.screen != step.want {
 			t.Fatalf("%s: screen %v, want %v", step.key, d.m.screen, step.want)
@@ -483,5 +495,16 @@ func TestScroll(t *testing.T) {
 	d.update(tea.WindowSizeMsg{Width: 80, Height: 12})
 	if v := plain(d.m); !strings.Contains(v, "› zz-22") {
 		t.Errorf("cursor row lost after a resize:\n%s", v)
+	}
+}
+
+// settle waits for what a screen reads when it opens (a job's history,
+// the log), so its golden file does not depend on timing.
+func settle(d *driver, name string) {
+	switch {
+	case strings.HasPrefix(name, "job_detail"):
+		d.until("the job's history", func(m Model) bool { return len(m.history["9f3c2a1b7d4e"]) > 0 })
+	case name == "log":
+		d.until("the log", func(m Model) bool { return len(m.logs.lines) > 0 })
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -55,6 +56,12 @@ func (m Model) topLines() []string {
 func (m Model) bottomLines() []string {
 	var lines []string
 	l := m.lists[m.screen]
+	if d := m.dialogLines(); d != nil {
+		return d
+	}
+	if m.note != "" {
+		lines = append(lines, fit(m.note, m.width))
+	}
 	if l.filtering {
 		lines = append(lines, fit("/"+l.filter+"█  (enter keeps, esc clears)", m.width))
 	} else if l.filter != "" && l.open == "" {
@@ -62,11 +69,15 @@ func (m Model) bottomLines() []string {
 	}
 	if m.confirmQuit != "" {
 		return append(lines, styleBanner.Render(fit("? job "+m.confirmQuit+" that this node submitted is still running: quit anyway? y/n", m.width)),
-			fit("  (the job goes on without the console)", m.width))
+			fit("  "+m.quitNote(), m.width))
 	}
 	h := m.help
 	h.SetWidth(m.width)
-	return append(lines, h.ShortHelpView(m.keys.ShortHelp()))
+	keys := m.keys.shortHelp(m.screen)
+	if m.form != nil {
+		keys = []key.Binding{m.keys.FormNext, m.keys.FormSubmit, m.keys.FormEsc}
+	}
+	return append(lines, h.ShortHelpView(keys))
 }
 
 // tableRows is how many table rows fit under the column titles.
@@ -80,17 +91,25 @@ func (m Model) render() string {
 	var body []string
 	switch {
 	case m.showHelp:
-		body = m.helpOverlay()
+		body = m.helpOverlay(bodyH)
 	case !m.everUp:
 		body = []string{"", "  connecting to the node" + m.addrSuffix() + "…"}
 	case m.screen == screenPeers && m.lists[screenPeers].open != "":
 		body = m.peerDetail(m.lists[screenPeers].open)
 	case m.screen == screenPeers:
 		body = m.peersTable(bodyH)
+	case m.form != nil:
+		body = m.formLines()
 	case m.screen == screenJobs && m.lists[screenJobs].open != "":
 		body = m.jobDetail(m.lists[screenJobs].open, bodyH)
-	default:
+	case m.screen == screenJobs:
 		body = m.jobsTable(bodyH)
+	case m.screen == screenModels:
+		body = m.modelsTable(bodyH)
+	case m.screen == screenQuery:
+		body = m.queryView(bodyH)
+	default:
+		body = m.logView(bodyH)
 	}
 	if len(body) > bodyH {
 		body = body[:bodyH]
@@ -117,14 +136,14 @@ func (m Model) addrSuffix() string {
 func (m Model) tabsLine() string {
 	parts := []string{styleTitle.Render("shoal")}
 	for s := range numScreens {
-		label := fmt.Sprintf(" %d %s ", s+1, s)
+		label := fmt.Sprintf("%d %s", s+1, s)
 		if s == m.screen {
-			parts = append(parts, styleTab.Render("["+strings.TrimSpace(label)+"]"))
+			parts = append(parts, styleTab.Render("["+label+"]"))
 		} else {
 			parts = append(parts, label)
 		}
 	}
-	left := strings.Join(parts, " ")
+	left := strings.Join(parts, "  ")
 	state := "connected"
 	if !m.connected {
 		state = "DISCONNECTED"
@@ -152,7 +171,7 @@ func (m Model) headerLines() []string {
 	if len(m.self.Addrs) > 0 {
 		addr = m.self.Addrs[0]
 	}
-	lines := []string{fmt.Sprintf("node %s  %s  mesh %s  peers up %d/%d", styleHead.Render(orDash(m.self.Name)), shortID(m.self.ID), orDash(m.opt.MeshID), up, total)}
+	lines := []string{fmt.Sprintf("node %s  %s  mesh %s  peers up %d/%d", styleHead.Render(orDash(m.self.Name)), shortID(m.self.ID), orDash(m.meshID()), up, total)}
 	// The join address is what another machine types: never cut it, wrap it.
 	join := "join " + addr
 	for m.width > 0 && ansi.StringWidth(join) > m.width {
@@ -160,6 +179,21 @@ func (m Model) headerLines() []string {
 		join = join[m.width:]
 	}
 	return append(lines, join)
+}
+
+func (m Model) quitNote() string {
+	if m.opt.QuitStopsNode {
+		return "(quitting stops this node too; the other members go on without it)"
+	}
+	return "(the job goes on without the console)"
+}
+
+// meshID is the node's own word for its mesh, else the option's.
+func (m Model) meshID() string {
+	if m.self.MeshID != "" {
+		return m.self.MeshID
+	}
+	return m.opt.MeshID
 }
 
 func (m Model) banner() string {
@@ -286,7 +320,7 @@ func (m Model) jobsTable(height int) []string {
 		if m.lists[screenJobs].filter != "" {
 			return []string{"", "  no job matches the filter"}
 		}
-		return []string{"", "  no jobs yet: submit one with `shoal job submit`"}
+		return []string{"", "  no jobs yet: n starts one (or `shoal job submit`)"}
 	}
 	ws := layout(jobCols, m.width)
 	rows := make([][]string, len(js))
@@ -355,6 +389,12 @@ func (m Model) jobDetail(id string, height int) []string {
 	if j.Result != nil {
 		out = append(out, kv("model out", fmt.Sprintf("%s v%d (%s)", j.Result.ModelName, j.Result.ModelVersion, fmtBytes(j.Result.ModelBytes))))
 	}
+	// The charts take what the member rows leave (blank, title, column
+	// titles, one row each).
+	if ch := m.jobCharts(j.ID, height-len(out)-1-(3+1+len(j.Peers))); len(ch) > 0 {
+		out = append(out, "")
+		out = append(out, ch...)
+	}
 	out = append(out, "", styleHead.Render(fmt.Sprintf("Members (%d)", max(j.Members, len(j.Peers)+1))))
 	members := append([]controlapi.JobStatus{{
 		Peer: m.self.ID, State: j.State, Epoch: j.Epoch, Step: j.Step, Steps: j.Steps, Loss: j.Loss,
@@ -380,37 +420,62 @@ func (m Model) jobDetail(id string, height int) []string {
 	return out
 }
 
-// helpOverlay lists every key, grouped, in as many columns as fit.
-func (m Model) helpOverlay() []string {
-	var cols [][]string
+// jobCharts draws the job's loss and accuracy over its steps, side by
+// side when the window is wide enough, in at most room lines.
+func (m Model) jobCharts(id string, room int) []string {
+	h := min(10, room)
+	if h < 5 {
+		return nil
+	}
+	pts := m.history[id]
+	loss := func(p controlapi.JobPoint) float64 { return p.Loss }
+	acc := func(p controlapi.JobPoint) float64 { return p.Accuracy }
+	w := (m.width - 3) / 2
+	return sideBySide(lineChart("loss", pts, loss, w, h, false), lineChart("hold-out accuracy", pts, acc, w, h, true), w)
+}
+
+// helpOverlay lists every key, grouped, in as many columns as fit (each
+// group goes to the shortest column so far); a window too short for all
+// of it scrolls with j/k.
+func (m Model) helpOverlay(height int) []string {
+	const colW = 33
+	per := max(1, m.width/colW)
+	cols := make([][]string, per)
 	for _, g := range m.keys.groups() {
-		col := []string{styleHead.Render(g.title)}
-		for _, b := range g.keys {
-			col = append(col, fmt.Sprintf("  %-10s %s", b.Help().Key, b.Help().Desc))
-		}
-		cols = append(cols, col)
-	}
-	const colW = 38
-	per := max(1, min(len(cols), m.width/colW))
-	out := []string{styleTitle.Render("Keys") + "  (? or esc closes)", ""}
-	for i := 0; i < len(cols); i += per {
-		group := cols[i:min(len(cols), i+per)]
-		height := 0
-		for _, c := range group {
-			height = max(height, len(c))
-		}
-		for r := range height {
-			var b strings.Builder
-			for _, c := range group {
-				cell := ""
-				if r < len(c) {
-					cell = c[r]
-				}
-				b.WriteString(fit(cell, colW))
+		c := 0
+		for i := range cols {
+			if len(cols[i]) < len(cols[c]) {
+				c = i
 			}
-			out = append(out, strings.TrimRight(b.String(), " "))
 		}
-		out = append(out, "")
+		cols[c] = append(cols[c], styleHead.Render(g.title))
+		for _, b := range g.keys {
+			cols[c] = append(cols[c], fmt.Sprintf("  %-9s %s", b.Help().Key, b.Help().Desc))
+		}
+		cols[c] = append(cols[c], "")
 	}
-	return out
+	rows := 0
+	for _, c := range cols {
+		rows = max(rows, len(c))
+	}
+	var lines []string
+	for r := range rows {
+		var b strings.Builder
+		for _, c := range cols {
+			cell := ""
+			if r < len(c) {
+				cell = c[r]
+			}
+			b.WriteString(fit(cell, colW))
+		}
+		lines = append(lines, strings.TrimRight(b.String(), " "))
+	}
+	out := []string{styleTitle.Render("Keys") + "  (? or esc closes; docs/keys.md has them too)"}
+	room := max(1, height-1)
+	if len(lines) <= room {
+		return append(out, lines...)
+	}
+	off := max(0, min(m.helpOffset, len(lines)-room+1))
+	out = append(out, lines[off:off+room-1]...)
+	return append(out, styleFaint.Render(fmt.Sprintf("  lines %d-%d of %d: j/k scroll", off+1, off+room-1, len(lines))))
 }

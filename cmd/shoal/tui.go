@@ -22,6 +22,7 @@ type tuiFlags struct {
 	api     string
 	dataDir string
 	logFile string
+	images  string
 }
 
 func newTUICmd() *cobra.Command {
@@ -30,7 +31,8 @@ func newTUICmd() *cobra.Command {
 		Use:   "tui",
 		Short: "Open the operator console on a running node",
 		Long: "tui attaches an interactive console to a running node (`shoal up`) through its local control API:\n" +
-			"the Peers and Jobs screens update live, and a lost connection is retried until the node is back.\n" +
+			"Peers, Jobs (with a form to start one, cancel, charts), Models (label, remove, pull), Query and Log screens\n" +
+			"update live, and a lost connection is retried until the node is back (the stream resumes where it broke).\n" +
 			"The API token is read from the node's data dir, so use the same --data-dir (or SHOAL_DATA_DIR) as the node.\n" +
 			"Press ? inside for every key (also in docs/keys.md). The console logs to a file, never to the screen;\n" +
 			"NO_COLOR turns colours off.",
@@ -58,14 +60,20 @@ func newTUICmd() *cobra.Command {
 			}
 			defer lf.Close()
 			log := slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo}))
-			return tui.Run(cmd.Context(), c, tui.Options{Addr: o.api, Logger: log, Refresh: tuiRefresh, Poll: tuiPoll})
+			return tui.Run(cmd.Context(), c, consoleOptions(o.api, o.images, log))
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.api, "api", controlapi.DefaultAddr, "address of the node's control API")
 	f.StringVar(&o.dataDir, "data-dir", "", "the node's data dir, holding its API token (default $SHOAL_DATA_DIR, else $XDG_DATA_HOME/shoal)")
 	f.StringVar(&o.logFile, "log-file", "", "where the console logs (default tui.log in the data dir)")
+	f.StringVar(&o.images, "images", "", "MNIST test images (t10k-images-idx3-ubyte[.gz]) the Query screen offers as inputs")
 	return cmd
+}
+
+// consoleOptions are the console's options for `shoal tui` and `shoal up`.
+func consoleOptions(addr, images string, log *slog.Logger) tui.Options {
+	return tui.Options{Addr: addr, Logger: log, Refresh: tuiRefresh, Poll: tuiPoll, Images: images}
 }
 
 // tuiRefresh is how often "last seen" times are redrawn.

@@ -6,10 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalmesh/shoal/engine/data/datatest"
 )
 
 func TestTUIHelp(t *testing.T) {
@@ -42,8 +45,11 @@ func TestTUINeedsATerminal(t *testing.T) {
 }
 
 // TestTUIInTmux drives the real binary in tmux against a real 3-peer mesh:
-// the Peers screen lists the two other peers, 2 opens Jobs, q quits. It
-// polls capture-pane with deadlines instead of sleeping.
+// the Peers screen lists the two other peers; on Jobs the form (n) starts
+// a small text job across all three, which reaches done; the Query screen
+// asks the trained model and shows the label and the peer that answered;
+// q asks (nothing runs any more: it quits). It polls capture-pane with
+// deadlines instead of sleeping.
 func TestTUIInTmux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs processes; skipped with -short")
@@ -59,6 +65,7 @@ func TestTUIInTmux(t *testing.T) {
 	b := startMeshProc(t, bin, "bravo", filepath.Join(root, "bravo"), "--key", key, "--bootstrap", a.addr)
 	c := startMeshProc(t, bin, "charlie", filepath.Join(root, "charlie"), "--key", key, "--bootstrap", a.addr)
 
+	var waitForIn func(what string, within time.Duration, ok func(string) bool) string
 	sock := "shoal-tui-test-" + strconv.Itoa(os.Getpid())
 	tm := func(args ...string) (string, error) {
 		out, err := exec.Command(tmux, append([]string{"-L", sock}, args...)...).CombinedOutput()
@@ -77,7 +84,11 @@ func TestTUIInTmux(t *testing.T) {
 	}
 	waitFor := func(what string, ok func(string) bool) string {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
+		return waitForIn(what, 30*time.Second, ok)
+	}
+	waitForIn = func(what string, within time.Duration, ok func(string) bool) string {
+		t.Helper()
+		deadline := time.Now().Add(within)
 		for {
 			s := screen()
 			if ok(s) {
@@ -85,7 +96,7 @@ func TestTUIInTmux(t *testing.T) {
 			}
 			if time.Now().After(deadline) {
 				logs, _ := os.ReadFile(logFile)
-				t.Fatalf("no %s within 30s; screen:\n%s\nconsole log:\n%s", what, s, logs)
+				t.Fatalf("no %s within %s; screen:\n%s\nconsole log:\n%s\nalpha's log:\n%s", what, within, s, logs, a.log.String())
 			}
 			time.Sleep(50 * time.Millisecond) // polling interval, not a wait for an outcome
 		}
@@ -95,9 +106,17 @@ func TestTUIInTmux(t *testing.T) {
 			t.Fatalf("send-keys: %v\n%s", err, out)
 		}
 	}
+	// SHOAL_CONSOLE_CAPTURES=dir keeps a capture of each screen there
+	// (docs/console.md shows them).
+	capture := func(name, s string) {
+		if dir := os.Getenv("SHOAL_CONSOLE_CAPTURES"); dir != "" {
+			_ = os.WriteFile(filepath.Join(dir, name+".txt"), []byte(s), 0o644)
+		}
+	}
 	s := waitFor("both peers on the Peers screen", func(s string) bool {
 		return strings.Contains(s, "bravo") && strings.Contains(s, "charlie") && strings.Contains(s, "peers up 2/2")
 	})
+	capture("peers", s)
 	if !strings.Contains(s, "node alpha") || !strings.Contains(s, "join "+a.addr[:20]) {
 		t.Errorf("header does not show this node:\n%s", s)
 	}
@@ -108,6 +127,66 @@ func TestTUIInTmux(t *testing.T) {
 	// Escape and q apart: sent together they read as alt+q.
 	keys("Escape")
 	waitFor("the peer list again", func(s string) bool { return strings.Contains(s, "ADDRESSES") })
+
+	// A job from the form: seed-text on 3,000 short texts (three shards of
+	// the default 1,000 rows, one per member), one epoch, all three peers.
+	data := datatest.DaysTSV(t, 3000)
+	keys("2")
+	waitFor("the Jobs screen", func(s string) bool { return strings.Contains(s, "[2 Jobs]") })
+	keys("n")
+	waitFor("the job form", func(s string) bool { return strings.Contains(s, "New job") && strings.Contains(s, "min peers") })
+	keys("-l", "days")
+	keys("Tab", "BSpace", "BSpace", "BSpace")
+	keys("-l", "seed-text")
+	keys("Tab")
+	keys("-l", data)
+	keys("Tab", "Tab", "BSpace", "3", "Tab", "4", "Tab", "Tab")
+	capture("job_form", waitFor("the filled form", func(s string) bool {
+		return strings.Contains(s, "seed-text") && strings.Contains(s, "› [ submit ]")
+	}))
+	keys("Enter")
+	waitFor("the submission", func(s string) bool { return strings.Contains(s, "submitted job days") })
+	capture("jobs", waitForIn("the job to be done", 3*time.Minute, func(s string) bool {
+		return regexp.MustCompile(`days \S+\s+done\s`).MatchString(s)
+	}))
+	keys("Enter")
+	capture("job_detail", waitFor("the job's charts", func(s string) bool {
+		return strings.Contains(s, "Job days") && strings.Contains(s, "hold-out accuracy") && strings.Contains(s, "Members (3)")
+	}))
+	keys("Escape")
+	waitFor("the job list again", func(s string) bool { return strings.Contains(s, "PROGRESS") })
+
+	// The model loads a moment after the job published it: the Models
+	// screen (read again every few seconds) says when.
+	keys("3")
+	capture("models", waitForIn("the model to be available", time.Minute, func(s string) bool {
+		return regexp.MustCompile(`days\s+v1\s.*available`).MatchString(s)
+	}))
+	// The trained model from the Query screen.
+	keys("4")
+	waitFor("the model on the Query screen", func(s string) bool { return strings.Contains(s, "[4 Query]") && strings.Contains(s, "› days") })
+	keys("i")
+	keys("-l", "a good sunny morning")
+	keys("Enter")
+	// A query that still came too early is sent again (enter resends).
+	answered := regexp.MustCompile(`label (good|bad)`)
+	for try := 1; ; try++ {
+		n := fmt.Sprintf("History (%d this session)", try)
+		s = waitFor("answer "+strconv.Itoa(try), func(s string) bool { return strings.Contains(s, n) })
+		if answered.MatchString(s) || try == 3 {
+			break
+		}
+		keys("Enter")
+	}
+	if !answered.MatchString(s) || !strings.Contains(s, "served by alpha (this node)") {
+		t.Fatalf("no label and serving peer on the Query screen:\n%s", s)
+	}
+	t.Logf("query answered:\n%s", s)
+	capture("query", s)
+	keys("5")
+	capture("log", waitFor("the node's log", func(s string) bool {
+		return strings.Contains(s, "[5 Log]") && strings.Contains(s, " INFO ")
+	}))
 	keys("q")
 	waitFor("the console to quit", func(s string) bool { return strings.Contains(s, "TUI-EXITED 0") })
 	for _, p := range []*meshProc{c, b, a} {

@@ -5,16 +5,20 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/mesh/job"
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 	"github.com/shoalmesh/shoal/serve/node"
+	"github.com/shoalmesh/shoal/tui"
 )
 
 func init() { subcommands = append(subcommands, newUpCmd) }
@@ -31,6 +35,7 @@ type upOptions struct {
 	role        string
 	api         string
 	headless    bool
+	images      string
 	noMDNS      bool
 	noDHT       bool
 	dataDir     string
@@ -46,7 +51,9 @@ func newUpCmd() *cobra.Command {
 		Long: "Joins the mesh whose key is --key (default <data-dir>/swarm.key, created when absent),\n" +
 			"listens on --listen (default: loopback only, tcp 4001 and ws 4002), dials --bootstrap peers,\n" +
 			"finds peers on the LAN with mDNS and through a private DHT, and serves the local control API\n" +
-			"on --api. Logs go to stderr. Ctrl-C or SIGTERM shuts it down cleanly.",
+			"on --api. On a terminal it opens the operator console (as `shoal tui`) and logs to node.log in\n" +
+			"the data dir; quitting the console stops the node. With --headless, or without a terminal, logs\n" +
+			"go to stderr. Ctrl-C or SIGTERM shuts it down cleanly.",
 		Example: "  shoal up --headless\n" +
 			"  shoal up --key swarm.key --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…",
 		Args: cobra.NoArgs,
@@ -61,7 +68,8 @@ func newUpCmd() *cobra.Command {
 	f.StringVar(&o.name, "name", "", "name shown to other peers (default: host name)")
 	f.StringVar(&o.role, "role", mesh.RoleFull, "full (trains and serves) or edge (small device: serves, trains only when asked)")
 	f.StringVar(&o.api, "api", controlapi.DefaultAddr, "control API address (loopback only)")
-	f.BoolVar(&o.headless, "headless", false, "log instead of opening the terminal UI")
+	f.BoolVar(&o.headless, "headless", false, "log to stderr instead of opening the console (the console opens only on a terminal)")
+	f.StringVar(&o.images, "images", "", "MNIST test images for the console's Query screen (see shoal tui --images)")
 	f.BoolVar(&o.noMDNS, "no-mdns", false, "do not look for peers on the LAN with mDNS")
 	f.BoolVar(&o.noDHT, "no-dht", false, "do not run the private DHT")
 	addDataDirFlag(f, &o.dataDir)
@@ -73,7 +81,25 @@ func newUpCmd() *cobra.Command {
 func runUp(cmd *cobra.Command, o upOptions) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
-	log, err := newLogger(stderr, o.logLevel)
+	console := !o.headless && term.IsTerminal(int(os.Stdout.Fd())) && term.IsTerminal(int(os.Stdin.Fd()))
+	var logTo io.Writer = stderr
+	var consoleLog *slog.Logger
+	if console {
+		// The console owns the terminal: the node logs to a file (and the
+		// console's Log screen shows the same lines through the API).
+		dir, err := resolveDataDir(o.dataDir, true)
+		if err != nil {
+			return err
+		}
+		lf, err := os.OpenFile(filepath.Join(dir, "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("node log: %w", err)
+		}
+		defer lf.Close()
+		logTo, stderr = lf, lf
+		consoleLog = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo})).With("part", "console")
+	}
+	log, err := newLogger(logTo, o.logLevel)
 	if err != nil {
 		return err
 	}
@@ -103,9 +129,6 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 			return fmt.Errorf("mesh key %s does not exist: copy the mesh's key file here, or create a new mesh with `shoal key new -o %s`", keyPath, keyPath)
 		}
 		return err
-	}
-	if !o.headless {
-		fmt.Fprintln(stderr, "shoal up: the terminal UI is not built yet; running headless (logs on stderr)")
 	}
 	listen := o.listen
 	if len(listen) == 0 {
@@ -145,6 +168,13 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	fmt.Fprintf(stderr, "serving models on http://%s (TF Serving /v1, KServe /v2, /metrics)\n", nd.ServeAddr())
 	if created {
 		printJoinHelp(stderr, keyPath, m)
+	}
+	if console {
+		// Quitting the console ends `shoal up`, and the deferred Close
+		// stops the node.
+		opt := consoleOptions(nd.APIAddr(), o.images, consoleLog)
+		opt.QuitStopsNode = true
+		return tui.Run(ctx, nd.APIClient(), opt)
 	}
 	select {
 	case <-ctx.Done():

@@ -33,8 +33,8 @@ func (m *Manager) reannounce(ann Announcement) {
 			return
 		case <-t.C:
 		}
-		if len(m.members(ann.Spec.ID, false)) >= ann.Spec.MinPeers {
-			return
+		if len(m.members(ann.Spec.ID, false)) >= ann.Spec.MinPeers || m.finished(ann.Spec.ID) {
+			return // enough members, or canceled (a canceled job is marked finished)
 		}
 		if err := m.announce(m.ctx, ann); err != nil {
 			m.log.Debug("re-announce", "job", ann.Spec.ID, "err", err)
@@ -60,6 +60,8 @@ func (m *Manager) readLoop() {
 			continue
 		}
 		switch env.Kind {
+		case kindCancel:
+			m.onCancel(from, *env.Cancel)
 		case kindAnnounce:
 			if m.cfg.Role == mesh.RoleEdge && !env.Announce.Spec.Edge {
 				continue

@@ -44,6 +44,8 @@ type jobState struct {
 	err     error
 	done    chan struct{}
 	wake    chan struct{} // poked when a member's status changes
+	// cancel ends the job's run here (cancel.go); its cause says who asked.
+	cancel context.CancelCauseFunc
 }
 
 type memberStatus struct {
@@ -178,6 +180,8 @@ func (m *Manager) start(ann Announcement) error {
 		done:    make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 	}
+	jctx, jcancel := context.WithCancelCause(m.ctx)
+	js.cancel = jcancel
 	m.jobs[ann.Spec.ID] = js
 	m.mu.Unlock()
 	if err := m.persist(ann); err != nil {
@@ -189,7 +193,11 @@ func (m *Manager) start(ann Announcement) error {
 	go func() {
 		defer m.wg.Done()
 		r := &runner{m: m, js: js, spec: ann.Spec, manifest: ann.Manifest, log: m.log.With("job", spec.ID)}
-		res, err := r.run(m.ctx)
+		res, err := r.run(jctx)
+		if c := canceled(jctx); err != nil && c != nil {
+			err = c // "canceled by …", not "context canceled"
+		}
+		jcancel(nil)
 		m.mu.Lock()
 		js.result, js.err = res, err
 		m.mu.Unlock()

@@ -15,6 +15,7 @@ const (
 	messageVersion = 1
 	kindAnnounce   = "announce"
 	kindStatus     = "status"
+	kindCancel     = "cancel" // cancel.go
 )
 
 // ShardRef names one shard of a job and how many rows it holds.
@@ -79,10 +80,11 @@ type Status struct {
 }
 
 type envelope struct {
-	V        int           `json:"v"`
-	Kind     string        `json:"kind"`
-	Announce *Announcement `json:"announce,omitempty"`
-	Status   *Status       `json:"status,omitempty"`
+	V        int            `json:"v"`
+	Kind     string         `json:"kind"`
+	Announce *Announcement  `json:"announce,omitempty"`
+	Status   *Status        `json:"status,omitempty"`
+	Cancel   *CancelMessage `json:"cancel,omitempty"`
 }
 
 func encodeAnnouncement(a Announcement) ([]byte, error) {
@@ -117,13 +119,18 @@ func decodeMessage(b []byte) (envelope, error) {
 		return e, fmt.Errorf("job message: version %d, want %d", e.V, messageVersion)
 	}
 	switch e.Kind {
+	case kindCancel:
+		if e.Cancel == nil || e.Announce != nil || e.Status != nil {
+			return e, errors.New("job message: cancel without its body")
+		}
+		return e, e.Cancel.validate()
 	case kindAnnounce:
-		if e.Announce == nil || e.Status != nil {
+		if e.Announce == nil || e.Status != nil || e.Cancel != nil {
 			return e, errors.New("job message: announce without its body")
 		}
 		return e, e.Announce.validate()
 	case kindStatus:
-		if e.Status == nil || e.Announce != nil {
+		if e.Status == nil || e.Announce != nil || e.Cancel != nil {
 			return e, errors.New("job message: status without its body")
 		}
 		return e, e.Status.validate()

@@ -109,7 +109,16 @@ func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
 // The channel is unbuffered: the reader sets the pace, and an abandoned
 // reader must cancel ctx to free the connection.
 func (c *Client) Events(ctx context.Context) (<-chan Event, error) {
-	body, err := c.openEvents(ctx)
+	return c.EventsSince(ctx, "")
+}
+
+// EventsSince is Events resumed after the event with id lastID (Event.ID;
+// "" starts from now): the node first replays what the client missed from
+// a bounded ring of recent events. When it cannot (lastID too old, or from
+// before the node restarted) the first event is EventStreamReset, and the
+// client should read the node's state again.
+func (c *Client) EventsSince(ctx context.Context, lastID string) (<-chan Event, error) {
+	body, err := c.openEvents(ctx, lastID)
 	if err != nil {
 		return nil, err
 	}
@@ -132,15 +141,19 @@ func (c *Client) Events(ctx context.Context) (<-chan Event, error) {
 // until ctx is done (returns ctx's error), fn returns an error (returned), the
 // node ends the stream (io.EOF) or a frame is malformed (that error).
 func (c *Client) StreamEvents(ctx context.Context, fn func(Event) error) error {
-	body, err := c.openEvents(ctx)
+	body, err := c.openEvents(ctx, "")
 	if err != nil {
 		return err
 	}
 	return readEvents(ctx, body, fn)
 }
 
-func (c *Client) openEvents(ctx context.Context) (io.ReadCloser, error) {
-	resp, err := c.do(ctx, http.MethodGet, PathEvents, "text/event-stream", nil)
+func (c *Client) openEvents(ctx context.Context, lastID string) (io.ReadCloser, error) {
+	var hdr http.Header
+	if lastID != "" {
+		hdr = http.Header{"Last-Event-Id": {lastID}}
+	}
+	resp, err := c.doHeader(ctx, http.MethodGet, PathEvents, "text/event-stream", nil, hdr)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +207,11 @@ func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 // and returns a 2xx response; any other outcome is an error (NoNodeError,
 // ErrUnauthorized, *APIError, or ctx's error).
 func (c *Client) do(ctx context.Context, method, path, accept string, body []byte) (*http.Response, error) {
+	return c.doHeader(ctx, method, path, accept, body, nil)
+}
+
+// doHeader is do with extra request headers.
+func (c *Client) doHeader(ctx context.Context, method, path, accept string, body []byte, hdr http.Header) (*http.Response, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -201,6 +219,9 @@ func (c *Client) do(ctx context.Context, method, path, accept string, body []byt
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("control API address %q: %w", c.addr, err)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
 	}
 	req.Header.Set("Accept", accept)
 	if body != nil {

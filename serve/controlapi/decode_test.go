@@ -125,6 +125,7 @@ func TestEventDecoderMalformed(t *testing.T) {
 		{"many comments too large", strings.Repeat(":0123456789\n", 20) + "\n", 64, "too large"},
 		{"trailing data", "data: {\"type\":\"a\"} 1\n\n", 0, "trailing data"},
 		{"empty stream", "", 0, "EOF"},
+		{"id too long", "id: " + strings.Repeat("7", 200) + "\ndata: {\"type\":\"a\"}\n\n", 0, "event id is too large"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -144,6 +145,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		"data: {\"type\":\"x\",\r\ndata: \"reason\":\"y\"}\r\r",
 		"event:\ndata\n\n",
 		"\r\r\r\n\n",
+		"id: 1a2b-7\nevent: x\ndata: {\"type\":\"x\"}\n\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -157,6 +159,9 @@ func FuzzDecodeEvent(f *testing.F) {
 			}
 			if ev.Type == "" {
 				t.Fatalf("event without a type accepted: %+v", ev)
+			}
+			if len(ev.ID) > 3*maxEventID {
+				t.Fatalf("id of %d bytes accepted", len(ev.ID))
 			}
 		}
 		t.Fatalf("decoder returned more events than input bytes")
@@ -215,4 +220,17 @@ func FuzzParseToken(f *testing.F) {
 			t.Fatalf("re-parse: %q, %v", again, err)
 		}
 	})
+}
+
+func TestEventDecoderIDs(t *testing.T) {
+	in := "id: b1-1\nevent: a\ndata: {\"type\":\"a\"}\n\n" +
+		"event: b\ndata: {\"type\":\"b\"}\n\n" + // a frame without an id has none
+		"id: b1-3\r\ndata: {\"type\":\"c\"}\r\n\r\n"
+	d := NewEventDecoder(strings.NewReader(in), 0)
+	for _, want := range [][2]string{{"a", "b1-1"}, {"b", ""}, {"c", "b1-3"}} {
+		ev, err := d.Next()
+		if err != nil || ev.Type != want[0] || ev.ID != want[1] {
+			t.Fatalf("event %+v, %v; want type %s id %q", ev, err, want[0], want[1])
+		}
+	}
 }

@@ -15,7 +15,8 @@ import (
 // JSON payloads. It understands the parts of the SSE format the server uses
 // and what proxies may add: "event:" and "data:" fields (several data lines
 // are joined with "\n"), comment lines starting with ':' (heartbeats), and
-// any of "\n", "\r\n", "\r" as line ends. "id:" and "retry:" are ignored.
+// any of "\n", "\r\n", "\r" as line ends. "id:" sets Event.ID (ids of at
+// most maxEventID bytes; a longer one is an error); "retry:" is ignored.
 //
 // A frame (all lines up to a blank line) may hold at most limit bytes; a
 // longer one is an error wrapping ErrTooLarge, so a hostile server cannot make
@@ -43,7 +44,7 @@ func NewEventDecoder(r io.Reader, limit int) *EventDecoder {
 // frame at the end is discarded, as the SSE spec says).
 func (d *EventDecoder) Next() (Event, error) {
 	for {
-		typ, data, err := d.nextFrame()
+		typ, id, data, err := d.nextFrame()
 		if err != nil {
 			return Event{}, err
 		}
@@ -57,6 +58,7 @@ func (d *EventDecoder) Next() (Event, error) {
 		if ev.Type == "" {
 			ev.Type = typ
 		}
+		ev.ID = id
 		if ev.Type == "" {
 			return Event{}, errors.New("event without a type")
 		}
@@ -64,22 +66,25 @@ func (d *EventDecoder) Next() (Event, error) {
 	}
 }
 
-// nextFrame returns the "event:" value and the joined data lines of one
-// frame; data is nil when the frame had no data line.
-func (d *EventDecoder) nextFrame() (typ string, data []byte, err error) {
+// maxEventID bounds an "id:" value: the server's ids are a few dozen bytes.
+const maxEventID = 128
+
+// nextFrame returns the "event:" and "id:" values and the joined data
+// lines of one frame; data is nil when the frame had no data line.
+func (d *EventDecoder) nextFrame() (typ, id string, data []byte, err error) {
 	size := 0
 	for d.sc.Scan() {
 		line := d.sc.Bytes()
 		if len(line) == 0 {
 			if data != nil || typ != "" {
-				return typ, data, nil
+				return typ, id, data, nil
 			}
 			size = 0
 			continue
 		}
 		size += len(line) + 1
 		if size > d.limit {
-			return "", nil, fmt.Errorf("event frame is %w (limit %d bytes)", ErrTooLarge, d.limit)
+			return "", "", nil, fmt.Errorf("event frame is %w (limit %d bytes)", ErrTooLarge, d.limit)
 		}
 		if line[0] == ':' {
 			continue // comment: heartbeat
@@ -89,6 +94,11 @@ func (d *EventDecoder) nextFrame() (typ string, data []byte, err error) {
 		switch string(field) {
 		case "event":
 			typ = strings.ToValidUTF8(string(value), "\uFFFD")
+		case "id":
+			if len(value) > maxEventID {
+				return "", "", nil, fmt.Errorf("event id is %w (limit %d bytes)", ErrTooLarge, maxEventID)
+			}
+			id = strings.ToValidUTF8(string(value), "\uFFFD")
 		case "data":
 			if data != nil {
 				data = append(data, '\n')
@@ -100,11 +110,11 @@ func (d *EventDecoder) nextFrame() (typ string, data []byte, err error) {
 	}
 	if err := d.sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return "", nil, fmt.Errorf("event line is %w (limit %d bytes)", ErrTooLarge, d.limit)
+			return "", "", nil, fmt.Errorf("event line is %w (limit %d bytes)", ErrTooLarge, d.limit)
 		}
-		return "", nil, err
+		return "", "", nil, err
 	}
-	return "", nil, io.EOF
+	return "", "", nil, io.EOF
 }
 
 // scanSSELines splits on "\r\n", "\n" or a lone "\r".

@@ -17,6 +17,13 @@ const DefaultAddr = "127.0.0.1:7070"
 const (
 	EventPeerJoined = "peer_joined"
 	EventPeerLeft   = "peer_left"
+	// EventPeerUpdated carries a live peer whose RTT, load or served
+	// models changed; the server sends at most one per peer per period.
+	EventPeerUpdated = "peer_updated"
+	// EventStreamReset opens a stream resumed with a Last-Event-ID the
+	// server can no longer replay from (too old, or from before a restart):
+	// the client missed events and should read the state again.
+	EventStreamReset = "stream_reset"
 )
 
 // Peer describes one node of the mesh as the local node sees it.
@@ -40,6 +47,9 @@ type Peer struct {
 	LastSeen time.Time     `json:"last_seen,omitzero"` // zero for the node itself
 	RTT      time.Duration `json:"rtt_ns"`
 	Alive    bool          `json:"alive"`
+	// MeshID is the short hash of the mesh key every topic lives under;
+	// set on PathSelf only.
+	MeshID string `json:"mesh_id,omitempty"`
 }
 
 // ServedModel is one model a peer serves.
@@ -62,6 +72,9 @@ type PeersResponse struct {
 // Event is one notification on PathEvents. Peer is set for peer_* events,
 // Job for job_* events (JobEvent is defined in jobs.go).
 type Event struct {
+	// ID is the stream's id of the event (the SSE "id:" line, not part of
+	// the JSON): give the last one seen to EventsSince to resume.
+	ID   string    `json:"-"`
 	Type string    `json:"type"`
 	Time time.Time `json:"time"`
 	Peer *Peer     `json:"peer,omitempty"`

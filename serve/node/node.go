@@ -87,6 +87,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// Every part logs through the ring too, for the control API's log
+	// tail (the console's Log screen).
+	logRing := serve.NewLogRing(log.Handler(), serve.DefaultLogLines)
+	log = slog.New(logRing)
 	dataDir := cfg.Mesh.DataDir
 	if dataDir == "" {
 		return nil, errors.New("node: no data dir")
@@ -185,6 +189,9 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 		routes[p] = h
 	}
 	for p, h := range serve.ModelRoutes(serve.NewModelService(n.models, n.loaded, n.fwd, puller)) {
+		routes[p] = h
+	}
+	for p, h := range serve.LogRoutes(logRing) {
 		routes[p] = h
 	}
 	for p, h := range cfg.API.Routes {
