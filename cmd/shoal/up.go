@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -30,6 +31,9 @@ type upOptions struct {
 	// privateData maps the names of private-data jobs to this machine's
 	// files (NAME=PATH): the only data such a job may read here.
 	privateData []string
+	joinPolicy  string
+	maxJobs     int
+	memBudget   string
 	bootstrap   []string
 	name        string
 	role        string
@@ -63,6 +67,9 @@ func newUpCmd() *cobra.Command {
 	f.StringVar(&o.keyPath, "key", "", "mesh key file (default <data-dir>/swarm.key, created if absent)")
 	f.StringArrayVar(&o.listen, "listen", nil, "listen multiaddr, TCP or WebSocket (repeatable; default "+strings.Join(defaultUpListen, " and ")+")")
 	f.StringArrayVar(&o.announce, "announce", nil, "address to tell peers instead of the listen addresses, for a port forward or proxy in front of this node (repeatable)")
+	f.StringVar(&o.joinPolicy, "jobs", job.JoinAuto, "auto: join the jobs other peers announce when they fit; off: run only jobs submitted here")
+	f.IntVar(&o.maxJobs, "max-jobs", job.DefaultMaxJobs, "jobs that may run here at once")
+	f.StringVar(&o.memBudget, "mem-budget", "", "memory a job may need here, e.g. 4GiB (default: half of this machine's; a job estimated above it is refused)")
 	f.StringArrayVar(&o.privateData, "private-data", nil, "NAME=PATH: train private-data jobs whose data is NAME on this file or folder, and no other (repeatable)")
 	f.StringArrayVar(&o.bootstrap, "bootstrap", nil, "peer to dial at start, /ip4/…/tcp/…/p2p/<id> (repeatable)")
 	f.StringVar(&o.name, "name", "", "name shown to other peers (default: host name)")
@@ -138,13 +145,25 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	if err != nil {
 		return err
 	}
+	var budget int64
+	if o.memBudget != "" {
+		b, err := humanize.ParseBytes(o.memBudget)
+		if err != nil || b == 0 || b > 1<<62 {
+			return fmt.Errorf("--mem-budget %q: want a size such as 512MiB or 4GB", o.memBudget)
+		}
+		budget = int64(b)
+	}
+	if o.maxJobs < 1 {
+		return fmt.Errorf("--max-jobs %d: want at least 1", o.maxJobs)
+	}
 
 	nd, err := node.Start(ctx, node.Config{
 		Mesh: mesh.Config{
 			DataDir: dataDir, KeyPath: keyPath, Listen: listen, Announce: o.announce, Bootstrap: o.bootstrap,
 			Name: o.name, Role: o.role, Version: version, MDNS: !o.noMDNS, DHT: !o.noDHT,
 		},
-		Jobs:     job.Config{PrivateData: job.PrivateDataByName(private)},
+		Jobs: job.Config{PrivateData: job.PrivateDataByName(private), JoinPolicy: o.joinPolicy,
+			MaxJobs: o.maxJobs, MemBudget: budget},
 		API:      serve.ControlConfig{Addr: o.api},
 		Serve:    o.http.config(),
 		Registry: o.http.registry(),

@@ -28,6 +28,14 @@ type Config struct {
 	// Averaging adjusts the averaging settings of a job on this peer
 	// (testnet's --poison sets Tamper here). May be nil.
 	Averaging func(spec Spec, c *avg.Config)
+	// JoinPolicy is JoinAuto (default) or JoinOff: whether this peer
+	// joins the jobs others announce (its own always run).
+	JoinPolicy string
+	// MaxJobs caps the jobs running here at once (0: DefaultMaxJobs).
+	MaxJobs int
+	// MemBudget caps a job's estimated memory (EstimateBytes): 0 means
+	// half of this machine's memory, < 0 no cap.
+	MemBudget int64
 	// Timing; zero values take the defaults of fill (defaultMinPeersWait,
 	// defaultFinishWait, defaultStatusTimeout).
 	MinPeersWait  time.Duration // how long to wait for MinPeers members
@@ -38,6 +46,12 @@ type Config struct {
 func (c *Config) fill() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.JoinPolicy == "" {
+		c.JoinPolicy = JoinAuto
+	}
+	if c.MaxJobs == 0 {
+		c.MaxJobs = DefaultMaxJobs
 	}
 	if c.MinPeersWait == 0 {
 		c.MinPeersWait = defaultMinPeersWait

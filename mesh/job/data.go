@@ -76,24 +76,9 @@ func (m *Manifest) encoder() (*text.Encoder, error) {
 // BuildModel builds the job's model from its seed: every member starts from
 // the same bits, which averaging relies on.
 func BuildModel(spec Spec, m Manifest) (*nn.Model, error) {
-	var ns nn.Spec
-	var err error
-	if len(spec.ModelSpec) > 0 {
-		ns, err = nn.ParseSpec(spec.ModelSpec)
-	} else {
-		o := nn.PresetOptions{Classes: len(m.Labels)}
-		if len(m.Encoder) > 0 {
-			enc, eerr := m.encoder()
-			if eerr != nil {
-				return nil, eerr
-			}
-			o.Vocab = max(m.VocabCap, enc.Vocab.Size())
-			o.MaxLen = enc.MaxLen
-		}
-		ns, err = nn.Preset(spec.Model, o)
-	}
+	ns, err := jobSpec(spec, m)
 	if err != nil {
-		return nil, fmt.Errorf("job model: %w", err)
+		return nil, err
 	}
 	model, err := nn.Build(ns, spec.Seed)
 	if err != nil {

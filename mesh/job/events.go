@@ -7,11 +7,13 @@ import (
 
 // Event reports job progress to local subscribers (the control API).
 type Event struct {
-	Type   string    `json:"type"` // job_announced, job_status, job_done, job_failed
-	Job    string    `json:"job"`
-	Spec   *Spec     `json:"spec,omitempty"`
-	Status *Status   `json:"status,omitempty"`
-	Time   time.Time `json:"time"`
+	Type   string  `json:"type"` // job_announced, job_status, job_done, job_failed, job_refused
+	Job    string  `json:"job"`
+	Spec   *Spec   `json:"spec,omitempty"`
+	Status *Status `json:"status,omitempty"`
+	// Error says why a job was refused (job_refused).
+	Error string    `json:"error,omitempty"`
+	Time  time.Time `json:"time"`
 }
 
 // Subscribe returns a channel of job events. Events are dropped for a

@@ -69,6 +69,12 @@ func (m *Manager) readLoop() {
 			if m.finished(env.Announce.Spec.ID) {
 				continue // done before a restart (resume skips it too): a re-announcement must not run it again
 			}
+			if err := m.admit(*env.Announce, false); err != nil {
+				if m.noteRefusal(env.Announce.Spec.ID) {
+					m.refuse(*env.Announce, err)
+				}
+				continue
+			}
 			if err := m.start(*env.Announce); err != nil {
 				m.log.Debug("job not started", "err", err)
 			}

@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -30,10 +31,13 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	jobs   map[string]*jobState
-	subs   map[chan Event]struct{}
-	closed bool
+	mu   sync.Mutex
+	jobs map[string]*jobState
+	// refused holds the ids of announcements refused here (admission.go),
+	// so that their re-announcements are not reported again.
+	refused map[string]struct{}
+	subs    map[chan Event]struct{}
+	closed  bool
 }
 
 type jobState struct {
@@ -60,6 +64,12 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Node == nil || cfg.Models == nil {
 		return nil, errors.New("job: a node and a model store are required")
 	}
+	if cfg.JoinPolicy != JoinAuto && cfg.JoinPolicy != JoinOff {
+		return nil, fmt.Errorf("job: join policy %q, want %s or %s", cfg.JoinPolicy, JoinAuto, JoinOff)
+	}
+	if cfg.MaxJobs < 0 {
+		return nil, fmt.Errorf("job: max jobs %d, want at least 1", cfg.MaxJobs)
+	}
 	shardDir := ""
 	if cfg.DataDir != "" {
 		shardDir = filepath.Join(cfg.DataDir, "shards")
@@ -75,7 +85,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{
 		cfg: cfg, node: cfg.Node, log: cfg.Logger, shards: store, ctx: ctx, cancel: cancel,
-		jobs: make(map[string]*jobState), subs: make(map[chan Event]struct{}),
+		jobs: make(map[string]*jobState), refused: make(map[string]struct{}), subs: make(map[chan Event]struct{}),
 	}
 	m.topic, err = cfg.Node.JoinTopic(topicName, func(_ peer.ID, b []byte) error {
 		_, err := decodeMessage(b)
@@ -144,6 +154,9 @@ func (m *Manager) Submit(ctx context.Context, spec Spec) (Spec, error) {
 	spec.assignID()
 	ann := Announcement{Spec: spec, Manifest: manifest}
 	if err := ann.validate(); err != nil {
+		return spec, err
+	}
+	if err := m.admit(ann, true); err != nil {
 		return spec, err
 	}
 	if err := m.start(ann); err != nil {

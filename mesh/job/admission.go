@@ -1,0 +1,179 @@
+package job
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/shoalmesh/shoal/engine/nn"
+)
+
+// Admission: any member may announce a job, and every full peer used to
+// start every valid announcement — no cap, no consent, and sizes up to a
+// width of 2^24 and a batch of 2^16 (terabytes for one batch). A peer now
+// takes a job only when
+//   - its id is the hash of its spec (a job is what it says it is),
+//   - the operator lets it join jobs (JoinPolicy; the node's own
+//     submissions always run),
+//   - fewer than MaxJobs jobs run here, and
+//   - the job's memory, estimated from its spec and manifest before
+//     anything is allocated, fits the budget.
+// A refusal is logged, sent to local subscribers as a job_refused event,
+// and, for a job submitted here, returned to the submitter.
+
+// Join policies.
+const (
+	JoinAuto = "auto" // join every admissible job (default)
+	JoinOff  = "off"  // run only jobs submitted here
+)
+
+// Defaults of admission.
+const (
+	DefaultMaxJobs = 4
+	// averagerCopies is how many model-sized vectors a member's averager
+	// holds (mesh/avg: the live parameters' snapshot, the round's sum and
+	// received vectors, the consensus copies): about seven.
+	averagerCopies = 7
+)
+
+// ErrRefused wraps every admission refusal.
+var ErrRefused = errors.New("job refused")
+
+// admit says whether this peer takes ann's job; submitted marks a job this
+// node's own operator submitted.
+func (m *Manager) admit(ann Announcement, submitted bool) error {
+	spec := ann.Spec
+	check := spec
+	check.assignID()
+	if check.ID != spec.ID {
+		return fmt.Errorf("%w: id %s is not the hash of its spec (%s)", ErrRefused, spec.ID, check.ID)
+	}
+	if !submitted && m.cfg.JoinPolicy == JoinOff {
+		return fmt.Errorf("%w: this peer joins no jobs of others (shoal up --jobs off)", ErrRefused)
+	}
+	if n := m.running(); n >= m.cfg.MaxJobs {
+		return fmt.Errorf("%w: %d jobs already run here, the limit (shoal up --max-jobs %d)", ErrRefused, n, m.cfg.MaxJobs)
+	}
+	need, err := EstimateBytes(spec, ann.Manifest)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRefused, err)
+	}
+	if budget := m.memBudget(); budget > 0 && need > budget {
+		return fmt.Errorf("%w: it needs about %s of memory, this peer's budget is %s (shoal up --mem-budget)", ErrRefused,
+			humanize.IBytes(uint64(need)), humanize.IBytes(uint64(budget)))
+	}
+	return nil
+}
+
+// refuse records a refusal of someone else's job.
+func (m *Manager) refuse(ann Announcement, err error) {
+	m.log.Warn("job refused", "job", ann.Spec.ID, "submitter", ann.Spec.Submitter, "err", err)
+	spec := ann.Spec
+	m.emit(Event{Type: "job_refused", Job: spec.ID, Spec: &spec, Error: err.Error(), Time: time.Now()})
+}
+
+// running counts the jobs whose run has not ended here.
+func (m *Manager) running() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, js := range m.jobs {
+		select {
+		case <-js.done:
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// memBudget is the configured budget, or half of this machine's memory as
+// its heartbeats report it; 0 means no check.
+func (m *Manager) memBudget() int64 {
+	switch b := m.cfg.MemBudget; {
+	case b > 0:
+		return b
+	case b < 0:
+		return 0
+	}
+	return int64(m.node.Self().MemBytes / 2)
+}
+
+// EstimateBytes is the memory a member needs for a job, from its spec and
+// manifest alone: the parameters with their gradients, Adam's two moments
+// and the averager's copies; a batch's inputs and activations (forward
+// and backward); and this member's share of the training rows (every row on a one-peer
+// job, Replication/MinPeers of them otherwise).
+func EstimateBytes(spec Spec, m Manifest) (int64, error) {
+	ns, err := jobSpec(spec, m)
+	if err != nil {
+		return 0, err
+	}
+	f, err := ns.Footprint()
+	if err != nil {
+		return 0, fmt.Errorf("job model: %w", err)
+	}
+	batch := spec.Batch
+	if batch == 0 {
+		batch = DefaultBatch(m.Kind)
+	}
+	width := int64(1)
+	for _, d := range m.SampleShape {
+		width *= int64(d)
+	}
+	rows := int64(m.TrainRows)
+	if spec.MinPeers > 1 {
+		rows = min(rows, rows*int64(max(spec.Replication, 1))/int64(spec.MinPeers))
+	}
+	const f32 = 4
+	params := int64(f.Params) * f32 * (1 + 1 + 2 + averagerCopies)
+	acts := int64(batch) * (width + int64(f.Activations)*2) * f32
+	data := rows * (width + 1) * f32
+	return params + acts + data, nil
+}
+
+// jobSpec resolves the job's network (an inline spec or a preset sized by
+// the manifest) without building it.
+func jobSpec(spec Spec, m Manifest) (nn.Spec, error) {
+	if len(spec.ModelSpec) > 0 {
+		ns, err := nn.ParseSpec(spec.ModelSpec)
+		if err != nil {
+			return nn.Spec{}, fmt.Errorf("job model: %w", err)
+		}
+		return ns, nil
+	}
+	o := nn.PresetOptions{Classes: len(m.Labels)}
+	if len(m.Encoder) > 0 {
+		enc, err := m.encoder()
+		if err != nil {
+			return nn.Spec{}, err
+		}
+		o.Vocab = max(m.VocabCap, enc.Rows())
+		o.MaxLen = enc.MaxLen
+	}
+	ns, err := nn.Preset(spec.Model, o)
+	if err != nil {
+		return nn.Spec{}, fmt.Errorf("job model: %w", err)
+	}
+	return ns, nil
+}
+
+// maxRefused bounds the refused ids remembered; past it the set starts
+// over (a refusal may then be reported twice, never lost).
+const maxRefused = 1024
+
+// noteRefusal records a refused id and says whether it is new.
+func (m *Manager) noteRefusal(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, seen := m.refused[id]; seen {
+		return false
+	}
+	if len(m.refused) >= maxRefused {
+		clear(m.refused)
+	}
+	m.refused[id] = struct{}{}
+	return true
+}
