@@ -1,0 +1,25 @@
+package fault
+
+import (
+	"bytes"
+	"sync"
+)
+
+// lockedWriter is a bytes.Buffer safe for a process writing while a test
+// reads.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
