@@ -42,14 +42,22 @@ func Cut(spec Spec, store *shards.Store) (Manifest, *train.Prepared, error) {
 		// member trains and evaluates on its own files (see loadPrivate).
 		return m, p, nil
 	}
+	seen := map[string]bool{}
 	for from := 0; from < tr.N; from += spec.ShardRows {
 		ref, err := put(tr, from, min(from+spec.ShardRows, tr.N))
 		if err != nil {
 			return Manifest{}, nil, err
 		}
+		// A data set that repeats itself can cut into byte-identical
+		// shards: one id, the same rows. It is listed once (a manifest
+		// naming a shard twice is refused), its rows counted once.
+		if seen[ref.ID] {
+			continue
+		}
+		seen[ref.ID] = true
 		m.Shards = append(m.Shards, ref)
+		m.TrainRows += ref.Rows
 	}
-	m.TrainRows = tr.N
 	probeFrom := p.Test
 	if probeFrom == nil || probeFrom.N == 0 {
 		probeFrom = tr // no hold-out: the probe shows training accuracy

@@ -10,16 +10,32 @@ import (
 	"github.com/shoalmesh/shoal/mesh/shards"
 )
 
-// holders lists peers to ask for a shard: members known to hold it first,
-// then the other members, then the submitter.
+// holders lists peers to ask for a shard: live members known to hold it
+// first, then the other live members, then the submitter if it is alive,
+// and only then the peers that said they hold it but are gone from the
+// peer table. Asking a peer across a partition first made a whole half of
+// a split mesh wait out the fetch's budget on it (make soak's partition
+// scenario: 25-37 s stalls); one that merely looks gone may still answer,
+// so it stays at the end rather than out.
 func (r *runner) holders(id shards.ID, members []peer.ID) []peer.ID {
 	hex := id.String()
-	var known, rest []peer.ID
+	alive := func(p peer.ID) bool {
+		info, ok := r.m.node.Peer(p)
+		return slices.Contains(members, p) || (ok && info.Alive)
+	}
+	var known, gone, rest []peer.ID
 	for p, st := range r.m.memberStatuses(r.spec.ID) {
-		if slices.Contains(st.Have, hex) {
+		if !slices.Contains(st.Have, hex) {
+			continue
+		}
+		if alive(p) {
 			known = append(known, p)
+		} else {
+			gone = append(gone, p)
 		}
 	}
+	slices.Sort(known) // map order would make runs differ
+	slices.Sort(gone)
 	for _, p := range members {
 		if !slices.Contains(known, p) {
 			rest = append(rest, p)
@@ -27,9 +43,13 @@ func (r *runner) holders(id shards.ID, members []peer.ID) []peer.ID {
 	}
 	out := append(known, rest...)
 	if sub, err := peer.Decode(r.spec.Submitter); err == nil && !slices.Contains(out, sub) {
-		out = append(out, sub)
+		if alive(sub) {
+			out = append(out, sub)
+		} else if !slices.Contains(gone, sub) {
+			gone = append(gone, sub)
+		}
 	}
-	return out
+	return append(out, gone...)
 }
 
 func (r *runner) fetch(ctx context.Context, id shards.ID, members []peer.ID) error {

@@ -2,12 +2,19 @@ package shards
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
 )
 
 // TestDiskStoreReadsOnDemand: a store with a directory keeps no shard
@@ -73,5 +80,41 @@ func TestResponseDeclaringHugeSizeAllocatesLittle(t *testing.T) {
 	}
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
 		t.Fatalf("a %d-byte reply declaring %d bytes allocated %d bytes", msg.Len(), MaxShardBytes, grew)
+	}
+}
+
+// TestFetchAnySharesTheDeadline: a first holder that takes the request
+// and never answers (a hung peer, one across a partition) gets its share
+// of the deadline, not all of it, and the next holder serves the shard.
+func TestFetchAnySharesTheDeadline(t *testing.T) {
+	old := minHolderShare
+	minHolderShare = 100 * time.Millisecond
+	defer func() { minHolderShare = old }()
+	psk := make(pnet.PSK, 32)
+	hung, good, client := newHost(t, psk), newHost(t, psk), newHost(t, psk)
+	hung.SetStreamHandler(testProto, func(s network.Stream) {
+		<-t.Context().Done() // reads nothing, answers nothing
+		s.Reset()
+	})
+	store, _ := NewStore("")
+	Serve(good, testProto, store)
+	id, err := store.Put([]byte("the shard"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for _, h := range []host.Host{hung, good} {
+		if err := client.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	b, from, err := FetchAny(ctx, client, testProto, []peer.ID{hung.ID(), good.ID()}, id)
+	if err != nil || from != good.ID() || string(b) != "the shard" {
+		t.Fatalf("FetchAny = %q from %s, %v", b, from, err)
+	}
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Errorf("took %v: the hung holder used up the deadline", took)
 	}
 }

@@ -142,15 +142,28 @@ func readResponse(r io.Reader) ([]byte, error) {
 	return data, nil
 }
 
+// minHolderShare is the least time FetchAny gives one holder of a shard
+// when ctx has a deadline.
+var minHolderShare = 15 * time.Second // a var so that tests may shorten it
+
 // FetchAny tries holders in order until one returns the shard, and returns
-// the bytes with the peer that served them.
+// the bytes with the peer that served them. Under a deadline each holder
+// gets an even share of what is left (at least minHolderShare), so one
+// that never answers — across a partition, hung — does not use up the
+// whole budget before the others are asked.
 func FetchAny(ctx context.Context, h host.Host, proto protocol.ID, holders []peer.ID, id ID) ([]byte, peer.ID, error) {
 	var errs []error
-	for _, p := range holders {
+	for i, p := range holders {
 		if p == h.ID() {
 			continue
 		}
-		data, err := Fetch(ctx, h, proto, p, id)
+		hctx, cancel := ctx, context.CancelFunc(func() {})
+		if dl, ok := ctx.Deadline(); ok {
+			share := time.Until(dl) / time.Duration(len(holders)-i)
+			hctx, cancel = context.WithTimeout(ctx, max(share, minHolderShare))
+		}
+		data, err := Fetch(hctx, h, proto, p, id)
+		cancel()
 		if err == nil {
 			return data, p, nil
 		}
