@@ -94,3 +94,12 @@ func (net *Net) Live() []int {
 	}
 	return out
 }
+
+// ServeAddr is node i's model server address (host:port on 127.0.0.1,
+// TF Serving REST and KServe v2), "" while the node is killed.
+func (net *Net) ServeAddr(i int) string {
+	if p := net.Peer(i); p != nil {
+		return p.ServeAddr()
+	}
+	return ""
+}
