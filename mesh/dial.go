@@ -138,7 +138,6 @@ func (n *Node) onConnect(id peer.ID) {
 	if n.table.promote(id, time.Now()) {
 		n.log.Info("peer joined", "peer", id.String())
 		n.kickHeartbeat()
-		n.measureRTT(id)
 	}
 }
 

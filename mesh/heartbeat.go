@@ -175,6 +175,7 @@ func (n *Node) heartbeatLoop() {
 			n.log.Info("peer left", "peer", ev.Peer.ID, "name", ev.Peer.Name, "reason", "timeout")
 		}
 		n.probeSilent(now, connected)
+		n.pingNew(connected)
 		select {
 		case <-n.ctx.Done():
 			return
@@ -269,9 +270,6 @@ func (n *Node) handlePresence(id peer.ID, p Presence) {
 	if n.table.update(id, p, now, connected) {
 		n.log.Info("peer joined", "peer", id.String(), "name", p.Name, "role", p.Role)
 		n.kickHeartbeat()
-		if connected {
-			n.measureRTT(id)
-		}
 	}
 	if connected {
 		return

@@ -92,8 +92,9 @@ type peerEntry struct {
 	info PeerInfo
 	boot int64
 	seq  uint64
-	// probing is set while a probe of the silent peer runs (probe.go).
-	probing bool
+	// probing is set while a probe of the silent peer runs, pinging
+	// while its first RTT is measured (probe.go).
+	probing, pinging bool
 }
 
 // tomb remembers a peer that left, so that its own heartbeats still in

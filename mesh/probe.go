@@ -74,14 +74,52 @@ func (n *Node) pingOnce(id peer.ID, timeout time.Duration) (time.Duration, bool)
 	return r.RTT, true
 }
 
-// measureRTT pings a peer that just joined, so the peers table shows its
-// RTT within a heartbeat rather than at the next round of pingLoop.
-func (n *Node) measureRTT(id peer.ID) {
-	n.spawn(func() {
-		if rtt, ok := n.pingOnce(id, max(n.cfg.HeartbeatInterval, time.Second)); ok {
-			n.table.setRTT(id, rtt)
+// maxNewPings bounds the peers without an RTT that one heartbeat pings:
+// a peer that joins shows its RTT within a heartbeat, and a mesh of
+// twenty starting at once does not open 380 ping streams in its first
+// second (measured: that slowed its convergence on a loaded machine).
+const maxNewPings = 4
+
+// pingNew pings up to maxNewPings connected peers that have no RTT yet,
+// so the peers table shows it within a heartbeat of the join rather than
+// at the next round of pingLoop.
+func (n *Node) pingNew(connected map[peer.ID]bool) {
+	for _, id := range n.table.unmeasured(connected, maxNewPings) {
+		n.spawn(func() {
+			rtt, ok := n.pingOnce(id, max(n.cfg.HeartbeatInterval, time.Second))
+			n.table.measured(id, rtt, ok)
+		})
+	}
+}
+
+// unmeasured marks up to limit connected peers with no RTT, and no ping of
+// that kind under way, as being pinged, and returns them.
+func (t *peerTable) unmeasured(connected map[peer.ID]bool, limit int) []peer.ID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []peer.ID
+	for id, e := range t.peers {
+		if len(out) == limit {
+			break
 		}
-	})
+		if connected[id] && e.info.RTT <= 0 && !e.pinging {
+			e.pinging = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// measured records the outcome of a ping started by unmeasured.
+func (t *peerTable) measured(id peer.ID, rtt time.Duration, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, found := t.peers[id]; found {
+		e.pinging = false
+		if ok {
+			e.info.RTT = rtt
+		}
+	}
 }
 
 // suspect is a peer chosen for a probe, with the heartbeat time it was
