@@ -100,8 +100,10 @@ type list struct {
 type Model struct {
 	node Node
 	opt  Options
-	keys KeyMap
-	help help.Model
+	// followedQuery: the move to Options.QueryModel happened already.
+	followedQuery bool
+	keys          KeyMap
+	help          help.Model
 
 	ctx    context.Context
 	cancel context.CancelFunc // the current event stream's
@@ -150,6 +152,11 @@ func New(ctx context.Context, node Node, opt Options) Model {
 		node: node, opt: opt.withDefaults(), keys: DefaultKeyMap(), help: h,
 		ctx: ctx, width: 80, height: 24, history: map[string][]controlapi.JobPoint{},
 		query: newQueryState(), logs: logState{follow: true},
+	}
+	for s := screenPeers; s < numScreens; s++ {
+		if strings.EqualFold(opt.Start, s.String()) {
+			m.screen = s
+		}
 	}
 	if opt.Images != "" {
 		imgs, err := loadTestImages(opt.Images, maxPickerImages)
@@ -296,6 +303,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.jobs = msg.jobs
 		m.models = msg.models
 		m.clampAll()
+		m.followQueryModel()
 		cmds := []tea.Cmd{waitEvent(m.gen, msg.events)}
 		if id := m.lists[screenJobs].open; id != "" {
 			cmds = append(cmds, m.fetchHistory(id))
@@ -337,6 +345,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.gen == m.gen && msg.err == nil {
 			m.models = msg.models
 			m.clampAll()
+			m.followQueryModel()
 		}
 		return m, nil
 	case historyMsg:
@@ -369,6 +378,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.jobs = msg.jobs
 			m.models = msg.models
 			m.clampAll()
+			m.followQueryModel()
 		}
 		return m, nil
 	}

@@ -46,6 +46,16 @@ type Options struct {
 	// QuitStopsNode says the node ends with the console (`shoal up` on a
 	// terminal), which the quit question then says.
 	QuitStopsNode bool
+	// QuitNote, when set, is what the quit question says happens instead
+	// (the demo: every node stops).
+	QuitNote string
+	// Start is the screen the console opens on: "peers" (default), "jobs",
+	// "models", "query" or "log".
+	Start string
+	// QueryModel, when set, moves the console to the Query screen with
+	// that model picked the first time the model can be queried (the
+	// demo: watch the job on Jobs, then query what it trained).
+	QueryModel string
 	// LogPoll is how often the Log screen reads new log lines while shown
 	// (default 1s); the log has no event of its own.
 	LogPoll time.Duration

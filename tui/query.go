@@ -3,6 +3,7 @@ package tui
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -377,4 +378,21 @@ func fmtLatency(d time.Duration) string {
 		return "-"
 	}
 	return fmtRTT(d)
+}
+
+// followQueryModel moves to the Query screen with Options.QueryModel
+// picked, once, as soon as that model can be queried.
+func (m *Model) followQueryModel() {
+	if m.opt.QueryModel == "" || m.followedQuery {
+		return
+	}
+	i := slices.Index(m.queryModels(), m.opt.QueryModel)
+	if i < 0 {
+		return
+	}
+	m.followedQuery = true
+	m.screen = screenQuery
+	m.lists[screenQuery].cursor = i
+	m.clampAll()
+	m.note = "model " + m.opt.QueryModel + " is served: pick an input and press enter"
 }

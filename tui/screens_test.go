@@ -445,3 +445,33 @@ func TestPeerUpdatedAndReset(t *testing.T) {
 	f.send(t, controlapi.Event{ID: "b-2", Type: controlapi.EventStreamReset, Time: t0})
 	d.until("the refill after a reset", func(m Model) bool { return len(m.peers) == 1 })
 }
+
+// TestStartScreenAndQueryModel: the console opens on Options.Start, and
+// moves once to the Query screen with Options.QueryModel picked when that
+// model can be queried (the demo's path from Jobs to Query); after the
+// operator leaves Query it does not pull them back.
+func TestStartScreenAndQueryModel(t *testing.T) {
+	opt := testOptions()
+	opt.Start = "jobs"
+	d := newDriverWith(t, newFake(), 100, 30, opt)
+	d.until("the first connection", connected)
+	if d.m.screen != screenJobs {
+		t.Fatalf("opened on %v, want Jobs", d.m.screen)
+	}
+
+	opt.QueryModel = "sst2"
+	d = newDriverWith(t, newFake(), 100, 30, opt)
+	d.until("the move to Query", func(m Model) bool { return m.screen == screenQuery })
+	models := d.m.queryModels()
+	if c := d.m.lists[screenQuery].cursor; c >= len(models) || models[c] != "sst2" {
+		t.Fatalf("picked %d of %v, want sst2", c, models)
+	}
+	if !strings.Contains(plain(d.m), "sst2 is served") {
+		t.Errorf("no note of the move:\n%s", plain(d.m))
+	}
+	d.press("2")
+	d.m.followQueryModel()
+	if d.m.screen != screenJobs {
+		t.Error("the console pulled the operator back to Query")
+	}
+}

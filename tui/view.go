@@ -182,6 +182,9 @@ func (m Model) headerLines() []string {
 }
 
 func (m Model) quitNote() string {
+	if m.opt.QuitNote != "" {
+		return "(" + m.opt.QuitNote + ")"
+	}
 	if m.opt.QuitStopsNode {
 		return "(quitting stops this node too; the other members go on without it)"
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/shoalmesh/shoal/serve/controlapi"
 	"github.com/shoalmesh/shoal/tui"
@@ -55,19 +57,33 @@ func (d *demoRun) runConsole(ctx context.Context) (*demoSummary, error) {
 }
 
 // demoConsoleOptions is how the demo opens the console: on node 0, through
-// its control API, logging to the demo's log file.
-//
-// This is the demo's one seam with package tui. The console opens on its
-// first screen (Peers) because tui.Options has no starting screen yet; the
-// demo wants Jobs while the job trains and Query (with MNIST test images to
-// pick) once the model is served. When tui.Options gains such a field, it is
-// set here and nowhere else.
+// its control API, logging to the demo's log file. It opens on Jobs, to
+// watch the peers train, and moves to Query once the trained model is
+// served, with MNIST's test images to pick for an image model. Quitting
+// stops every node, which the quit question says.
 func demoConsoleOptions(d *demoRun) tui.Options {
-	return tui.Options{
-		Addr:    d.net.APIAddr(0),
-		MeshID:  d.net.Node(0).MeshID(),
-		Logger:  d.log.With("part", "console"),
-		Refresh: tuiRefresh,
-		Poll:    tuiPoll,
+	o := tui.Options{
+		Addr:       d.net.APIAddr(0),
+		MeshID:     d.net.Node(0).MeshID(),
+		Logger:     d.log.With("part", "console"),
+		Refresh:    tuiRefresh,
+		Poll:       tuiPoll,
+		Start:      "jobs",
+		QueryModel: d.spec.Name,
+		QuitNote:   "quitting stops every node of the demo",
 	}
+	if !d.flags.text {
+		for _, f := range []string{"t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"} {
+			if p := filepath.Join(d.spec.Data, f); fileExists(p) {
+				o.Images = p
+				break
+			}
+		}
+	}
+	return o
+}
+
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
 }
