@@ -134,3 +134,30 @@ soak: build
 
 clean:
 	rm -rf bin
+
+# int8 against float32 inference, one thread, MNIST mlp and cnn at batch 1
+# and 64; see BENCHMARKS.md (edge). EDGE_MODELS names a folder of trained
+# mlp.safetensors and cnn.safetensors (default: random weights, same
+# speed); ORT_NODE_MODULES (onnxruntime-node's node_modules) and ONNX_DIR
+# (onnx_export.py's output) add the ONNX Runtime column
+# (../shared/peers/README.md); without them it is skipped, saying so.
+EDGE_MODELS      ?=
+ORT_NODE_MODULES ?=
+ONNX_DIR         ?=
+.PHONY: bench-edge
+bench-edge:
+	$(GO) run ./cmd/bench-edge -models "$(EDGE_MODELS)" -ort "$(ORT_NODE_MODULES)" -onnx "$(ONNX_DIR)" -ort-ref $(SHARED)/peers/ort_ref.js $(BENCH_FLAGS)
+
+# Cross builds of the shoal binary for small devices and other desktops,
+# into bin/ with their sizes. linux/arm is ARMv7 (Raspberry Pi 2 and up).
+CROSS_TARGETS := linux/arm64 linux/arm darwin/arm64 windows/amd64
+.PHONY: cross
+cross:
+	@failed=; for t in $(CROSS_TARGETS); do \
+	  os=$${t%/*}; arch=$${t#*/}; out=bin/shoal-$$os-$$arch; \
+	  if [ $$os = windows ]; then out=$$out.exe; fi; \
+	  if GOOS=$$os GOARCH=$$arch GOARM=7 CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $$out ./cmd/shoal; then \
+	    printf '%-30s %10d bytes\n' $$out $$(wc -c < $$out); \
+	  else failed="$$failed $$t"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "cross: failed for$$failed"; exit 1; fi

@@ -195,6 +195,12 @@ func (a *Artifact) encode() ([]modelfile.Tensor, map[string]string, error) {
 	for _, t := range a.Model.Tensors() {
 		ts = append(ts, modelfile.F32Tensor(t.Name, t.Shape, t.Data))
 	}
+	if a.Model.Quantized() {
+		var err error
+		if ts, err = encodeQuant(a.Model, ts, meta); err != nil {
+			return nil, nil, err
+		}
+	}
 	return ts, meta, nil
 }
 
@@ -273,11 +279,8 @@ func FromFile(f *modelfile.File) (*Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := nn.Build(spec, 0)
+	m, err := buildModel(spec, f) // float, or int8 (quant.go)
 	if err != nil {
-		return nil, fmt.Errorf("model spec: %w", err)
-	}
-	if err := loadWeights(m, f.Tensors); err != nil {
 		return nil, err
 	}
 	a := &Artifact{Model: m, Kind: meta[MetaKind], Hash: f.Hash}

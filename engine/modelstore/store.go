@@ -149,7 +149,7 @@ func (s *Store) PublishFile(name, src string) (version int, err error) {
 	// Check the size before reading: Decode's limit would only apply after
 	// the whole file is in memory.
 	if st, err := os.Stat(src); err == nil && st.Size() > modelfile.DefaultMaxFileSize {
-		return 0, fmt.Errorf("modelstore: publish %s: %s is %d bytes, limit %d", name, src, st.Size(), modelfile.DefaultMaxFileSize)
+		return 0, fmt.Errorf("modelstore: publish %s: %s is %d bytes, limit %d", name, src, st.Size(), int64(modelfile.DefaultMaxFileSize))
 	}
 	b, err := os.ReadFile(src)
 	if err != nil {

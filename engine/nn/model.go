@@ -32,6 +32,8 @@ type Model struct {
 	classWeights []float32
 
 	lossSplit lossSplit // the loss split by rows (--threads > 1)
+
+	quant *quantState // non-nil for an int8 model (quantize.go)
 }
 
 // Build creates a model from a spec with Glorot/He initialisation drawn
@@ -185,7 +187,12 @@ func (m *Model) Tensors() []Tensor {
 }
 
 // NumParams is len(Params()).
-func (m *Model) NumParams() int { return len(m.params) }
+func (m *Model) NumParams() int {
+	if m.quant != nil {
+		return m.quant.numParams // int8 weights included, as in the float model
+	}
+	return len(m.params)
+}
 
 // InputSize is the number of floats per sample.
 func (m *Model) InputSize() int { return m.inSize }
@@ -240,6 +247,9 @@ func (m *Model) Loss(logits, y []float32, n int) float32 {
 // and returns the mean loss. y holds a class index per sample (as a
 // float), or 0/1 for a binary model.
 func (m *Model) TrainBatch(x, y []float32, n int) float32 {
+	if m.quant != nil {
+		panic("nn: an int8 model does not train")
+	}
 	m.checkBatch(x, n)
 	if len(y) < n {
 		panic(fmt.Sprintf("nn: batch of %d samples needs %d labels, got %d", n, n, len(y)))
@@ -303,6 +313,9 @@ func (m *Model) Evaluate(x, y []float32, n, batch int) (loss, accuracy float64) 
 // SetParams copies p into the model's parameters; p must have NumParams
 // values (as read from a model file, or received from a peer).
 func (m *Model) SetParams(p []float32) error {
+	if m.quant != nil {
+		return fmt.Errorf("model is int8: its weights cannot be set from float values")
+	}
 	if len(p) != len(m.params) {
 		return fmt.Errorf("model has %d parameters, got %d values", len(m.params), len(p))
 	}
@@ -313,6 +326,13 @@ func (m *Model) SetParams(p []float32) error {
 // Clone returns an independent model with the same spec and parameters
 // (its own buffers, so the two can run in different goroutines).
 func (m *Model) Clone() *Model {
+	if m.quant != nil {
+		c, err := BuildQuantized(m.spec, m.Tensors(), m.quant.int8s, QuantizeOptions{ActMax: m.quant.actMax})
+		if err != nil {
+			panic("nn: rebuilding an int8 model failed: " + err.Error())
+		}
+		return c
+	}
 	c, err := Build(m.spec, 0)
 	if err != nil {
 		panic("nn: rebuilding a built spec failed: " + err.Error())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -113,10 +114,10 @@ type planned struct {
 	loss    string
 }
 
-// mulSat multiplies positive sizes, saturating at 2^47 so
+// mulSat multiplies positive sizes, saturating at 2^47 (2^30 on 32-bit) so
 // that hostile specs cannot overflow int.
 func mulSat(xs ...int) int {
-	const limit = 1 << 47
+	const limit = min(1<<47, math.MaxInt/2) // 2^30 where int is 32 bits (linux/arm)
 	p := 1
 	for _, x := range xs {
 		if x > 0 && p > limit/x {

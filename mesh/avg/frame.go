@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoalmesh/shoal/engine/clip"
 	"github.com/shoalmesh/shoal/engine/modelfile"
+	"github.com/shoalmesh/shoal/engine/quant"
 )
 
 // Wire format of the params protocol (ProtocolName), version 1. Every message starts with a fixed
@@ -330,26 +331,16 @@ func encodeVector(dst []byte, enc Encoding, chunk int, v, dec []float32) []byte 
 	case EncInt8:
 		for lo := 0; lo < len(v); lo += chunk {
 			hi := min(lo+chunk, len(v))
-			var m float32
-			finite := true
-			for _, x := range v[lo:hi] {
-				if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-					finite = false
-					break
-				}
-				m = max(m, float32(math.Abs(float64(x))))
-			}
-			scale := m / 127
+			// engine/quant is the one int8 rounding of the project: the
+			// model quantizer rounds weights the same way.
+			m, finite := quant.MaxAbs(v[lo:hi])
+			scale := quant.Scale(m)
 			if !finite {
 				scale = float32(math.NaN())
 			}
 			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(scale))
 			for i := lo; i < hi; i++ {
-				var q int8
-				if finite && scale > 0 {
-					f := math.Round(float64(v[i]) / float64(scale))
-					q = int8(max(-127, min(127, f)))
-				}
+				q := quant.Round(v[i], scale) // 0 for a NaN or 0 scale
 				dst = append(dst, byte(q))
 				dec[i] = float32(q) * scale
 			}

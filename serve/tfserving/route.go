@@ -2,6 +2,7 @@ package tfserving
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -69,7 +70,7 @@ func parseRoute(escaped string) (rt route, ok bool, err error) {
 				return rt, false, nil
 			}
 			v, perr := strconv.Atoi(segs[2])
-			if perr != nil || v > 1<<62 {
+			if perr != nil || v > math.MaxInt/2 {
 				return rt, false, badRequest("Failed to convert version: %s to numeric.", segs[2])
 			}
 			rt.hasVersion, rt.version = true, v

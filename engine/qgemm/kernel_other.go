@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package qgemm
+
+import "os"
+
+func available() []kernelSet { return []kernelSet{goKernels} }
+
+var impl = choose(os.Getenv("SHOAL_QGEMM"))
