@@ -1,7 +1,7 @@
 # shoal — build, test and measure.
 #
 #   make demo    4 real peers on this machine train MNIST together, serve and query it, in the console
-#   make train   train the MNIST mlp locally (the main job until the mesh demo exists)
+#   make train   train the MNIST mlp locally, in this process
 #   make test    run every test (what .ci/run calls)
 
 GO        ?= go
