@@ -185,9 +185,7 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	}
 	fmt.Fprintf(stderr, "control API on %s (token in %s)\n", nd.APIAddr(), controlapi.TokenPath(dataDir))
 	fmt.Fprintf(stderr, "serving models on http://%s (TF Serving /v1, KServe /v2, /metrics)\n", nd.ServeAddr())
-	if created {
-		printJoinHelp(stderr, keyPath, m)
-	}
+	printJoinHelp(stderr, keyPath, m, created)
 	if console {
 		// Quitting the console ends `shoal up`, and the deferred Close
 		// stops the node.
@@ -203,13 +201,26 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	}
 }
 
-// printJoinHelp tells a first-time user how a second machine joins.
-func printJoinHelp(w io.Writer, keyPath string, node *mesh.Node) {
+// printJoinHelp tells the operator the exact line another machine joins
+// with: a TCP address other machines can reach when there is one (the
+// first non-loopback one), else the first.
+func printJoinHelp(w io.Writer, keyPath string, node *mesh.Node, created bool) {
 	boot := "<this machine's address>"
-	if as := node.Addrs(); len(as) > 0 {
+	as := node.Addrs()
+	if len(as) > 0 {
 		boot = as[0]
 	}
-	fmt.Fprintf(w, "\nCreated a new mesh key: %s\n", keyPath)
+	for _, a := range as {
+		if strings.Contains(a, "/tcp/") && !strings.Contains(a, "/ws") && !strings.Contains(a, "/127.0.0.1/") && !strings.Contains(a, "/ip6/::1/") {
+			boot = a
+			break
+		}
+	}
+	if created {
+		fmt.Fprintf(w, "\nCreated a new mesh key: %s\n", keyPath)
+	} else {
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "To let another machine join this mesh:\n")
 	fmt.Fprintf(w, "  1. copy %s to it over a channel you trust (it is the mesh's only secret)\n", keyPath)
 	fmt.Fprintf(w, "  2. there, run: shoal up --key swarm.key --bootstrap %s\n", boot)

@@ -145,6 +145,12 @@ func TestUpProcessesSameKeyAndIntruder(t *testing.T) {
 	}
 	a.log.waitMatch(t, "a sees b", joined(b.id), 30*time.Second)
 	b.log.waitMatch(t, "b sees a", joined(a.id), 30*time.Second)
+	// b was given a's key: it still prints the line a third machine joins
+	// with, but does not claim to have made a key.
+	b.log.waitMatch(t, "b's join help", regexp.MustCompile(`run: shoal up --key swarm.key --bootstrap /ip4/127.0.0.1/tcp/\d+/p2p/`+regexp.QuoteMeta(b.id)), 10*time.Second)
+	if strings.Contains(b.log.String(), "Created a new mesh key") {
+		t.Errorf("b, given a key, says it created one:\n%s", b.log.String())
+	}
 
 	c := startMeshProc(t, bin, "c", filepath.Join(root, "c"), "--bootstrap", a.addr)
 	m := c.log.waitMatch(t, "c refused", regexp.MustCompile(`cannot reach peer \S+ at \S+ \(wrong mesh key or peer unreachable\)`), 30*time.Second)
