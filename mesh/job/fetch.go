@@ -11,45 +11,36 @@ import (
 )
 
 // holders lists peers to ask for a shard: live members known to hold it
-// first, then the other live members, then the submitter if it is alive,
-// and only then the peers that said they hold it but are gone from the
-// peer table. Asking a peer across a partition first made a whole half of
-// a split mesh wait out the fetch's budget on it (make soak's partition
-// scenario: 25-37 s stalls); one that merely looks gone may still answer,
-// so it stays at the end rather than out.
+// first, then the other live members, then the submitter if it is alive.
+// Peers that said they hold it but are gone from the peer table are not
+// asked: across a partition a request to one hangs on a connection that
+// has not noticed yet, and a whole half of a split mesh waited out the
+// fetch's budget on them (make soak's partition scenario: 25-37 s stalls).
+// A shard only gone peers hold fails at once and is fetched again at the
+// next refresh, once they are back.
 func (r *runner) holders(id shards.ID, members []peer.ID) []peer.ID {
 	hex := id.String()
 	alive := func(p peer.ID) bool {
 		info, ok := r.m.node.Peer(p)
 		return slices.Contains(members, p) || (ok && info.Alive)
 	}
-	var known, gone, rest []peer.ID
+	var known, rest []peer.ID
 	for p, st := range r.m.memberStatuses(r.spec.ID) {
-		if !slices.Contains(st.Have, hex) {
-			continue
-		}
-		if alive(p) {
+		if slices.Contains(st.Have, hex) && alive(p) {
 			known = append(known, p)
-		} else {
-			gone = append(gone, p)
 		}
 	}
 	slices.Sort(known) // map order would make runs differ
-	slices.Sort(gone)
 	for _, p := range members {
 		if !slices.Contains(known, p) {
 			rest = append(rest, p)
 		}
 	}
 	out := append(known, rest...)
-	if sub, err := peer.Decode(r.spec.Submitter); err == nil && !slices.Contains(out, sub) {
-		if alive(sub) {
-			out = append(out, sub)
-		} else if !slices.Contains(gone, sub) {
-			gone = append(gone, sub)
-		}
+	if sub, err := peer.Decode(r.spec.Submitter); err == nil && !slices.Contains(out, sub) && alive(sub) {
+		out = append(out, sub)
 	}
-	return append(out, gone...)
+	return out
 }
 
 func (r *runner) fetch(ctx context.Context, id shards.ID, members []peer.ID) error {
