@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/shoalmesh/shoal/serve/inference/inferencetest"
 )
 
 func TestDecodeInferRequest(t *testing.T) {
@@ -108,8 +110,8 @@ func FuzzDecodeV2Infer(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	text := textSig()
-	img := mnistSig()
+	text := inferencetest.TextSignature()
+	img := inferencetest.MNISTSignature()
 	img.InputShape, img.InputSize = []int{2, 2}, 4
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := DecodeInferRequest(body)

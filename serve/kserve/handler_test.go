@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/shoalmesh/shoal/serve/inference"
+	"github.com/shoalmesh/shoal/serve/inference/inferencetest"
 )
 
 type obj = map[string]any
@@ -111,8 +112,8 @@ func allOutputs(labels []string, cs ...int) []any {
 	for _, c := range cs {
 		cls = append(cls, c)
 		lab = append(lab, labels[c])
-		p = append(p, f32(0.55))
-		ps = append(ps, probs(k, c))
+		p = append(p, inferencetest.F32(0.55))
+		ps = append(ps, inferencetest.Probs(k, c))
 	}
 	return []any{
 		outTensor("class", "INT64", []int{len(cs)}, cls),
@@ -129,7 +130,7 @@ func input(name, dtype string, shape []int, data any) obj {
 // TestReplay sends every documented request shape through a real listener
 // and compares whole answers.
 func TestReplay(t *testing.T) {
-	cat, ms := testCatalog()
+	cat, ms := inferencetest.NewCatalog()
 	srv := httptest.NewServer(NewHandler(cat, Options{ServerVersion: "1.2.3"}))
 	defer srv.Close()
 	bg := []string{"bad", "good"}
@@ -159,22 +160,22 @@ func TestReplay(t *testing.T) {
 		{"model unknown ready", "GET", "/v2/models/nope/ready", nil, 404, obj{"error": `model "nope" not found`}},
 
 		{"infer FP32 flat with id", "POST", "/v2/models/mnist/infer",
-			obj{"id": "42", "inputs": []any{input("x", "FP32", []int{2, 784}, concat(flat(3), flat(7)))}}, 200,
-			obj{"model_name": "mnist", "model_version": "3", "id": "42", "outputs": allOutputs(digits, 3, 7)}},
+			obj{"id": "42", "inputs": []any{input("x", "FP32", []int{2, 784}, concat(inferencetest.Flat(3), inferencetest.Flat(7)))}}, 200,
+			obj{"model_name": "mnist", "model_version": "3", "id": "42", "outputs": allOutputs(inferencetest.Digits, 3, 7)}},
 		{"infer FP32 nested version", "POST", "/v2/models/mnist/versions/2/infer",
-			obj{"id": "a", "inputs": []any{input("x", "FP32", []int{1, 28, 28}, []any{image(5)})}}, 200,
-			obj{"model_name": "mnist", "model_version": "2", "id": "a", "outputs": allOutputs(digits, 5)}},
+			obj{"id": "a", "inputs": []any{input("x", "FP32", []int{1, 28, 28}, []any{inferencetest.Image(5)})}}, 200,
+			obj{"model_name": "mnist", "model_version": "2", "id": "a", "outputs": allOutputs(inferencetest.Digits, 5)}},
 		{"infer INT64 flat 28x28", "POST", "/v2/models/mnist/infer",
-			obj{"id": "b", "inputs": []any{input("x", "INT64", []int{1, 28, 28}, flat(4))}}, 200,
-			obj{"model_name": "mnist", "model_version": "3", "id": "b", "outputs": allOutputs(digits, 4)}},
+			obj{"id": "b", "inputs": []any{input("x", "INT64", []int{1, 28, 28}, inferencetest.Flat(4))}}, 200,
+			obj{"model_name": "mnist", "model_version": "3", "id": "b", "outputs": allOutputs(inferencetest.Digits, 4)}},
 		{"infer FP64", "POST", "/v2/models/mnist/infer",
-			obj{"id": "c", "inputs": []any{input("x", "FP64", []int{1, 784}, flat(2))}}, 200,
-			obj{"model_name": "mnist", "model_version": "3", "id": "c", "outputs": allOutputs(digits, 2)}},
+			obj{"id": "c", "inputs": []any{input("x", "FP64", []int{1, 784}, inferencetest.Flat(2))}}, 200,
+			obj{"model_name": "mnist", "model_version": "3", "id": "c", "outputs": allOutputs(inferencetest.Digits, 2)}},
 		{"infer BYTES with outputs filter", "POST", "/v2/models/sentiment/infer",
 			obj{"id": "t", "inputs": []any{input("text", "BYTES", []int{2}, []string{"hello", "hi"})},
 				"outputs": []any{obj{"name": "probabilities"}, obj{"name": "label", "parameters": obj{"binary_data": false}}}}, 200,
 			obj{"model_name": "sentiment", "model_version": "1", "id": "t", "outputs": []any{
-				outTensor("probabilities", "FP32", []int{2, 2}, concatAny(probs(2, 1), probs(2, 0))),
+				outTensor("probabilities", "FP32", []int{2, 2}, concatAny(inferencetest.Probs(2, 1), inferencetest.Probs(2, 0))),
 				outTensor("label", "BYTES", []int{2}, []string{"good", "bad"}),
 			}}},
 		{"infer BYTES [N,1] nested with parameters", "POST", "/v2/models/sentiment/infer",
@@ -217,19 +218,19 @@ func TestReplay(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(id) {
 		t.Errorf("generated id %q", id)
 	}
-	if n := len(ms["mnist2"].batches); n != 1 {
+	if n := len(ms["mnist2"].Batches()); n != 1 {
 		t.Errorf("mnist v2 predicted %d batches, want 1", n)
 	}
-	if b := ms["mnist3"].batches[0]; len(b) != 2 || len(b[0].([]float32)) != 784 {
+	if b := ms["mnist3"].Batches()[0]; len(b) != 2 || len(b[0].([]float32)) != 784 {
 		t.Errorf("mnist v3 first batch: %d inputs", len(b))
 	}
-	if ms["sentiment"].checked == 0 || ms["mnist3"].checked == 0 {
+	if ms["sentiment"].Checked() == 0 || ms["mnist3"].Checked() == 0 {
 		t.Errorf("inputs not checked before predict")
 	}
 
 	// A server without a loaded model is live but not ready.
-	empty := httptest.NewServer(NewHandler(&fakeCatalog{versions: map[string][]fakeVersion{
-		"loading": {{status: inference.VersionStatus{Version: 1, State: inference.StateLoading}}}}}, Options{}))
+	empty := httptest.NewServer(NewHandler(&inferencetest.FakeCatalog{Models: map[string][]inferencetest.FakeVersion{
+		"loading": {{Status: inference.VersionStatus{Version: 1, State: inference.StateLoading}}}}}, Options{}))
 	defer empty.Close()
 	if st, _, got := do(t, empty, "GET", "/v2/health/ready", ""); st != 503 || !reflect.DeepEqual(got, obj{"ready": false}) {
 		t.Errorf("ready without models: %d %v", st, got)
@@ -242,7 +243,7 @@ func TestReplay(t *testing.T) {
 // TestMalformed sends bad requests through a real listener: each gets its
 // status and a message that says what is wrong.
 func TestMalformed(t *testing.T) {
-	cat, _ := testCatalog()
+	cat, _ := inferencetest.NewCatalog()
 	srv := httptest.NewServer(NewHandler(cat, Options{MaxBodyBytes: 8 << 10, MaxBatch: 3}))
 	defer srv.Close()
 	text := func(shape string, data string) string {
@@ -343,7 +344,7 @@ func TestMalformed(t *testing.T) {
 // TestDeadline checks that the request's context reaches Model.Predict: a
 // deadline on it, or Options.Timeout, ends an inference with 504.
 func TestDeadline(t *testing.T) {
-	cat, _ := testCatalog()
+	cat, _ := inferencetest.NewCatalog()
 	body := `{"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}`
 
 	h := NewHandler(cat, Options{})

@@ -2,6 +2,7 @@ package tfserving
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -102,7 +103,8 @@ func rowInputs(insts []Value, sig inference.Signature, maxBatch int) ([]inferenc
 func columnarInputs(v Value, sig inference.Signature, maxBatch int) ([]inference.Input, error) {
 	name := inputName(sig)
 	if obj, ok := v.(map[string]any); ok {
-		for k := range obj {
+		// In key order, so that the message is the same for the same body.
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
 			if k != name {
 				return nil, badRequest("Unknown named input: %s in 'inputs' object; this model takes only %q", k, name)
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/shoalmesh/shoal/serve/inference"
+	"github.com/shoalmesh/shoal/serve/inference/inferencetest"
 )
 
 func TestDecodePredictRequest(t *testing.T) {
@@ -106,8 +107,8 @@ func FuzzDecodeV1Predict(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	text := textSig()
-	img := inference.Signature{Kind: inference.KindImage, InputShape: []int{2, 2}, InputSize: 4, Labels: digits}
+	text := inferencetest.TextSignature()
+	img := inference.Signature{Kind: inference.KindImage, InputShape: []int{2, 2}, InputSize: 4, Labels: inferencetest.Digits}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, err := DecodePredictRequest(body)
 		if err != nil {

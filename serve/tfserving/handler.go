@@ -131,14 +131,28 @@ type errorBody struct {
 // writeJSON writes v as the answer. Values that cannot be encoded (a NaN
 // from a model) turn into a 500.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		data, _ = json.Marshal(errorBody{Error: "encode answer: " + err.Error()})
+	bp := encodeBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledAnswer {
+			encodeBufs.Put(bp)
+		}
+	}()
+	data, ok := appendAnswer((*bp)[:0], v)
+	if ok {
+		*bp = data
+	} else {
+		var err error
+		if data, err = json.Marshal(v); err != nil {
+			status = http.StatusInternalServerError
+			data, _ = json.Marshal(errorBody{Error: "encode answer: " + err.Error()})
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(data, '\n'))
+	if ok {
+		*bp = data[:0]
+	}
 }
 
 // serve routes one request and returns the answer's value or an error.
@@ -185,9 +199,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) (any, error) {
 	return h.status(rt)
 }
 
-// readBody reads the whole body, at most h.maxBody bytes.
+// readBody reads the whole body, at most h.maxBody bytes, into a buffer
+// of the declared Content-Length where there is one (io.ReadAll would
+// grow its buffer from 512 bytes, copying the body several times).
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, h.maxBody), min(r.ContentLength, h.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -196,6 +212,30 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		return nil, badRequest("Reading request body: %v", err)
 	}
 	return body, nil
+}
+
+// readAll is io.ReadAll with a first buffer of size+1 bytes when size >
+// 0, so that a body of size bytes is read without growing it (the one
+// byte more takes the read that meets EOF).
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	n := 512
+	if size > 0 {
+		n = int(size) + 1
+	}
+	b := make([]byte, 0, n)
+	for {
+		k, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+k]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // lookup finds the model version rt names, with TF Serving's wording for

@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalmesh/shoal/serve/inference/inferencetest"
 )
 
 // norm round-trips v through JSON, so expected values compare with
@@ -66,10 +69,12 @@ func do(t *testing.T, srv *httptest.Server, method, path, body string) (int, htt
 	return resp.StatusCode, resp.Header, v
 }
 
+func itoa(i int) string { return strconv.Itoa(i) }
+
 func b64(s string) obj { return obj{"b64": base64.StdEncoding.EncodeToString([]byte(s))} }
 
 func pred(k, c int, labels []string) obj {
-	return obj{"class": c, "label": labels[c], "probability": f32(0.55), "probabilities": probs(k, c)}
+	return obj{"class": c, "label": labels[c], "probability": inferencetest.F32(0.55), "probabilities": inferencetest.Probs(k, c)}
 }
 
 func status(v int, state, code, msg string) obj {
@@ -100,7 +105,7 @@ func outputsMeta(classes string) obj {
 // TestReplay sends every documented request shape through a real listener
 // and compares whole answers.
 func TestReplay(t *testing.T) {
-	cat, ms := testCatalog()
+	cat, ms := inferencetest.NewCatalog()
 	srv := httptest.NewServer(NewHandler(cat, Options{}))
 	defer srv.Close()
 
@@ -148,42 +153,42 @@ func TestReplay(t *testing.T) {
 		{"metadata label to missing version", "GET", "/v1/models/mnist/labels/gone/metadata", nil, 404, obj{"error": "Servable not found for request: Specific(mnist, 9)"}},
 		{"metadata unknown model", "GET", "/v1/models/half/metadata", nil, 404, obj{"error": "Servable not found for request: Latest(half)"}},
 
-		{"predict instances", "POST", "/v1/models/mnist:predict", obj{"instances": []any{image(3), flat(7)}}, 200,
-			obj{"predictions": []any{pred(10, 3, digits), pred(10, 7, digits)}}},
-		{"predict named instances", "POST", "/v1/models/mnist:predict", obj{"instances": []any{obj{"x": image(5)}}}, 200,
-			obj{"predictions": []any{pred(10, 5, digits)}}},
-		{"predict version", "POST", "/v1/models/mnist/versions/2:predict", obj{"instances": []any{flat(12)}}, 200,
-			obj{"predictions": []any{pred(10, 2, digits)}}},
-		{"predict label", "POST", "/v1/models/mnist/labels/stable:PREDICT", obj{"signature_name": "serving_default", "instances": []any{flat(1)}}, 200,
-			obj{"predictions": []any{pred(10, 1, digits)}}},
-		{"predict inputs", "POST", "/v1/models/mnist:predict", obj{"inputs": []any{image(1), image(2)}}, 200,
-			obj{"outputs": obj{"class": []any{1, 2}, "label": []any{"1", "2"}, "probability": []any{f32(0.55), f32(0.55)}, "probabilities": []any{probs(10, 1), probs(10, 2)}}}},
-		{"predict named inputs flat", "POST", "/v1/models/mnist:predict", obj{"inputs": obj{"x": []any{flat(4)}}}, 200,
-			obj{"outputs": obj{"class": []any{4}, "label": []any{"4"}, "probability": []any{f32(0.55)}, "probabilities": []any{probs(10, 4)}}}},
+		{"predict instances", "POST", "/v1/models/mnist:predict", obj{"instances": []any{inferencetest.Image(3), inferencetest.Flat(7)}}, 200,
+			obj{"predictions": []any{pred(10, 3, inferencetest.Digits), pred(10, 7, inferencetest.Digits)}}},
+		{"predict named instances", "POST", "/v1/models/mnist:predict", obj{"instances": []any{obj{"x": inferencetest.Image(5)}}}, 200,
+			obj{"predictions": []any{pred(10, 5, inferencetest.Digits)}}},
+		{"predict version", "POST", "/v1/models/mnist/versions/2:predict", obj{"instances": []any{inferencetest.Flat(12)}}, 200,
+			obj{"predictions": []any{pred(10, 2, inferencetest.Digits)}}},
+		{"predict label", "POST", "/v1/models/mnist/labels/stable:PREDICT", obj{"signature_name": "serving_default", "instances": []any{inferencetest.Flat(1)}}, 200,
+			obj{"predictions": []any{pred(10, 1, inferencetest.Digits)}}},
+		{"predict inputs", "POST", "/v1/models/mnist:predict", obj{"inputs": []any{inferencetest.Image(1), inferencetest.Image(2)}}, 200,
+			obj{"outputs": obj{"class": []any{1, 2}, "label": []any{"1", "2"}, "probability": []any{inferencetest.F32(0.55), inferencetest.F32(0.55)}, "probabilities": []any{inferencetest.Probs(10, 1), inferencetest.Probs(10, 2)}}}},
+		{"predict named inputs flat", "POST", "/v1/models/mnist:predict", obj{"inputs": obj{"x": []any{inferencetest.Flat(4)}}}, 200,
+			obj{"outputs": obj{"class": []any{4}, "label": []any{"4"}, "probability": []any{inferencetest.F32(0.55)}, "probabilities": []any{inferencetest.Probs(10, 4)}}}},
 		{"predict text and b64", "POST", "/v1/models/sentiment:predict", obj{"instances": []any{"hello", b64("héllo!")}}, 200,
 			obj{"predictions": []any{pred(2, 1, bg), pred(2, 0, bg)}}},
 		{"predict text named", "POST", "/v1/models/sentiment:predict", obj{"instances": []any{obj{"text": "ab"}, obj{"text": b64("abc")}}}, 200,
 			obj{"predictions": []any{pred(2, 0, bg), pred(2, 1, bg)}}},
 		{"predict text inputs", "POST", "/v1/models/sentiment:predict", obj{"signature_name": "", "inputs": obj{"text": []any{"abc"}}}, 200,
-			obj{"outputs": obj{"class": []any{1}, "label": []any{"good"}, "probability": []any{f32(0.55)}, "probabilities": []any{probs(2, 1)}}}},
+			obj{"outputs": obj{"class": []any{1}, "label": []any{"good"}, "probability": []any{inferencetest.F32(0.55)}, "probabilities": []any{inferencetest.Probs(2, 1)}}}},
 		{"predict unknown fields ignored", "POST", "/v1/models/sentiment:predict", obj{"instances": []any{"a"}, "extra": 1}, 200,
 			obj{"predictions": []any{pred(2, 1, bg)}}},
 		{"predict 404 body", "POST", "/v1/models/half:predict", `{"instances": [1.0,5.0]}`, 404,
 			obj{"error": "Servable not found for request: Latest(half)"}},
-		{"predict unknown label", "POST", "/v1/models/mnist/labels/beta:predict", obj{"instances": []any{flat(1)}}, 404,
+		{"predict unknown label", "POST", "/v1/models/mnist/labels/beta:predict", obj{"instances": []any{inferencetest.Flat(1)}}, 404,
 			obj{"error": "Unrecognized servable version label: beta"}},
 		{"predict loading", "POST", "/v1/models/loading:predict", obj{"instances": []any{"a"}}, 503, nil},
 		{"predict overloaded", "POST", "/v1/models/busy:predict", obj{"instances": []any{"a"}}, 429, obj{"error": "queue full: overloaded"}},
 
-		{"classify image", "POST", "/v1/models/mnist:classify", obj{"examples": []any{obj{"x": flat(3)}}}, 200,
-			obj{"results": []any{classifyPairs(digits, 3)}}},
+		{"classify image", "POST", "/v1/models/mnist:classify", obj{"examples": []any{obj{"x": inferencetest.Flat(3)}}}, 200,
+			obj{"results": []any{classifyPairs(inferencetest.Digits, 3)}}},
 		{"classify text and context", "POST", "/v1/models/sentiment:classify", obj{"context": obj{"text": "abc"}, "examples": []any{obj{}, obj{"other": 1}}}, 200,
 			obj{"results": []any{classifyPairs(bg, 1), classifyPairs(bg, 1)}}},
 		{"classify text list and b64", "POST", "/v1/models/sentiment/versions/1:classify", obj{"examples": []any{obj{"text": []any{"ab"}}, obj{"text": b64("x")}}}, 200,
 			obj{"results": []any{classifyPairs(bg, 0), classifyPairs(bg, 1)}}},
 		{"regress", "POST", "/v1/models/reg:regress", obj{"examples": []any{obj{"x": []any{1, 2}}, obj{"x": []any{0.5, 0.25}}}}, 200,
 			obj{"results": []any{3, 0.75}}},
-		{"regress refused for a classifier", "POST", "/v1/models/mnist:regress", obj{"examples": []any{obj{"x": flat(3)}}}, 400,
+		{"regress refused for a classifier", "POST", "/v1/models/mnist:regress", obj{"examples": []any{obj{"x": inferencetest.Flat(3)}}}, 400,
 			obj{"error": "Model mnist version 3 is a classifier with 10 outputs; :regress needs a model with one output (use :classify or :predict)"}},
 	}
 	for _, c := range cases {
@@ -221,19 +226,19 @@ func TestReplay(t *testing.T) {
 	}
 
 	// Routing reached the versions asked for, and every input was checked.
-	if n := len(ms["mnist2"].batches); n != 2 {
+	if n := len(ms["mnist2"].Batches()); n != 2 {
 		t.Errorf("mnist v2 predicted %d batches, want 2 (versions/2 and labels/stable)", n)
 	}
-	if got := ms["mnist3"].batches[0]; len(got) != 2 || len(got[0].([]float32)) != 784 || len(got[1].([]float32)) != 784 {
+	if got := ms["mnist3"].Batches()[0]; len(got) != 2 || len(got[0].([]float32)) != 784 || len(got[1].([]float32)) != 784 {
 		t.Errorf("mnist v3 first batch %d inputs", len(got))
 	}
-	if ms["sentiment"].checked == 0 || ms["mnist3"].checked == 0 {
+	if ms["sentiment"].Checked() == 0 || ms["mnist3"].Checked() == 0 {
 		t.Errorf("inputs not checked before predict")
 	}
 }
 
 func classifyPairs(labels []string, c int) []any {
-	p := probs(len(labels), c)
+	p := inferencetest.Probs(len(labels), c)
 	out := make([]any, len(labels))
 	for i, l := range labels {
 		out[i] = []any{l, p[i]}
@@ -244,7 +249,7 @@ func classifyPairs(labels []string, c int) []any {
 // TestMalformed sends bad requests through a real listener: each gets its
 // status and a message that says what is wrong.
 func TestMalformed(t *testing.T) {
-	cat, _ := testCatalog()
+	cat, _ := inferencetest.NewCatalog()
 	srv := httptest.NewServer(NewHandler(cat, Options{MaxBodyBytes: 8 << 10, MaxBatch: 3}))
 	defer srv.Close()
 	big := `{"instances": ["` + strings.Repeat("a", 9<<10) + `"]}`
@@ -326,7 +331,7 @@ func TestMalformed(t *testing.T) {
 // TestDeadline checks that the request's context reaches Model.Predict: a
 // deadline on it, or Options.Timeout, ends a prediction with 504.
 func TestDeadline(t *testing.T) {
-	cat, _ := testCatalog()
+	cat, _ := inferencetest.NewCatalog()
 	body := `{"instances": ["a"]}`
 
 	h := NewHandler(cat, Options{})

@@ -48,26 +48,73 @@ type RegressResponse struct {
 	Results []float32 `json:"results"`
 }
 
+// predictBody is a decoded :predict body: read by the fast path
+// (scanDense) when it could, else by DecodePredictRequest.
+type predictBody struct {
+	body  []byte
+	dense *denseBody     // set when scanDense read body
+	req   PredictRequest // otherwise
+}
+
+// decodePredict decodes a :predict body, with DecodePredictRequest's
+// errors.
+func decodePredict(body []byte) (predictBody, error) {
+	if d, ok := scanDense(body); ok {
+		return predictBody{body: body, dense: d}, nil
+	}
+	req, err := DecodePredictRequest(body)
+	return predictBody{body: body, req: req}, err
+}
+
+func (p *predictBody) signatureName() string {
+	if p.dense != nil {
+		return p.dense.signature
+	}
+	return p.req.SignatureName
+}
+
+func (p *predictBody) columnar() bool {
+	if p.dense != nil {
+		return p.dense.columnar
+	}
+	return p.req.Columnar
+}
+
+// inputs turns the body into model inputs for sig, with rowInputs' and
+// columnarInputs' errors: where the fast path cannot build them, the
+// generic path decodes the body again and says why.
+func (p *predictBody) inputs(sig inference.Signature, maxBatch int) ([]inference.Input, error) {
+	if p.dense != nil {
+		if in, ok := p.dense.inputs(sig, maxBatch); ok {
+			return in, nil
+		}
+		req, err := DecodePredictRequest(p.body)
+		if err != nil {
+			// scanDense takes only bodies that decode.
+			return nil, newError(http.StatusInternalServerError, "the :predict fast path read a body the generic path refuses: %v", err)
+		}
+		p.dense, p.req = nil, req
+	}
+	if p.req.Columnar {
+		return columnarInputs(p.req.Inputs, sig, maxBatch)
+	}
+	return rowInputs(p.req.Instances, sig, maxBatch)
+}
+
 // predict answers :predict.
 func (h *handler) predict(ctx context.Context, rt route, body []byte) (any, error) {
-	req, err := DecodePredictRequest(body)
+	req, err := decodePredict(body)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSignature(req.SignatureName); err != nil {
+	if err := checkSignature(req.signatureName()); err != nil {
 		return nil, err
 	}
 	m, err := h.lookup(rt)
 	if err != nil {
 		return nil, err
 	}
-	sig := m.Signature()
-	var inputs []inference.Input
-	if req.Columnar {
-		inputs, err = columnarInputs(req.Inputs, sig, h.maxBatch)
-	} else {
-		inputs, err = rowInputs(req.Instances, sig, h.maxBatch)
-	}
+	inputs, err := req.inputs(m.Signature(), h.maxBatch)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +122,7 @@ func (h *handler) predict(ctx context.Context, rt route, body []byte) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	if req.Columnar {
+	if req.columnar() {
 		out := Outputs{
 			Class:         make([]int, len(preds)),
 			Label:         make([]string, len(preds)),
