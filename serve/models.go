@@ -39,6 +39,9 @@ type ModelService interface {
 	// Predict answers inputs with version (> 0), label, or the newest
 	// version that loaded.
 	Predict(ctx context.Context, name string, version int, label string, inputs []inference.Input) (controlapi.PredictResponse, error)
+	// SetServing unloads name (serving false: no version stays loaded,
+	// peers stop hearing it announced; the files stay) or serves it again.
+	SetServing(ctx context.Context, name string, serving bool) error
 }
 
 // Limits of the model routes.
@@ -61,6 +64,8 @@ var ErrNoPuller = errors.New("this node cannot pull models")
 //	DELETE /api/v1/models/{name}/versions/{version}  one version (and its labels)
 //	POST   /api/v1/models/{name}/pull                body controlapi.PullRequest; controlapi.PullResponse
 //	POST   /api/v1/models/{name}/predict             body controlapi.PredictRequest; controlapi.PredictResponse
+//	POST   /api/v1/models/{name}/unload              controlapi.ServingResponse
+//	POST   /api/v1/models/{name}/serve               controlapi.ServingResponse
 func ModelRoutes(m ModelService) map[string]http.Handler {
 	mr := modelRoutes{m: m}
 	p := controlapi.PathModels
@@ -71,6 +76,8 @@ func ModelRoutes(m ModelService) map[string]http.Handler {
 		"DELETE " + p + "/{name}/versions/{version}": http.HandlerFunc(mr.removeVersion),
 		"POST " + p + "/{name}/pull":                 http.HandlerFunc(mr.pull),
 		"POST " + p + "/{name}/predict":              http.HandlerFunc(mr.predict),
+		"POST " + p + "/{name}/unload":               mr.serving(false),
+		"POST " + p + "/{name}/serve":                mr.serving(true),
 	}
 }
 
@@ -124,6 +131,21 @@ func (mr modelRoutes) list(w http.ResponseWriter, r *http.Request) {
 		ms = []controlapi.Model{}
 	}
 	WriteJSON(w, http.StatusOK, controlapi.ModelsResponse{Models: ms})
+}
+
+// serving answers POST …/unload (serve false) and …/serve.
+func (mr modelRoutes) serving(serve bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name, ok := pathName(w, r)
+		if !ok {
+			return
+		}
+		if err := mr.m.SetServing(r.Context(), name, serve); err != nil {
+			mr.fail(w, r, err, http.StatusInternalServerError)
+			return
+		}
+		WriteJSON(w, http.StatusOK, controlapi.ServingResponse{Name: name, Serving: serve})
+	}
 }
 
 func (mr modelRoutes) label(w http.ResponseWriter, r *http.Request) {
@@ -371,6 +393,13 @@ func (s *modelService) Models(context.Context) ([]controlapi.Model, error) {
 		}
 	}
 	return out, nil
+}
+
+func (s *modelService) SetServing(_ context.Context, name string, serving bool) error {
+	if serving {
+		return s.cat.Serve(name)
+	}
+	return s.cat.Unload(name)
 }
 
 func (s *modelService) SetLabel(_ context.Context, name, label string, version int) error {

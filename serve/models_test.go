@@ -50,6 +50,9 @@ func (f *fakeModels) Models(context.Context) ([]controlapi.Model, error) {
 func (f *fakeModels) SetLabel(_ context.Context, name, label string, v int) error {
 	return f.record("label %s %s %d", name, label, v)
 }
+func (f *fakeModels) SetServing(_ context.Context, name string, serving bool) error {
+	return f.record("serving %s %v", name, serving)
+}
 func (f *fakeModels) Remove(_ context.Context, name string, v int) error {
 	return f.record("remove %s %d", name, v)
 }
@@ -128,6 +131,9 @@ func TestModelRoutes(t *testing.T) {
 		{"POST", "/api/v1/models/m/predict", `{"inputs":[true]}`, 400, ""},
 		{"POST", "/api/v1/models/m/predict", `{"inputs":["a"],"version":1,"label":"s"}`, 400, ""},
 		{"POST", "/api/v1/models/m/predict", big, 400, ""},
+		{"POST", "/api/v1/models/m/unload", "", 200, "serving m false"},
+		{"POST", "/api/v1/models/m/serve", "", 200, "serving m true"},
+		{"POST", "/api/v1/models/bad..%2Fx/unload", "", 400, ""},
 	} {
 		before := f.last()
 		f.calls = nil

@@ -39,6 +39,7 @@ type fakeNode struct {
 	denied    []string
 	labels    []string // "name label version"
 	removed   []string
+	serving   []string
 	pulled    []string // "name from"
 	predicted []controlapi.PredictRequest
 	predictOK controlapi.PredictResponse
@@ -226,6 +227,16 @@ func (f *fakeNode) SetModelLabel(_ context.Context, name, label string, version 
 		return err
 	}
 	f.labels = append(f.labels, fmt.Sprintf("%s %s %d", name, label, version))
+	return nil
+}
+
+func (f *fakeNode) SetModelServing(_ context.Context, name string, serving bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(true); err != nil {
+		return err
+	}
+	f.serving = append(f.serving, fmt.Sprintf("%s %v", name, serving))
 	return nil
 }
 

@@ -18,7 +18,7 @@ type KeyMap struct {
 	Yes, No                                 key.Binding
 	Deny                                    key.Binding
 	NewJob, CancelJob                       key.Binding
-	Label, Remove, Pull                     key.Binding
+	Label, Remove, Pull, Serving            key.Binding
 	Type, Send, PrevImage, NextImage        key.Binding
 	Level                                   key.Binding
 	FormNext, FormPrev, FormSubmit, FormEsc key.Binding
@@ -50,6 +50,7 @@ func DefaultKeyMap() KeyMap {
 		CancelJob:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "cancel job")),
 		Label:      key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "label")),
 		Remove:     key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "remove")),
+		Serving:    key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unload/serve")),
 		Pull:       key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pull from peer")),
 		Type:       key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "type input")),
 		Send:       key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
@@ -74,7 +75,7 @@ func (k KeyMap) shortHelp(s screen) []key.Binding {
 	case screenJobs:
 		return []key.Binding{k.Help, k.NextScreen, k.Open, k.NewJob, k.CancelJob, k.Back, k.Quit}
 	case screenModels:
-		return []key.Binding{k.Help, k.NextScreen, k.Label, k.Remove, k.Pull, k.Filter, k.Quit}
+		return []key.Binding{k.Help, k.NextScreen, k.Label, k.Serving, k.Remove, k.Pull, k.Filter, k.Quit}
 	case screenQuery:
 		return []key.Binding{k.Help, k.NextScreen, k.Type, k.Send, k.PrevImage, k.NextImage, k.Quit}
 	case screenLog:
@@ -107,7 +108,7 @@ func (k KeyMap) groups() []keyGroup {
 		{"Peers", []key.Binding{k.Deny}},
 		{"Jobs", []key.Binding{k.NewJob, k.CancelJob}},
 		{"Job form", []key.Binding{k.FormNext, k.FormPrev, k.FormSubmit, k.FormEsc}},
-		{"Models", []key.Binding{k.Label, k.Remove, k.Pull}},
+		{"Models", []key.Binding{k.Label, k.Serving, k.Remove, k.Pull}},
 		{"Query", []key.Binding{k.Type, k.Send, k.PrevImage, k.NextImage}},
 		{"Log", []key.Binding{k.Level}},
 	}

@@ -101,8 +101,9 @@ func (m Model) serverNames(r modelRow) string {
 	return fmtList(names)
 }
 
-// modelsKey: the list keys, l labels the newest version, x removes the
-// model (asking first), p pulls it from a peer that serves it.
+// modelsKey: the list keys, l labels the newest version, u unloads the
+// model here (or serves it again), x removes it (asking first), p pulls it
+// from a peer that serves it.
 func (m Model) modelsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	if m.listKey(msg) {
 		return m, nil
@@ -122,6 +123,13 @@ func (m Model) modelsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		m = m.openPrompt(fmt.Sprintf("label for %s (name, or name@version; newest is v%d)", name, v), "stable", func(s string) tea.Cmd {
 			return m.labelCmd(name, s, v)
 		})
+	case key.Matches(msg, m.keys.Serving):
+		if r.local == nil || len(r.local.Versions) == 0 {
+			m.note = "! " + r.name + " is not on this node"
+			return m, nil
+		}
+		serve := r.local.Versions[0].Error == unloadedByOperator
+		return m, m.servingCmd(r.name, serve)
 	case key.Matches(msg, m.keys.Remove):
 		if r.local == nil {
 			m.note = "! " + r.name + " is not on this node"
@@ -171,6 +179,22 @@ func (m Model) labelCmd(name, input string, newest int) tea.Cmd {
 	return func() tea.Msg {
 		err := node.SetModelLabel(ctx, name, label, v)
 		return actionMsg{gen: gen, ok: fmt.Sprintf("%s: label %s → v%d", name, label, v), err: err, what: "label " + name, models: true}
+	}
+}
+
+// unloadedByOperator is the Error of a version the operator unloaded (the
+// registry's StateUnloadedByOperator, as the control API reports it).
+const unloadedByOperator = "unloaded by the operator"
+
+func (m Model) servingCmd(name string, serve bool) tea.Cmd {
+	node, ctx, gen := m.node, m.ctx, m.gen
+	ok, what := "unloaded "+name+" here (peers that serve it answer its queries)", "unload "+name
+	if serve {
+		ok, what = "serving "+name+" again", "serve "+name
+	}
+	return func() tea.Msg {
+		err := node.SetModelServing(ctx, name, serve)
+		return actionMsg{gen: gen, ok: ok, err: err, what: what, models: true}
 	}
 }
 

@@ -24,6 +24,7 @@ type Node interface {
 	Models(ctx context.Context) ([]controlapi.Model, error)
 	SetModelLabel(ctx context.Context, name, label string, version int) error
 	RemoveModel(ctx context.Context, name string, version int) error
+	SetModelServing(ctx context.Context, name string, serving bool) error
 	PullModel(ctx context.Context, name string, req controlapi.PullRequest) (controlapi.PullResponse, error)
 	PredictModel(ctx context.Context, name string, req controlapi.PredictRequest) (controlapi.PredictResponse, error)
 	Logs(ctx context.Context, q controlapi.LogQuery) ([]controlapi.LogLine, error)

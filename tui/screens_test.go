@@ -198,6 +198,11 @@ func TestModelsKeys(t *testing.T) {
 	if strings.Join(f.labels, ";") != "mnist-mlp prod 2;mnist-mlp old 1" {
 		t.Errorf("labels %v", f.labels)
 	}
+	d.press("u")
+	d.until("the unload", noted("unloaded mnist-mlp here"))
+	if strings.Join(f.serving, ";") != "mnist-mlp false" {
+		t.Errorf("serving calls %v", f.serving)
+	}
 	d.press("x")
 	if d.m.confirm == nil || !strings.Contains(plain(d.m), "remove model mnist-mlp (2 versions) from this node? y/n") {
 		t.Fatalf("x did not ask:\n%s", plain(d.m))

@@ -69,7 +69,8 @@ func newModelsCmd() *cobra.Command {
 	}
 	addDataDirFlag(cmd.PersistentFlags(), &f.dataDir)
 	cmd.Flags().BoolVar(&f.asJSON, "json", false, "print a JSON array instead of a table")
-	cmd.AddCommand(newModelsAddCmd(&f), newModelsLabelCmd(&f), newModelsRmCmd(&f), newModelsPullCmd(&f))
+	cmd.AddCommand(newModelsAddCmd(&f), newModelsLabelCmd(&f), newModelsRmCmd(&f), newModelsPullCmd(&f),
+		newModelsServingCmd(&f, false), newModelsServingCmd(&f, true))
 	return cmd
 }
 
@@ -338,6 +339,39 @@ func newModelsPullCmd(f *modelsFlags) *cobra.Command {
 	fl.StringVar(&api, "api", controlapi.DefaultAddr, "address of the node's control API")
 	fl.StringVar(&peerID, "peer", "", "pull from this peer id (default: any peer that announces the model)")
 	fl.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	return cmd
+}
+
+// newModelsServingCmd is `shoal models unload` (serve false) or `shoal
+// models serve`.
+func newModelsServingCmd(f *modelsFlags, serve bool) *cobra.Command {
+	var api string
+	use, short, done := "unload NAME", "Stop serving a model on the running node (its files stay)", "unloaded"
+	long := "Asks the running node, through its control API, to unload every version of NAME: it answers no\n" +
+		"query for it and its heartbeats stop announcing it, so queries go to peers that serve it. The files\n" +
+		"stay in the store; `shoal models serve NAME` undoes it (so does restarting the node)."
+	if serve {
+		use, short, done = "serve NAME", "Serve a model the running node was told to unload", "served"
+		long = "Undoes `shoal models unload NAME` on the running node: its versions load again as usual."
+	}
+	cmd := &cobra.Command{
+		Use: use, Short: short, Long: long,
+		Example: "  shoal models " + strings.Fields(use)[0] + " digits\n  shoal models " + strings.Fields(use)[0] + " digits --api 127.0.0.1:7071 --data-dir ./node-b",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a := apiFlags{api: api, dataDir: f.dataDir}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.SetModelServing(cmd.Context(), args[0], serve); err != nil {
+				return fmt.Errorf("%s %s: %w", strings.Fields(use)[0], args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", done, args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&api, "api", controlapi.DefaultAddr, "address of the node's control API")
 	return cmd
 }
 

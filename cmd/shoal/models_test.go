@@ -16,6 +16,7 @@ import (
 	"github.com/shoalmesh/shoal/engine/nn"
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
+	"github.com/shoalmesh/shoal/serve/inference"
 	"github.com/shoalmesh/shoal/serve/pull"
 )
 
@@ -203,4 +204,38 @@ func (f *fakePull) Pull(_ context.Context, name, ref, peer string) (controlapi.P
 		peer = "12D3KooWany"
 	}
 	return controlapi.PullResponse{Name: name, Version: 5, RemoteVersion: 2, Peer: peer, SHA256: "ab", Bytes: 10}, f.err
+}
+
+func (f *fakePull) SetServing(_ context.Context, name string, serving bool) error {
+	f.got = fmt.Sprintf("serving %s %v", name, serving)
+	return f.err
+}
+
+// TestModelsUnloadServe drives `shoal models unload` and `serve` against a
+// control API with a fake model service.
+func TestModelsUnloadServe(t *testing.T) {
+	ctx := context.Background()
+	data := t.TempDir()
+	const token = "0123456789abcdef0123456789abcdef"
+	if err := os.WriteFile(controlapi.TokenPath(data), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fake := &fakePull{}
+	h := serve.NewControlHandler(fakeSelf{}, token)
+	for p, r := range serve.ModelRoutes(fake) {
+		h.Handle(p, r)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	api := strings.TrimPrefix(srv.URL, "http://")
+	if out, _, err := runJobCLI(ctx, "models", "unload", "digits", "--api", api, "--data-dir", data); err != nil || !strings.Contains(out, "unloaded digits") || fake.got != "serving digits false" {
+		t.Fatalf("unload: %q, %v (service saw %s)", out, err, fake.got)
+	}
+	if out, _, err := runJobCLI(ctx, "models", "serve", "digits", "--api", api, "--data-dir", data); err != nil || !strings.Contains(out, "served digits") || fake.got != "serving digits true" {
+		t.Fatalf("serve: %q, %v (service saw %s)", out, err, fake.got)
+	}
+	fake.err = fmt.Errorf("x: %w", inference.ErrModelNotFound)
+	if _, _, err := runJobCLI(ctx, "models", "unload", "nope", "--api", api, "--data-dir", data); err == nil {
+		t.Error("unloading an unknown model succeeded")
+	}
 }

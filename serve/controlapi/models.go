@@ -146,6 +146,28 @@ func (c *Client) SetModelLabel(ctx context.Context, name, label string, version 
 	return c.sendJSON(ctx, http.MethodPost, ModelPath(name, "labels"), SetLabelRequest{Label: label, Version: version}, &out, false)
 }
 
+// ServingResponse answers POST ModelPath(name, "unload") and
+// ModelPath(name, "serve").
+type ServingResponse struct {
+	Name    string `json:"name"`
+	Serving bool   `json:"serving"`
+}
+
+// SetModelServing unloads name on the node (serving false: no version
+// stays loaded and peers stop hearing it announced; its files stay) or
+// serves it again.
+func (c *Client) SetModelServing(ctx context.Context, name string, serving bool) error {
+	if name == "" {
+		return errors.New("no model name")
+	}
+	verb := "unload"
+	if serving {
+		verb = "serve"
+	}
+	var out ServingResponse
+	return c.sendJSON(ctx, http.MethodPost, ModelPath(name, verb), struct{}{}, &out, false)
+}
+
 // RemoveModel removes version of name from the node's store, or with
 // version 0 the whole model with its labels.
 func (c *Client) RemoveModel(ctx context.Context, name string, version int) error {

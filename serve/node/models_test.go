@@ -112,6 +112,26 @@ func TestModelsOverTheControlAPI(t *testing.T) {
 		t.Errorf("a's own answer %+v differs from b's %+v", got, want)
 	}
 
+	// Unloaded on a, the model is answered by b again; served again, by a.
+	if err := ca.SetModelServing(ctx, "tiny", false); err != nil {
+		t.Fatal(err)
+	}
+	if models, err := ca.Models(ctx); err != nil || models[0].Versions[0].State != "END" || models[0].Versions[0].Error != "unloaded by the operator" {
+		t.Fatalf("after unload: %+v, %v", models, err)
+	}
+	if r, err := ca.PredictModel(ctx, "tiny", req); err != nil || r.ServedBy != bid {
+		t.Fatalf("predict after unload: %+v, %v; want b to answer", r, err)
+	}
+	if err := ca.SetModelServing(ctx, "tiny", true); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := ca.PredictModel(ctx, "tiny", req); err != nil || r.ServedBy != "" {
+		t.Fatalf("predict after serve: %+v, %v; want a itself", r, err)
+	}
+	if err := ca.SetModelServing(ctx, "absent", false); err == nil {
+		t.Error("unloading a model the node does not hold succeeded")
+	}
+
 	// A pull from a peer that lacks the model fails as not found, and a
 	// pull naming this node itself is refused.
 	if _, err := b.APIClient().PullModel(ctx, "absent", controlapi.PullRequest{Peer: a.Mesh().ID().String()}); err == nil {

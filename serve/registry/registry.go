@@ -118,6 +118,9 @@ type Registry struct {
 
 	mu     sync.RWMutex
 	models map[string]*modelState
+	// held names the models the operator unloaded (Unload): none of
+	// their versions is kept loaded until Serve. Guarded by mu.
+	held map[string]bool
 
 	closed   atomic.Bool
 	kick     chan struct{} // capacity 1: a pass is wanted
@@ -132,6 +135,7 @@ type Registry struct {
 type modelState struct {
 	versions map[int]*versionState
 	labels   map[string]int
+	held     bool // a copy of Registry.held[name], for wanted
 }
 
 // versionState is one version's state. Guarded by Registry.mu.
@@ -163,6 +167,7 @@ func New(store *modelstore.Store, opts Options) (*Registry, error) {
 		opt:      opt,
 		log:      opt.Logger,
 		models:   map[string]*modelState{},
+		held:     map[string]bool{},
 		kick:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		loopDone: make(chan struct{}),

@@ -165,6 +165,7 @@ func (r *Registry) plan(retry bool) []loadJob {
 		if sm.labels != nil {
 			st.labels = sm.labels
 		}
+		st.held = r.held[name]
 		present := make(map[int]bool, len(sm.versions))
 		for _, v := range sm.versions {
 			present[v] = true
@@ -197,7 +198,7 @@ func (r *Registry) plan(retry bool) []loadJob {
 				vs.state, vs.err = inference.StateLoading, ""
 				todo = append(todo, loadJob{name, v})
 			case !wanted[v] && vs.m == nil && !vs.failed:
-				vs.state, vs.err = inference.StateEnd, StateUnloaded
+				vs.state, vs.err = inference.StateEnd, unloadedReason(st)
 			}
 		}
 		r.met.setLoaded(name, loadedCount(st))
@@ -223,6 +224,9 @@ func (r *Registry) plan(retry bool) []loadJob {
 // Caller holds r.mu.
 func (r *Registry) wanted(st *modelState, optimistic bool) map[int]bool {
 	w := map[int]bool{}
+	if st.held {
+		return w // the operator unloaded the model
+	}
 	for _, v := range st.labels {
 		if _, ok := st.versions[v]; ok {
 			w[v] = true
@@ -318,7 +322,7 @@ func (r *Registry) unloadUnwanted() {
 			if vs.m != nil && !wanted[v] {
 				retired = append(retired, vs.m)
 				vs.m = nil
-				vs.state, vs.err = inference.StateEnd, StateUnloaded
+				vs.state, vs.err = inference.StateEnd, unloadedReason(st)
 				r.met.forgetVersion(name, v)
 				r.log.Info("version unloaded", "model", name, "version", v)
 			}
