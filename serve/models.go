@@ -12,7 +12,9 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/shoalmesh/shoal/engine/artifact"
 	"github.com/shoalmesh/shoal/engine/modelstore"
+	"github.com/shoalmesh/shoal/engine/nn"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 	"github.com/shoalmesh/shoal/serve/inference"
 	"github.com/shoalmesh/shoal/serve/pull"
@@ -42,6 +44,10 @@ type ModelService interface {
 	// SetServing unloads name (serving false: no version stays loaded,
 	// peers stop hearing it announced; the files stay) or serves it again.
 	SetServing(ctx context.Context, name string, serving bool) error
+	// Quantize publishes the int8 form of name's newest version as its
+	// next version (dynamic activations; shoal quantize --calib is the
+	// calibrated form), which the node then serves.
+	Quantize(ctx context.Context, name string) (controlapi.QuantizeResponse, error)
 }
 
 // Limits of the model routes.
@@ -66,6 +72,7 @@ var ErrNoPuller = errors.New("this node cannot pull models")
 //	POST   /api/v1/models/{name}/predict             body controlapi.PredictRequest; controlapi.PredictResponse
 //	POST   /api/v1/models/{name}/unload              controlapi.ServingResponse
 //	POST   /api/v1/models/{name}/serve               controlapi.ServingResponse
+//	POST   /api/v1/models/{name}/quantize            controlapi.QuantizeResponse
 func ModelRoutes(m ModelService) map[string]http.Handler {
 	mr := modelRoutes{m: m}
 	p := controlapi.PathModels
@@ -78,6 +85,7 @@ func ModelRoutes(m ModelService) map[string]http.Handler {
 		"POST " + p + "/{name}/predict":              http.HandlerFunc(mr.predict),
 		"POST " + p + "/{name}/unload":               mr.serving(false),
 		"POST " + p + "/{name}/serve":                mr.serving(true),
+		"POST " + p + "/{name}/quantize":             http.HandlerFunc(mr.quantize),
 	}
 }
 
@@ -98,6 +106,8 @@ func modelStatus(err error, fallback int) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrNoPuller):
 		return http.StatusNotImplemented
+	case errors.Is(err, ErrAlreadyInt8):
+		return http.StatusConflict
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	}
@@ -131,6 +141,19 @@ func (mr modelRoutes) list(w http.ResponseWriter, r *http.Request) {
 		ms = []controlapi.Model{}
 	}
 	WriteJSON(w, http.StatusOK, controlapi.ModelsResponse{Models: ms})
+}
+
+func (mr modelRoutes) quantize(w http.ResponseWriter, r *http.Request) {
+	name, ok := pathName(w, r)
+	if !ok {
+		return
+	}
+	res, err := mr.m.Quantize(r.Context(), name)
+	if err != nil {
+		mr.fail(w, r, err, http.StatusInternalServerError)
+		return
+	}
+	WriteJSON(w, http.StatusOK, res)
 }
 
 // serving answers POST …/unload (serve false) and …/serve.
@@ -393,6 +416,45 @@ func (s *modelService) Models(context.Context) ([]controlapi.Model, error) {
 		}
 	}
 	return out, nil
+}
+
+// ErrAlreadyInt8 says the newest version of a model is int8 already.
+var ErrAlreadyInt8 = errors.New("the newest version is int8 already")
+
+func (s *modelService) Quantize(_ context.Context, name string) (controlapi.QuantizeResponse, error) {
+	vs, err := s.store.Versions(name)
+	if err != nil {
+		return controlapi.QuantizeResponse{}, err
+	}
+	if len(vs) == 0 {
+		return controlapi.QuantizeResponse{}, fmt.Errorf("%w: %q has no version", modelstore.ErrNotFound, name)
+	}
+	from := vs[len(vs)-1]
+	path, err := s.store.Path(name, from)
+	if err != nil {
+		return controlapi.QuantizeResponse{}, err
+	}
+	a, err := artifact.Load(path) // hash-checked
+	if err != nil {
+		return controlapi.QuantizeResponse{}, err
+	}
+	if a.Model.Quantized() {
+		return controlapi.QuantizeResponse{}, fmt.Errorf("%s version %d: %w", name, from, ErrAlreadyInt8)
+	}
+	q, err := a.Quantize(nn.QuantizeOptions{})
+	if err != nil {
+		return controlapi.QuantizeResponse{}, err
+	}
+	b, sum, err := q.Encode()
+	if err != nil {
+		return controlapi.QuantizeResponse{}, err
+	}
+	v, err := s.store.Publish(name, b)
+	if err != nil {
+		return controlapi.QuantizeResponse{}, err
+	}
+	_ = s.cat.Rescan() // serve it before answering
+	return controlapi.QuantizeResponse{Name: name, Version: v, FromVersion: from, Bytes: int64(len(b)), SHA256: sum}, nil
 }
 
 func (s *modelService) SetServing(_ context.Context, name string, serving bool) error {

@@ -50,6 +50,9 @@ func (f *fakeModels) Models(context.Context) ([]controlapi.Model, error) {
 func (f *fakeModels) SetLabel(_ context.Context, name, label string, v int) error {
 	return f.record("label %s %s %d", name, label, v)
 }
+func (f *fakeModels) Quantize(_ context.Context, name string) (controlapi.QuantizeResponse, error) {
+	return controlapi.QuantizeResponse{Name: name, Version: 4, FromVersion: 3}, f.record("quantize %s", name)
+}
 func (f *fakeModels) SetServing(_ context.Context, name string, serving bool) error {
 	return f.record("serving %s %v", name, serving)
 }
@@ -133,6 +136,7 @@ func TestModelRoutes(t *testing.T) {
 		{"POST", "/api/v1/models/m/predict", big, 400, ""},
 		{"POST", "/api/v1/models/m/unload", "", 200, "serving m false"},
 		{"POST", "/api/v1/models/m/serve", "", 200, "serving m true"},
+		{"POST", "/api/v1/models/m/quantize", "", 200, "quantize m"},
 		{"POST", "/api/v1/models/bad..%2Fx/unload", "", 400, ""},
 	} {
 		before := f.last()

@@ -230,6 +230,16 @@ func (f *fakeNode) SetModelLabel(_ context.Context, name, label string, version 
 	return nil
 }
 
+func (f *fakeNode) QuantizeModel(_ context.Context, name string) (controlapi.QuantizeResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(true); err != nil {
+		return controlapi.QuantizeResponse{}, err
+	}
+	f.serving = append(f.serving, "quantize "+name)
+	return controlapi.QuantizeResponse{Name: name, Version: 3, FromVersion: 2, Bytes: 100 << 10}, nil
+}
+
 func (f *fakeNode) SetModelServing(_ context.Context, name string, serving bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -18,7 +18,7 @@ type KeyMap struct {
 	Yes, No                                 key.Binding
 	Deny                                    key.Binding
 	NewJob, CancelJob                       key.Binding
-	Label, Remove, Pull, Serving            key.Binding
+	Label, Remove, Pull, Serving, Quantize  key.Binding
 	Type, Send, PrevImage, NextImage        key.Binding
 	Level                                   key.Binding
 	FormNext, FormPrev, FormSubmit, FormEsc key.Binding
@@ -51,6 +51,7 @@ func DefaultKeyMap() KeyMap {
 		Label:      key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "label")),
 		Remove:     key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "remove")),
 		Serving:    key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unload/serve")),
+		Quantize:   key.NewBinding(key.WithKeys("z"), key.WithHelp("z", "int8 version")),
 		Pull:       key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pull from peer")),
 		Type:       key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "type input")),
 		Send:       key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
@@ -108,7 +109,7 @@ func (k KeyMap) groups() []keyGroup {
 		{"Peers", []key.Binding{k.Deny}},
 		{"Jobs", []key.Binding{k.NewJob, k.CancelJob}},
 		{"Job form", []key.Binding{k.FormNext, k.FormPrev, k.FormSubmit, k.FormEsc}},
-		{"Models", []key.Binding{k.Label, k.Serving, k.Remove, k.Pull}},
+		{"Models", []key.Binding{k.Label, k.Serving, k.Quantize, k.Remove, k.Pull}},
 		{"Query", []key.Binding{k.Type, k.Send, k.PrevImage, k.NextImage}},
 		{"Log", []key.Binding{k.Level}},
 	}

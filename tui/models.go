@@ -102,8 +102,9 @@ func (m Model) serverNames(r modelRow) string {
 }
 
 // modelsKey: the list keys, l labels the newest version, u unloads the
-// model here (or serves it again), x removes it (asking first), p pulls it
-// from a peer that serves it.
+// model here (or serves it again), z publishes an int8 version of the
+// newest, x removes it (asking first), p pulls it from a peer that serves
+// it.
 func (m Model) modelsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	if m.listKey(msg) {
 		return m, nil
@@ -130,6 +131,12 @@ func (m Model) modelsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		}
 		serve := r.local.Versions[0].Error == unloadedByOperator
 		return m, m.servingCmd(r.name, serve)
+	case key.Matches(msg, m.keys.Quantize):
+		if r.local == nil || len(r.local.Versions) == 0 {
+			m.note = "! " + r.name + " is not on this node (p pulls it)"
+			return m, nil
+		}
+		return m, m.quantizeCmd(r.name)
 	case key.Matches(msg, m.keys.Remove):
 		if r.local == nil {
 			m.note = "! " + r.name + " is not on this node"
@@ -195,6 +202,15 @@ func (m Model) servingCmd(name string, serve bool) tea.Cmd {
 	return func() tea.Msg {
 		err := node.SetModelServing(ctx, name, serve)
 		return actionMsg{gen: gen, ok: ok, err: err, what: what, models: true}
+	}
+}
+
+func (m Model) quantizeCmd(name string) tea.Cmd {
+	node, ctx, gen := m.node, m.ctx, m.gen
+	return func() tea.Msg {
+		res, err := node.QuantizeModel(ctx, name)
+		ok := fmt.Sprintf("%s v%d: the int8 form of v%d (%s), served now", name, res.Version, res.FromVersion, fmtBytes(res.Bytes))
+		return actionMsg{gen: gen, ok: ok, err: err, what: "quantize " + name, models: true}
 	}
 }
 

@@ -25,6 +25,7 @@ type Node interface {
 	SetModelLabel(ctx context.Context, name, label string, version int) error
 	RemoveModel(ctx context.Context, name string, version int) error
 	SetModelServing(ctx context.Context, name string, serving bool) error
+	QuantizeModel(ctx context.Context, name string) (controlapi.QuantizeResponse, error)
 	PullModel(ctx context.Context, name string, req controlapi.PullRequest) (controlapi.PullResponse, error)
 	PredictModel(ctx context.Context, name string, req controlapi.PredictRequest) (controlapi.PredictResponse, error)
 	Logs(ctx context.Context, q controlapi.LogQuery) ([]controlapi.LogLine, error)

@@ -200,8 +200,10 @@ func TestModelsKeys(t *testing.T) {
 	}
 	d.press("u")
 	d.until("the unload", noted("unloaded mnist-mlp here"))
-	if strings.Join(f.serving, ";") != "mnist-mlp false" {
-		t.Errorf("serving calls %v", f.serving)
+	d.press("z")
+	d.until("the int8 version", noted("mnist-mlp v3: the int8 form of v2"))
+	if strings.Join(f.serving, ";") != "mnist-mlp false;quantize mnist-mlp" {
+		t.Errorf("serving and quantize calls %v", f.serving)
 	}
 	d.press("x")
 	if d.m.confirm == nil || !strings.Contains(plain(d.m), "remove model mnist-mlp (2 versions) from this node? y/n") {

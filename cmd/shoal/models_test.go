@@ -206,6 +206,11 @@ func (f *fakePull) Pull(_ context.Context, name, ref, peer string) (controlapi.P
 	return controlapi.PullResponse{Name: name, Version: 5, RemoteVersion: 2, Peer: peer, SHA256: "ab", Bytes: 10}, f.err
 }
 
+func (f *fakePull) Quantize(_ context.Context, name string) (controlapi.QuantizeResponse, error) {
+	f.got = "quantize " + name
+	return controlapi.QuantizeResponse{Name: name, Version: 2, FromVersion: 1}, f.err
+}
+
 func (f *fakePull) SetServing(_ context.Context, name string, serving bool) error {
 	f.got = fmt.Sprintf("serving %s %v", name, serving)
 	return f.err

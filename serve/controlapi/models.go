@@ -146,6 +146,27 @@ func (c *Client) SetModelLabel(ctx context.Context, name, label string, version 
 	return c.sendJSON(ctx, http.MethodPost, ModelPath(name, "labels"), SetLabelRequest{Label: label, Version: version}, &out, false)
 }
 
+// QuantizeResponse answers POST ModelPath(name, "quantize"): Version is
+// the new int8 version, made from FromVersion.
+type QuantizeResponse struct {
+	Name        string `json:"name"`
+	Version     int    `json:"version"`
+	FromVersion int    `json:"from_version"`
+	Bytes       int64  `json:"bytes"`
+	SHA256      string `json:"sha256"`
+}
+
+// QuantizeModel asks the node to publish the int8 form of name's newest
+// version as its next version.
+func (c *Client) QuantizeModel(ctx context.Context, name string) (QuantizeResponse, error) {
+	var out QuantizeResponse
+	if name == "" {
+		return out, errors.New("no model name")
+	}
+	err := c.sendJSON(ctx, http.MethodPost, ModelPath(name, "quantize"), struct{}{}, &out, true)
+	return out, err
+}
+
 // ServingResponse answers POST ModelPath(name, "unload") and
 // ModelPath(name, "serve").
 type ServingResponse struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +131,18 @@ func TestModelsOverTheControlAPI(t *testing.T) {
 	}
 	if err := ca.SetModelServing(ctx, "absent", false); err == nil {
 		t.Error("unloading a model the node does not hold succeeded")
+	}
+	// Quantized on a: version 2 is int8, served, and answers the same
+	// class; a second quantize of the int8 newest is refused.
+	qr, err := ca.QuantizeModel(ctx, "tiny")
+	if err != nil || qr.Version != 2 || qr.FromVersion != 1 {
+		t.Fatalf("quantize: %+v, %v", qr, err)
+	}
+	if r, err := ca.PredictModel(ctx, "tiny", req); err != nil || r.Version != 2 || r.ServedBy != "" || r.Predictions[0].Label != remote.Predictions[0].Label {
+		t.Fatalf("predict of the int8 version: %+v, %v", r, err)
+	}
+	if _, err := ca.QuantizeModel(ctx, "tiny"); err == nil || !strings.Contains(err.Error(), "int8 already") {
+		t.Errorf("quantizing an int8 newest: %v", err)
 	}
 
 	// A pull from a peer that lacks the model fails as not found, and a
