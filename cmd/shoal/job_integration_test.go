@@ -280,6 +280,23 @@ func TestJobAcrossUpProcesses(t *testing.T) {
 		}
 		members[me.ID] = p
 	}
+	// The outsider must have heard every member announce the model, or a
+	// kill of the one it knows leaves it none to fail over to.
+	if !jobPollUntil(ctx, 100*time.Millisecond, func() bool {
+		ps, err := outsider.client.Peers(ctx)
+		if err != nil {
+			return false
+		}
+		serving := 0
+		for _, p := range ps {
+			if members[p.ID] != nil && slices.ContainsFunc(p.Served, func(s controlapi.ServedModel) bool { return s.Name == done.Name }) {
+				serving++
+			}
+		}
+		return serving == len(members)
+	}) {
+		t.Fatalf("the outsider never heard all three members serve %s\n%s", done.Name, outsider.out)
+	}
 	query := controlapi.PredictRequest{Inputs: []json.RawMessage{json.RawMessage(`"a good good morning"`), json.RawMessage(`"sad rainy day"`)}}
 	var first1 controlapi.PredictResponse
 	if !jobPollUntil(ctx, 100*time.Millisecond, func() bool {
