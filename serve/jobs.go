@@ -214,7 +214,7 @@ func statusToAPI(s job.Status) controlapi.JobStatus {
 		Peer: s.Peer, State: s.State, Epoch: s.Epoch, Step: s.Step, Steps: s.Steps,
 		Loss: finite(s.Loss), Accuracy: finite(s.Accuracy), ConsensusDistance: finite(s.Distance),
 		Rounds: s.Rounds, BytesSent: s.BytesSent, BytesRecv: s.BytesRecv,
-		ModelHash: s.Hash, ModelVersion: s.Version, Error: s.Error,
+		ModelHash: s.Hash, ModelVersion: s.Version, Error: s.Error, ShardsHeld: len(s.Have),
 	}
 }
 
@@ -244,7 +244,7 @@ func jobToAPI(in job.Info) controlapi.Job {
 		Rounds: self.Rounds, BytesSent: self.BytesSent, BytesRecv: self.BytesRecv,
 		Members: 1 + len(in.Members), ModelHash: self.Hash, ModelVersion: self.Version, Error: self.Error,
 		Submitter: s.Submitter, Spec: specToAPI(s), Peers: make([]controlapi.JobStatus, 0, len(in.Members)),
-		Result: resultToAPI(in.Result),
+		Result: resultToAPI(in.Result), Shards: in.Shards, ShardsHeld: in.ShardsHeld,
 	}
 	if j.State == "" {
 		j.State = self.State

@@ -73,9 +73,9 @@ func newFake() *fakeNode {
 	jobs := []controlapi.Job{
 		{ID: "9f3c2a1b7d4e", Name: "mnist", Model: "mlp", State: controlapi.JobTraining, Epoch: 2, Epochs: 3,
 			Step: 1200, Steps: 1875, Loss: 0.2841, Accuracy: 0.9312, ConsensusDistance: 0.0123, Rounds: 40,
-			BytesSent: 12 << 20, BytesRecv: 11 << 20, Members: 3, Submitter: self.ID,
+			BytesSent: 12 << 20, BytesRecv: 11 << 20, Members: 3, Submitter: self.ID, Shards: 60, ShardsHeld: 20,
 			Peers: []controlapi.JobStatus{
-				{Peer: peerID("BRAVO2"), State: controlapi.JobTraining, Epoch: 2, Step: 1180, Steps: 1875, Loss: 0.2903, Accuracy: 0.9288, BytesSent: 11 << 20, BytesRecv: 12 << 20},
+				{Peer: peerID("BRAVO2"), State: controlapi.JobTraining, Epoch: 2, Step: 1180, Steps: 1875, Loss: 0.2903, Accuracy: 0.9288, BytesSent: 11 << 20, BytesRecv: 12 << 20, ShardsHeld: 21},
 				{Peer: peerID("DELTA4"), State: controlapi.JobFetching, Epoch: 0, Step: 0, Steps: 1875},
 			}},
 		{ID: "4b1e07aa93c0", Name: "sst2", Model: "lstm-text", State: controlapi.JobDone, Epoch: 1, Epochs: 1,

@@ -451,6 +451,8 @@ func applyStatus(j *controlapi.Job, s controlapi.JobStatus, selfID string) {
 		j.State, j.Epoch, j.Step, j.Steps = s.State, s.Epoch, s.Step, s.Steps
 		j.Loss, j.Accuracy, j.ConsensusDistance = s.Loss, s.Accuracy, s.ConsensusDistance
 		j.Rounds, j.BytesSent, j.BytesRecv, j.Error = s.Rounds, s.BytesSent, s.BytesRecv, s.Error
+		// Not ShardsHeld: this node's own statuses carry the shard list
+		// only when it changes; the job list has the count.
 		return
 	}
 	j.Peers = slices.Clone(j.Peers)

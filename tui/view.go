@@ -357,6 +357,7 @@ var memberCols = []column{
 	{title: "ACC", min: 6, right: true},
 	{title: "SENT", min: 8, right: true},
 	{title: "RECV", min: 8, right: true},
+	{title: "SHARDS", min: 6, right: true},
 }
 
 func (m Model) peerName(id string) string {
@@ -401,12 +402,12 @@ func (m Model) jobDetail(id string, height int) []string {
 	out = append(out, "", styleHead.Render(fmt.Sprintf("Members (%d)", max(j.Members, len(j.Peers)+1))))
 	members := append([]controlapi.JobStatus{{
 		Peer: m.self.ID, State: j.State, Epoch: j.Epoch, Step: j.Step, Steps: j.Steps, Loss: j.Loss,
-		Accuracy: j.Accuracy, BytesSent: j.BytesSent, BytesRecv: j.BytesRecv,
+		Accuracy: j.Accuracy, BytesSent: j.BytesSent, BytesRecv: j.BytesRecv, ShardsHeld: j.ShardsHeld,
 	}}, j.Peers...)
 	rows := make([][]string, len(members))
 	for i, s := range members {
 		rows[i] = []string{m.peerName(s.Peer), orDash(s.State), strconv.Itoa(s.Epoch), steps(s.Step, s.Steps),
-			fmtFloat(s.Loss, 4), fmtPercent(s.Accuracy), fmtBytes(s.BytesSent), fmtBytes(s.BytesRecv)}
+			fmtFloat(s.Loss, 4), fmtPercent(s.Accuracy), fmtBytes(s.BytesSent), fmtBytes(s.BytesRecv), shardCell(s.ShardsHeld, j.Shards)}
 	}
 	mw := layout(memberCols, m.width)
 	titles := make([]string, len(memberCols))
@@ -481,4 +482,13 @@ func (m Model) helpOverlay(height int) []string {
 	off := max(0, min(m.helpOffset, len(lines)-room+1))
 	out = append(out, lines[off:off+room-1]...)
 	return append(out, styleFaint.Render(fmt.Sprintf("  lines %d-%d of %d: j/k scroll", off+1, off+room-1, len(lines))))
+}
+
+// shardCell is a member's part of the shard map: the job's shards it
+// holds, of how many ("-" for a job without shards).
+func shardCell(held, total int) string {
+	if total == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d/%d", held, total)
 }

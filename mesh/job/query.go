@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
+	"github.com/shoalmesh/shoal/mesh/shards"
 )
 
 // Info summarises one job as this peer knows it.
@@ -14,6 +16,9 @@ type Info struct {
 	Self    Status            `json:"self"`
 	Members map[string]Status `json:"members"` // latest status of every member heard, by peer id
 	Result  *Result           `json:"result,omitempty"`
+	// Shards is the job's shard count, ShardsHeld how many of them this
+	// peer holds (0 for private-data jobs, which cut none).
+	Shards, ShardsHeld int
 }
 
 // Jobs lists the jobs this peer knows, newest first.
@@ -22,7 +27,13 @@ func (m *Manager) Jobs() []Info {
 	defer m.mu.Unlock()
 	out := make([]Info, 0, len(m.jobs))
 	for _, js := range m.jobs {
-		info := Info{Spec: js.ann.Spec, State: js.self.State, Self: js.self, Members: map[string]Status{}, Result: js.result}
+		info := Info{Spec: js.ann.Spec, State: js.self.State, Self: js.self, Members: map[string]Status{}, Result: js.result,
+			Shards: len(js.ann.Manifest.Shards)}
+		for _, ref := range js.ann.Manifest.Shards {
+			if id, err := shards.ParseID(ref.ID); err == nil && m.shards.Has(id) {
+				info.ShardsHeld++
+			}
+		}
 		for p, ms := range js.members {
 			info.Members[p.String()] = ms.status
 		}

@@ -86,6 +86,9 @@ type JobStatus struct {
 	ModelHash         string  `json:"model_hash,omitempty"`
 	ModelVersion      int     `json:"model_version,omitempty"`
 	Error             string  `json:"error,omitempty"`
+	// ShardsHeld is how many of the job's shards the member last said it
+	// holds (the shard map, one count a member).
+	ShardsHeld int `json:"shards_held"`
 }
 
 // JobResult is how a job ended on the node answering.
@@ -137,7 +140,11 @@ type Job struct {
 	Created      time.Time   `json:"created,omitzero"`
 	Spec         JobSpec     `json:"spec"`
 	Peers        []JobStatus `json:"peers"` // sorted by peer id
-	Result       *JobResult  `json:"result,omitempty"`
+	// Shards is the job's shard count and ShardsHeld this node's share of
+	// them (0 for private-data jobs).
+	Shards     int        `json:"shards,omitempty"`
+	ShardsHeld int        `json:"shards_held"`
+	Result     *JobResult `json:"result,omitempty"`
 }
 
 // JobsResponse is the body of GET PathJobs, newest job first.

@@ -145,6 +145,14 @@ func TestJobOverControlAPI(t *testing.T) {
 	if err != nil || len(jobs) != 1 || jobs[0].ID != spec.ID || jobs[0].State != controlapi.JobDone || jobs[0].ModelHash != final.ModelHash {
 		t.Errorf("Jobs = %+v, %v", jobs, err)
 	}
+	// The shard map: the job's shard count, this node's share, and each
+	// other member's (two members, replication 2: both hold every shard).
+	if len(jobs) == 1 {
+		j := jobs[0]
+		if j.Shards == 0 || j.ShardsHeld != j.Shards || len(j.Peers) != 1 || j.Peers[0].ShardsHeld != j.Shards {
+			t.Errorf("shard map: %d shards, this node %d, peers %+v", j.Shards, j.ShardsHeld, j.Peers)
+		}
+	}
 	for !seen[controlapi.EventJobDone] {
 		select {
 		case ev, ok := <-events:
