@@ -147,7 +147,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err := r.finish(ctx, res); err != nil {
 		return nil, err
 	}
-	ok = true // the averager keeps serving the final vector to late peers
+	ok = true // the averager keeps serving the final vector to late peers,
+	// but not the exchange buffers (about six more model-sized vectors).
+	r.av.Release()
 	return res, nil
 }
 
