@@ -30,12 +30,18 @@ func (l *embedding) bind(p, g [][]float32) {
 }
 
 // id returns the row for token value v, or -1 for padding/invalid.
-func (l *embedding) id(v float32) int {
-	if !(v >= 0 && v < float32(l.vocab)) {
+func (l *embedding) id(v float32) int { return tokenRow(v, l.vocab, l.pad) }
+
+// tokenRow is the table row of token value v in a table of vocab rows
+// whose row pad is padding, or -1 for padding and for anything that is
+// not an integer id in range (NaN included): bad input never indexes out
+// of the table. embedding and embeddingBag share it.
+func tokenRow(v float32, vocab, pad int) int {
+	if !(v >= 0 && v < float32(vocab)) {
 		return -1
 	}
 	id := int(v)
-	if id == l.pad || float32(id) != v {
+	if id == pad || float32(id) != v {
 		return -1
 	}
 	return id

@@ -27,16 +27,7 @@ func (l *embeddingBag) bind(p, g [][]float32) {
 }
 
 // id returns the row for token value v, or -1 for padding/invalid.
-func (l *embeddingBag) id(v float32) int {
-	if !(v >= 0 && v < float32(l.vocab)) {
-		return -1
-	}
-	id := int(v)
-	if id == l.pad || float32(id) != v {
-		return -1
-	}
-	return id
-}
+func (l *embeddingBag) id(v float32) int { return tokenRow(v, l.vocab, l.pad) }
 
 func (l *embeddingBag) forward(c *batchCtx, x []float32) []float32 {
 	n, d := c.n, l.dim
