@@ -134,19 +134,8 @@ func TestModelsRm(t *testing.T) {
 // fake model service.
 func TestModelsPull(t *testing.T) {
 	ctx := context.Background()
-	data := t.TempDir()
-	const token = "0123456789abcdef0123456789abcdef"
-	if err := os.WriteFile(controlapi.TokenPath(data), []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	fake := &fakePull{}
-	h := serve.NewControlHandler(fakeSelf{}, token)
-	for p, r := range serve.ModelRoutes(fake) {
-		h.Handle(p, r)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	api := strings.TrimPrefix(srv.URL, "http://")
+	api, data := fakeModelAPI(t, fake)
 
 	out, _, err := runJobCLI(ctx, "models", "pull", "digits@stable", "--peer", "12D3KooWpeer", "--api", api, "--data-dir", data)
 	if err != nil || !strings.Contains(out, "digits version 5") || !strings.Contains(out, "from peer 12D3KooWpeer") {
@@ -220,19 +209,8 @@ func (f *fakePull) SetServing(_ context.Context, name string, serving bool) erro
 // control API with a fake model service.
 func TestModelsUnloadServe(t *testing.T) {
 	ctx := context.Background()
-	data := t.TempDir()
-	const token = "0123456789abcdef0123456789abcdef"
-	if err := os.WriteFile(controlapi.TokenPath(data), []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	fake := &fakePull{}
-	h := serve.NewControlHandler(fakeSelf{}, token)
-	for p, r := range serve.ModelRoutes(fake) {
-		h.Handle(p, r)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	api := strings.TrimPrefix(srv.URL, "http://")
+	api, data := fakeModelAPI(t, fake)
 	if out, _, err := runJobCLI(ctx, "models", "unload", "digits", "--api", api, "--data-dir", data); err != nil || !strings.Contains(out, "unloaded digits") || fake.got != "serving digits false" {
 		t.Fatalf("unload: %q, %v (service saw %s)", out, err, fake.got)
 	}
@@ -243,4 +221,23 @@ func TestModelsUnloadServe(t *testing.T) {
 	if _, _, err := runJobCLI(ctx, "models", "unload", "nope", "--api", api, "--data-dir", data); err == nil {
 		t.Error("unloading an unknown model succeeded")
 	}
+}
+
+// fakeModelAPI serves the control API's model routes over svc on a test
+// listener, with a token file in a fresh data dir, as `shoal up` would;
+// it returns the API's address and the data dir.
+func fakeModelAPI(t *testing.T, svc serve.ModelService) (api, dataDir string) {
+	t.Helper()
+	dataDir = t.TempDir()
+	const token = "0123456789abcdef0123456789abcdef"
+	if err := os.WriteFile(controlapi.TokenPath(dataDir), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := serve.NewControlHandler(fakeSelf{}, token)
+	for p, r := range serve.ModelRoutes(svc) {
+		h.Handle(p, r)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), dataDir
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/shoalmesh/shoal/engine/artifact"
 	"github.com/shoalmesh/shoal/engine/nn"
-	"github.com/shoalmesh/shoal/mesh"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 )
 
@@ -39,20 +38,7 @@ func tinyModel(t *testing.T) []byte {
 func TestModelsOverTheControlAPI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	psk, err := mesh.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startNode(t, ctx, psk, "a", mesh.DefaultListen, nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := startNode(t, ctx, psk, "b", mesh.DefaultListen, a.Mesh().Addrs(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := twoNodes(t, ctx)
 	ca := a.APIClient()
 	ectx, ecancel := context.WithCancel(ctx)
 	defer ecancel()

@@ -42,6 +42,26 @@ func startNode(t *testing.T, ctx context.Context, psk pnet.PSK, name, listen str
 	return Start(ctx, testConfig(t, psk, name, listen, boot, api))
 }
 
+// twoNodes starts nodes a and b of a fresh mesh, b bootstrapping from a;
+// both close when the test ends (a test may close them earlier: Close is
+// idempotent).
+func twoNodes(t *testing.T, ctx context.Context) (a, b *Node) {
+	t.Helper()
+	psk, err := mesh.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err = startNode(t, ctx, psk, "a", mesh.DefaultListen, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if b, err = startNode(t, ctx, psk, "b", mesh.DefaultListen, a.Mesh().Addrs(), ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -60,20 +80,7 @@ func freePort(t *testing.T) int {
 func TestTwoNodesThroughTheAssembly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	psk, err := mesh.NewKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := startNode(t, ctx, psk, "a", mesh.DefaultListen, nil, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := startNode(t, ctx, psk, "b", mesh.DefaultListen, a.Mesh().Addrs(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a, b := twoNodes(t, ctx)
 
 	// The token in the data dir opens the API, as `shoal peers` would.
 	ca, err := controlapi.NewFromDataDir(a.APIAddr(), a.Mesh().DataPath())
