@@ -8,6 +8,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/shoalmesh/shoal/engine/nn"
+	"github.com/shoalmesh/shoal/mesh"
 )
 
 // Admission: any member may announce a job, and every full peer used to
@@ -20,14 +21,54 @@ import (
 //   - fewer than MaxJobs jobs run here, and
 //   - the job's memory, estimated from its spec and manifest before
 //     anything is allocated, fits the budget.
-// A refusal is logged, sent to local subscribers as a job_refused event,
-// and, for a job submitted here, returned to the submitter.
+// and an edge peer takes only jobs that ask for edge peers. Under JoinAsk
+// an admissible job then waits for the operator (pending.go).
+// A refusal is logged, sent to local subscribers as a job_refused event
+// and to the job's submitter as a refusal message (refusal.go); for a job
+// submitted here it is returned to the submitter.
 
 // Join policies.
 const (
 	JoinAuto = "auto" // join every admissible job (default)
+	JoinAsk  = "ask"  // hold every admissible job until the operator accepts it
 	JoinOff  = "off"  // run only jobs submitted here
 )
+
+// Why a peer refused a job, as its refusal message says.
+const (
+	RefusedPolicy   = "policy"   // the peer joins no jobs of others (--jobs off)
+	RefusedDeclined = "declined" // its operator declined the job (--jobs ask)
+	RefusedExpired  = "expired"  // its operator did not answer in time (--jobs ask)
+	RefusedBusy     = "busy"     // --max-jobs jobs run there, or too many wait for an answer
+	RefusedMemory   = "memory"   // the job's estimate exceeds its --mem-budget
+	RefusedEdge     = "edge"     // an edge peer, and the job does not ask for edge peers
+	RefusedInvalid  = "invalid"  // the id is not the spec's hash, or the model cannot be sized
+)
+
+// refusedReasons is the set of reasons a refusal message may carry.
+var refusedReasons = map[string]bool{RefusedPolicy: true, RefusedDeclined: true, RefusedExpired: true,
+	RefusedBusy: true, RefusedMemory: true, RefusedEdge: true, RefusedInvalid: true}
+
+// refusalError is an admission refusal with its reason; it matches
+// ErrRefused under errors.Is.
+type refusalError struct{ reason, detail string }
+
+func (e *refusalError) Error() string        { return ErrRefused.Error() + ": " + e.detail }
+func (e *refusalError) Is(target error) bool { return target == ErrRefused }
+
+func refused(reason, format string, a ...any) error {
+	return &refusalError{reason: reason, detail: fmt.Sprintf(format, a...)}
+}
+
+// refusalOf splits a refusal into its reason and detail (an error that is
+// no refusalError counts as invalid).
+func refusalOf(err error) (reason, detail string) {
+	var re *refusalError
+	if errors.As(err, &re) {
+		return re.reason, re.detail
+	}
+	return RefusedInvalid, err.Error()
+}
 
 // Defaults of admission.
 const (
@@ -48,41 +89,56 @@ func (m *Manager) admit(ann Announcement, submitted bool) error {
 	check := spec
 	check.assignID()
 	if check.ID != spec.ID {
-		return fmt.Errorf("%w: id %s is not the hash of its spec (%s)", ErrRefused, spec.ID, check.ID)
+		return refused(RefusedInvalid, "id %s is not the hash of its spec (%s)", spec.ID, check.ID)
 	}
 	if !submitted && m.cfg.JoinPolicy == JoinOff {
-		return fmt.Errorf("%w: this peer joins no jobs of others (shoal up --jobs off)", ErrRefused)
+		return refused(RefusedPolicy, "this peer joins no jobs of others (shoal up --jobs off)")
 	}
-	if n := m.running(); n >= m.cfg.MaxJobs {
-		return fmt.Errorf("%w: %d jobs already run here, the limit (shoal up --max-jobs %d)", ErrRefused, n, m.cfg.MaxJobs)
+	if !submitted && m.cfg.Role == mesh.RoleEdge && !spec.Edge {
+		return refused(RefusedEdge, "this is an edge peer, and the job does not ask for edge peers (shoal job submit --edge)")
+	}
+	if n := m.running(spec.ID); n >= m.cfg.MaxJobs {
+		return refused(RefusedBusy, "%d jobs already run here, the limit (shoal up --max-jobs %d)", n, m.cfg.MaxJobs)
 	}
 	need, err := EstimateBytes(spec, ann.Manifest)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrRefused, err)
+		return refused(RefusedInvalid, "%v", err)
 	}
 	if budget := m.memBudget(); budget > 0 && need > budget {
-		return fmt.Errorf("%w: it needs about %s of memory, this peer's budget is %s (shoal up --mem-budget)", ErrRefused,
+		return refused(RefusedMemory, "it needs about %s of memory, this peer's budget is %s (shoal up --mem-budget)",
 			humanize.IBytes(uint64(need)), humanize.IBytes(uint64(budget)))
 	}
 	return nil
 }
 
-// refuse records a refusal of someone else's job.
+// refuse records a refusal of someone else's job and tells its submitter.
 func (m *Manager) refuse(ann Announcement, err error) {
 	m.log.Warn("job refused", "job", ann.Spec.ID, "submitter", ann.Spec.Submitter, "err", err)
 	spec := ann.Spec
 	m.emit(Event{Type: "job_refused", Job: spec.ID, Spec: &spec, Error: err.Error(), Time: time.Now()})
+	reason, detail := refusalOf(err)
+	m.sendRefusal(spec.ID, reason, detail)
 }
 
-// running counts the jobs whose run has not ended here.
-func (m *Manager) running() int {
+// running counts the jobs whose run has not ended here, and this node's
+// submissions still being prepared, except job except (a re-announcement
+// of a job that runs here, or a submission checked once prepared, does
+// not count against itself).
+func (m *Manager) running(except string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	for _, js := range m.jobs {
+	for id, js := range m.jobs {
 		select {
 		case <-js.done:
 		default:
+			if id != except {
+				n++
+			}
+		}
+	}
+	for id, p := range m.preparing {
+		if p.err == nil && id != except {
 			n++
 		}
 	}

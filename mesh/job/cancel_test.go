@@ -60,10 +60,16 @@ type cancelPeer struct {
 }
 
 func startCancelPeer(t *testing.T, ctx context.Context, psk []byte, boot []string) *cancelPeer {
+	return startTestPeer(t, ctx, psk, boot, mesh.RoleFull, nil)
+}
+
+// startTestPeer is startCancelPeer with a role and a change to the job
+// manager's config (nil: none).
+func startTestPeer(t *testing.T, ctx context.Context, psk []byte, boot []string, role string, adjust func(*Config)) *cancelPeer {
 	t.Helper()
 	dir := t.TempDir()
 	n, err := mesh.Start(ctx, mesh.Config{DataDir: dir, PSK: psk, Listen: []string{mesh.DefaultListen}, Bootstrap: boot,
-		Role: mesh.RoleFull, Version: "test", HeartbeatInterval: 100 * time.Millisecond, PeerTimeout: 2 * time.Second})
+		Role: role, Version: "test", HeartbeatInterval: 100 * time.Millisecond, PeerTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +78,11 @@ func startCancelPeer(t *testing.T, ctx context.Context, psk []byte, boot []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := NewManager(Config{Node: n, DataDir: dir, Models: store, Role: mesh.RoleFull, MinPeersWait: time.Minute})
+	cfg := Config{Node: n, DataDir: dir, Models: store, Role: role, MinPeersWait: time.Minute}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	m, err := NewManager(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,9 +28,17 @@ type Config struct {
 	// Averaging adjusts the averaging settings of a job on this peer
 	// (testnet's --poison sets Tamper here). May be nil.
 	Averaging func(spec Spec, c *avg.Config)
-	// JoinPolicy is JoinAuto (default) or JoinOff: whether this peer
-	// joins the jobs others announce (its own always run).
+	// JoinPolicy is JoinAuto (default), JoinAsk or JoinOff: whether this
+	// peer joins the jobs others announce (its own always run), and with
+	// JoinAsk only once its operator accepts (pending.go).
 	JoinPolicy string
+	// PendingTimeout is how long a job waits for the operator's answer
+	// under JoinAsk before it expires (0: defaultPendingTimeout).
+	PendingTimeout time.Duration
+	// KeepFinished is how many ended jobs (done, failed, canceled,
+	// declined, expired) the manager keeps listing; older ones are
+	// forgotten with their buffers (prune.go). 0: DefaultKeepFinished.
+	KeepFinished int
 	// MaxJobs caps the jobs running here at once (0: DefaultMaxJobs).
 	MaxJobs int
 	// MemBudget caps a job's estimated memory (EstimateBytes): 0 means
@@ -52,6 +60,12 @@ func (c *Config) fill() {
 	}
 	if c.MaxJobs == 0 {
 		c.MaxJobs = DefaultMaxJobs
+	}
+	if c.PendingTimeout == 0 {
+		c.PendingTimeout = defaultPendingTimeout
+	}
+	if c.KeepFinished == 0 {
+		c.KeepFinished = DefaultKeepFinished
 	}
 	if c.MinPeersWait == 0 {
 		c.MinPeersWait = defaultMinPeersWait
@@ -76,7 +90,17 @@ const (
 	// defaultStatusTimeout is many heartbeats (statusEvery), so a few lost
 	// GossipSub messages do not drop a live member.
 	defaultStatusTimeout = 30 * time.Second
+	// defaultPendingTimeout leaves an operator a few minutes to answer a
+	// job under --jobs ask: longer than the submitter's own wait for its
+	// members (defaultMinPeersWait), since a member may join a running
+	// job late, but not so long that an answer comes after the job ended.
+	defaultPendingTimeout = 5 * time.Minute
 )
+
+// DefaultKeepFinished is how many ended jobs a manager keeps by default:
+// enough for the console's list and `shoal jobs` to show the recent
+// history, few enough that a node running jobs for months stays small.
+const DefaultKeepFinished = 32
 
 // ConsensusTarget is the relative consensus distance the end of a job
 // reaches before every peer adopts the same final vector.

@@ -7,13 +7,19 @@ import (
 
 // Event reports job progress to local subscribers (the control API).
 type Event struct {
-	Type   string  `json:"type"` // job_announced, job_status, job_done, job_failed, job_refused
+	// Type is job_preparing (a submission of this node's is being cut),
+	// job_announced (the job runs here), job_status, job_done, job_failed,
+	// job_refused (this peer refused it), job_pending, job_declined,
+	// job_expired (--jobs ask) or job_peer_refused (another peer refused a
+	// job this node submitted: Refusal says who and why).
+	Type   string  `json:"type"`
 	Job    string  `json:"job"`
 	Spec   *Spec   `json:"spec,omitempty"`
 	Status *Status `json:"status,omitempty"`
 	// Error says why a job was refused (job_refused).
-	Error string    `json:"error,omitempty"`
-	Time  time.Time `json:"time"`
+	Error   string    `json:"error,omitempty"`
+	Refusal *Refusal  `json:"refusal,omitempty"`
+	Time    time.Time `json:"time"`
 }
 
 // Subscribe returns a channel of job events. Events are dropped for a

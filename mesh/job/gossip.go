@@ -3,8 +3,6 @@ package job
 import (
 	"context"
 	"time"
-
-	"github.com/shoalmesh/shoal/mesh"
 )
 
 // topicName is the GossipSub topic (under the mesh id) of every job message.
@@ -62,28 +60,17 @@ func (m *Manager) readLoop() {
 		switch env.Kind {
 		case kindCancel:
 			m.onCancel(from, *env.Cancel)
+		case kindRefusal:
+			m.onRefusal(from, *env.Refusal)
 		case kindAnnounce:
-			if m.cfg.Role == mesh.RoleEdge && !env.Announce.Spec.Edge {
-				continue
-			}
-			if m.finished(env.Announce.Spec.ID) {
-				continue // done before a restart (resume skips it too): a re-announcement must not run it again
-			}
-			if err := m.admit(*env.Announce, false); err != nil {
-				if m.noteRefusal(env.Announce.Spec.ID) {
-					m.refuse(*env.Announce, err)
-				}
-				continue
-			}
-			if err := m.start(*env.Announce); err != nil {
-				m.log.Debug("job not started", "err", err)
-			}
+			m.onAnnounce(*env.Announce)
 		case kindStatus:
 			st := *env.Status
 			st.Peer = from.String() // the signed origin, not what the body claims
 			m.mu.Lock()
 			js, ok := m.jobs[st.Job]
 			if ok {
+				delete(js.refusals, from) // it takes part after all
 				if st.Have == nil {
 					// A status carries the shards held only when that list
 					// changed (runner.publish): keep the last one heard, or
@@ -101,6 +88,31 @@ func (m *Manager) readLoop() {
 				m.emit(Event{Type: "job_status", Job: st.Job, Status: &st, Time: time.Now()})
 			}
 		}
+	}
+}
+
+// onAnnounce handles an announcement heard from another peer: a job known
+// here already (running, ended, held for the operator) is left alone; a
+// new one is admitted and started, held under --jobs ask, or refused.
+func (m *Manager) onAnnounce(ann Announcement) {
+	id := ann.Spec.ID
+	if m.Known(id) || m.held(id) || m.finished(id) {
+		// finished: done before a restart (resume skips it too), so a
+		// re-announcement must not run it again.
+		return
+	}
+	if err := m.admit(ann, false); err != nil {
+		if m.noteRefusal(id) {
+			m.refuse(ann, err)
+		}
+		return
+	}
+	if m.cfg.JoinPolicy == JoinAsk {
+		m.hold(ann)
+		return
+	}
+	if err := m.start(ann); err != nil {
+		m.log.Debug("job not started", "err", err)
 	}
 }
 

@@ -36,8 +36,16 @@ type Manager struct {
 	// refused holds the ids of announcements refused here (admission.go),
 	// so that their re-announcements are not reported again.
 	refused map[string]struct{}
-	subs    map[chan Event]struct{}
-	closed  bool
+	// pending holds the jobs waiting for the operator (pending.go),
+	// preparing this node's submissions whose data is being cut
+	// (submit.go), forgotten the ids of pruned jobs (prune.go).
+	pending   map[string]*pendingJob
+	preparing map[string]*preparingJob
+	forgotten map[string]struct{}
+	subs      map[chan Event]struct{}
+	closed    bool
+	// prepare cuts a submission's data (m.cut; tests slow it down).
+	prepare func(Spec) (Manifest, error)
 }
 
 type jobState struct {
@@ -50,6 +58,14 @@ type jobState struct {
 	wake    chan struct{} // poked when a member's status changes
 	// cancel ends the job's run here (cancel.go); its cause says who asked.
 	cancel context.CancelCauseFunc
+	// refusals are the peers that refused this job, kept by its submitter
+	// (refusal.go).
+	refusals map[peer.ID]Refusal
+	// ended is when the run ended here; release frees what a finished
+	// run still holds (its averager, which serves the final vector to
+	// late members) once the job is pruned.
+	ended   time.Time
+	release func()
 }
 
 type memberStatus struct {
@@ -64,8 +80,8 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.Node == nil || cfg.Models == nil {
 		return nil, errors.New("job: a node and a model store are required")
 	}
-	if cfg.JoinPolicy != JoinAuto && cfg.JoinPolicy != JoinOff {
-		return nil, fmt.Errorf("job: join policy %q, want %s or %s", cfg.JoinPolicy, JoinAuto, JoinOff)
+	if cfg.JoinPolicy != JoinAuto && cfg.JoinPolicy != JoinAsk && cfg.JoinPolicy != JoinOff {
+		return nil, fmt.Errorf("job: join policy %q, want %s, %s or %s", cfg.JoinPolicy, JoinAuto, JoinAsk, JoinOff)
 	}
 	if cfg.MaxJobs < 0 {
 		return nil, fmt.Errorf("job: max jobs %d, want at least 1", cfg.MaxJobs)
@@ -86,7 +102,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	m := &Manager{
 		cfg: cfg, node: cfg.Node, log: cfg.Logger, shards: store, ctx: ctx, cancel: cancel,
 		jobs: make(map[string]*jobState), refused: make(map[string]struct{}), subs: make(map[chan Event]struct{}),
+		pending: make(map[string]*pendingJob), preparing: make(map[string]*preparingJob), forgotten: make(map[string]struct{}),
 	}
+	m.prepare = m.manifestOf
 	m.topic, err = cfg.Node.JoinTopic(topicName, func(_ peer.ID, b []byte) error {
 		_, err := decodeMessage(b)
 		return err
@@ -120,6 +138,9 @@ func (m *Manager) Close() {
 		return
 	}
 	m.closed = true
+	for _, p := range m.pending {
+		p.timer.Stop()
+	}
 	m.mu.Unlock()
 	m.cancel()
 	m.sub.Cancel()
@@ -135,46 +156,6 @@ func (m *Manager) Close() {
 	m.mu.Unlock()
 }
 
-// Submit cuts the job's data into shards, announces the job and starts it on
-// this peer. It returns the filled spec with its id.
-func (m *Manager) Submit(ctx context.Context, spec Spec) (Spec, error) {
-	spec.Fill()
-	if err := spec.Validate(); err != nil {
-		return spec, err
-	}
-	manifest, _, err := m.cut(spec)
-	if err != nil {
-		return spec, err
-	}
-	if spec.Batch == 0 {
-		spec.Batch = DefaultBatch(manifest.Kind)
-	}
-	spec.Submitter = m.node.ID().String()
-	spec.Created = time.Now().Unix()
-	spec.assignID()
-	ann := Announcement{Spec: spec, Manifest: manifest}
-	if err := ann.validate(); err != nil {
-		return spec, err
-	}
-	if err := m.admit(ann, true); err != nil {
-		return spec, err
-	}
-	if err := m.start(ann); err != nil {
-		return spec, err
-	}
-	if err := m.announce(ctx, ann); err != nil {
-		return spec, err
-	}
-	// Peers whose subscription we had not yet seen miss the first
-	// announcement; repeat it until enough members joined.
-	m.wg.Add(1)
-	go func() {
-		defer m.wg.Done()
-		m.reannounce(ann)
-	}()
-	return spec, nil
-}
-
 // start records a job and runs it on this peer, unless it is known already.
 func (m *Manager) start(ann Announcement) error {
 	m.mu.Lock()
@@ -185,6 +166,10 @@ func (m *Manager) start(ann Announcement) error {
 	if _, ok := m.jobs[ann.Spec.ID]; ok {
 		m.mu.Unlock()
 		return nil
+	}
+	if _, ok := m.forgotten[ann.Spec.ID]; ok {
+		m.mu.Unlock()
+		return nil // ended and pruned here: a late re-announcement must not run it again
 	}
 	js := &jobState{
 		ann:     ann,
@@ -212,9 +197,13 @@ func (m *Manager) start(ann Announcement) error {
 		}
 		jcancel(nil)
 		m.mu.Lock()
-		js.result, js.err = res, err
+		js.result, js.err, js.ended = res, err, time.Now()
+		if err == nil {
+			js.release = r.av.Close // stops serving the final vector, once pruned
+		}
 		m.mu.Unlock()
 		close(js.done)
+		defer m.prune()
 		// The result is stored before anyone hears "done" or "failed", so a
 		// reader that reacts to the status finds it (Outcome, Wait).
 		switch {

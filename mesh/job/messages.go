@@ -15,7 +15,8 @@ const (
 	messageVersion = 1
 	kindAnnounce   = "announce"
 	kindStatus     = "status"
-	kindCancel     = "cancel" // cancel.go
+	kindCancel     = "cancel"  // cancel.go
+	kindRefusal    = "refusal" // refusal.go
 )
 
 // ShardRef names one shard of a job and how many rows it holds.
@@ -80,11 +81,23 @@ type Status struct {
 }
 
 type envelope struct {
-	V        int            `json:"v"`
-	Kind     string         `json:"kind"`
-	Announce *Announcement  `json:"announce,omitempty"`
-	Status   *Status        `json:"status,omitempty"`
-	Cancel   *CancelMessage `json:"cancel,omitempty"`
+	V        int             `json:"v"`
+	Kind     string          `json:"kind"`
+	Announce *Announcement   `json:"announce,omitempty"`
+	Status   *Status         `json:"status,omitempty"`
+	Cancel   *CancelMessage  `json:"cancel,omitempty"`
+	Refusal  *RefusalMessage `json:"refusal,omitempty"`
+}
+
+// bodies counts the bodies e carries: a message has exactly one.
+func (e *envelope) bodies() int {
+	n := 0
+	for _, set := range []bool{e.Announce != nil, e.Status != nil, e.Cancel != nil, e.Refusal != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 func encodeAnnouncement(a Announcement) ([]byte, error) {
@@ -120,17 +133,22 @@ func decodeMessage(b []byte) (envelope, error) {
 	}
 	switch e.Kind {
 	case kindCancel:
-		if e.Cancel == nil || e.Announce != nil || e.Status != nil {
+		if e.Cancel == nil || e.bodies() != 1 {
 			return e, errors.New("job message: cancel without its body")
 		}
 		return e, e.Cancel.validate()
+	case kindRefusal:
+		if e.Refusal == nil || e.bodies() != 1 {
+			return e, errors.New("job message: refusal without its body")
+		}
+		return e, e.Refusal.validate()
 	case kindAnnounce:
-		if e.Announce == nil || e.Status != nil || e.Cancel != nil {
+		if e.Announce == nil || e.bodies() != 1 {
 			return e, errors.New("job message: announce without its body")
 		}
 		return e, e.Announce.validate()
 	case kindStatus:
-		if e.Status == nil || e.Announce != nil || e.Cancel != nil {
+		if e.Status == nil || e.bodies() != 1 {
 			return e, errors.New("job message: status without its body")
 		}
 		return e, e.Status.validate()
