@@ -34,11 +34,15 @@ type JobManager interface {
 // JobRoutes returns the control API's job routes, to mount with
 // ControlConfig.Routes (or ControlHandler.Handle):
 //
-//	POST /api/v1/jobs               submit a job (body: controlapi.JobSpec); 201 with the filled spec
-//	GET  /api/v1/jobs               controlapi.JobsResponse, newest first
+//	POST /api/v1/jobs               submit a job (body: controlapi.JobSpec); 202 with the filled spec
+//	                                once it is checked, when m is a JobStarter (the data is cut in
+//	                                the background: follow the events); else 201 once it started
+//	GET  /api/v1/jobs               controlapi.JobsResponse, newest first (?state=pending: only those)
 //	GET  /api/v1/jobs/{id}          controlapi.Job
 //	GET  /api/v1/jobs/{id}/history  controlapi.JobHistoryResponse: this node's figures over time
 //	POST /api/v1/jobs/{id}/cancel   controlapi.CancelResponse (when m is a JobCanceler; else 501)
+//	POST /api/v1/jobs/{id}/accept   controlapi.AnswerResponse: start a pending job (when m is a JobAnswerer; else 501)
+//	POST /api/v1/jobs/{id}/decline  controlapi.AnswerResponse: refuse a pending job
 //
 // The history is recorded from m's events from this call on, by a
 // goroutine that ends when m closes its event channel.
@@ -46,11 +50,58 @@ func JobRoutes(m JobManager) map[string]http.Handler {
 	jr := jobRoutes{m: m, hist: newJobHistory()}
 	jr.hist.follow(m)
 	return map[string]http.Handler{
-		"POST " + controlapi.PathJobs:                  http.HandlerFunc(jr.submit),
-		"GET " + controlapi.PathJobs:                   http.HandlerFunc(jr.list),
-		"GET " + controlapi.PathJobs + "/{id}":         http.HandlerFunc(jr.get),
-		"GET " + controlapi.PathJobs + "/{id}/history": http.HandlerFunc(jr.history),
-		"POST " + controlapi.PathJobs + "/{id}/cancel": http.HandlerFunc(jr.cancel),
+		"POST " + controlapi.PathJobs:                   http.HandlerFunc(jr.submit),
+		"GET " + controlapi.PathJobs:                    http.HandlerFunc(jr.list),
+		"GET " + controlapi.PathJobs + "/{id}":          http.HandlerFunc(jr.get),
+		"GET " + controlapi.PathJobs + "/{id}/history":  http.HandlerFunc(jr.history),
+		"POST " + controlapi.PathJobs + "/{id}/cancel":  http.HandlerFunc(jr.cancel),
+		"POST " + controlapi.PathJobs + "/{id}/accept":  http.HandlerFunc(jr.answer(true)),
+		"POST " + controlapi.PathJobs + "/{id}/decline": http.HandlerFunc(jr.answer(false)),
+	}
+}
+
+// JobStarter is an optional interface of a JobManager (*job.Manager has
+// it): Begin checks and names a submission and prepares it in the
+// background, returning at once.
+type JobStarter interface {
+	Begin(spec job.Spec) (job.Spec, error)
+}
+
+// JobAnswerer is an optional interface of a JobManager (*job.Manager has
+// it): the operator's answer to a job held under --jobs ask. Both fail
+// with job.ErrUnknownJob, job.ErrNotPending, or (Accept) a job.ErrRefused
+// when the node's limits refuse the job now.
+type JobAnswerer interface {
+	Accept(id string) error
+	Decline(id string) error
+}
+
+func (jr jobRoutes) answer(accept bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		a, ok := jr.m.(JobAnswerer)
+		if !ok {
+			WriteError(w, http.StatusNotImplemented, "this node holds no jobs for an answer")
+			return
+		}
+		// The body is optional ({} or none); nothing in it is read.
+		var err error
+		state := job.StateDeclined
+		if accept {
+			err, state = a.Accept(id), job.StateJoined
+		} else {
+			err = a.Decline(id)
+		}
+		switch {
+		case err == nil:
+			WriteJSON(w, http.StatusOK, controlapi.AnswerResponse{ID: id, State: state})
+		case errors.Is(err, job.ErrUnknownJob):
+			WriteError(w, http.StatusNotFound, err.Error())
+		case errors.Is(err, job.ErrNotPending), errors.Is(err, job.ErrRefused):
+			WriteError(w, http.StatusConflict, err.Error())
+		default:
+			WriteError(w, http.StatusInternalServerError, err.Error())
+		}
 	}
 }
 
@@ -107,25 +158,43 @@ func (jr jobRoutes) submit(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	filled, err := jr.m.Submit(r.Context(), spec)
+	// A starter answers at once (cutting a large data set takes longer
+	// than a client waits for a response); the rest is reported by
+	// events and the job's state.
+	code := http.StatusAccepted
+	var filled job.Spec
+	var err error
+	if s, ok := jr.m.(JobStarter); ok {
+		filled, err = s.Begin(spec)
+	} else {
+		code = http.StatusCreated
+		filled, err = jr.m.Submit(r.Context(), spec)
+	}
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the client is gone
 		}
-		// Everything Submit checks comes from the request: the spec and
-		// the data it names (missing file, unreadable rows, one label).
+		if errors.Is(err, job.ErrRefused) {
+			WriteError(w, http.StatusConflict, "job not started: "+err.Error())
+			return
+		}
+		// Everything else Submit checks comes from the request: the spec
+		// and the data it names (missing file, unreadable rows, one label).
 		WriteError(w, http.StatusBadRequest, "job not started: "+err.Error())
 		return
 	}
 	w.Header().Set("Location", controlapi.PathJobs+"/"+filled.ID)
-	WriteJSON(w, http.StatusCreated, specToAPI(filled))
+	WriteJSON(w, code, specToAPI(filled))
 }
 
 func (jr jobRoutes) list(w http.ResponseWriter, r *http.Request) {
 	infos := jr.m.Jobs()
+	state := r.URL.Query().Get("state")
 	out := controlapi.JobsResponse{Jobs: make([]controlapi.Job, 0, len(infos))}
 	for _, in := range infos {
-		out.Jobs = append(out.Jobs, jr.toAPI(in))
+		if j := jr.toAPI(in); state == "" || j.State == state {
+			out.Jobs = append(out.Jobs, j)
+		}
 	}
 	WriteJSON(w, http.StatusOK, out)
 }
@@ -244,7 +313,10 @@ func jobToAPI(in job.Info) controlapi.Job {
 		Rounds: self.Rounds, BytesSent: self.BytesSent, BytesRecv: self.BytesRecv,
 		Members: 1 + len(in.Members), ModelHash: self.Hash, ModelVersion: self.Version, Error: self.Error,
 		Submitter: s.Submitter, Spec: specToAPI(s), Peers: make([]controlapi.JobStatus, 0, len(in.Members)),
-		Result: resultToAPI(in.Result), Shards: in.Shards, ShardsHeld: in.ShardsHeld,
+		Result: resultToAPI(in.Result), Shards: in.Shards, ShardsHeld: in.ShardsHeld, Expires: in.Expires,
+	}
+	for _, r := range in.Refusals {
+		j.Refusals = append(j.Refusals, refusalToAPI(r))
 	}
 	if j.State == "" {
 		j.State = self.State
@@ -262,10 +334,18 @@ func jobToAPI(in job.Info) controlapi.Job {
 	return j
 }
 
+func refusalToAPI(r job.Refusal) controlapi.JobRefusal {
+	return controlapi.JobRefusal{Peer: r.Peer, Reason: r.Reason, Detail: r.Detail, Time: r.Time}
+}
+
 // JobEventToAPI converts a job manager's event into the payload of a job_*
 // event on the control API's stream.
 func JobEventToAPI(e job.Event) *controlapi.JobEvent {
-	out := &controlapi.JobEvent{ID: e.Job}
+	out := &controlapi.JobEvent{ID: e.Job, Error: e.Error}
+	if e.Refusal != nil {
+		r := refusalToAPI(*e.Refusal)
+		out.Refusal = &r
+	}
 	if e.Spec != nil {
 		s := specToAPI(*e.Spec)
 		out.Spec = &s

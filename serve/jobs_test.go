@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -245,4 +246,98 @@ func FuzzDecodeJobSpec(f *testing.F) {
 			t.Errorf("accepted relative data path %q", s.Data)
 		}
 	})
+}
+
+// answeringJobs is a JobManager that holds jobs for an answer and
+// begins submissions (the optional JobStarter and JobAnswerer).
+type answeringJobs struct {
+	stubJobs
+	pending map[string]bool
+	begun   int
+}
+
+func (a *answeringJobs) Begin(spec job.Spec) (job.Spec, error) {
+	a.begun++
+	spec.Fill()
+	spec.ID = "0123456789abcdef"
+	return spec, nil
+}
+
+func (a *answeringJobs) Accept(id string) error { return a.answer(id) }
+
+func (a *answeringJobs) Decline(id string) error { return a.answer(id) }
+
+func (a *answeringJobs) answer(id string) error {
+	switch {
+	case id == "busybusybusybusy":
+		return fmt.Errorf("%w: 4 jobs already run here", job.ErrRefused)
+	case id == "brokenbrokenbrok":
+		return errors.New("disk full")
+	case a.pending[id]:
+		delete(a.pending, id)
+		return nil
+	case id == "feedfeedfeedfeed":
+		return fmt.Errorf("job %s: %w: it is declined", id, job.ErrNotPending)
+	}
+	return fmt.Errorf("job %s: %w", id, job.ErrUnknownJob)
+}
+
+func (a *answeringJobs) Jobs() []job.Info {
+	var out []job.Info
+	for id := range a.pending {
+		out = append(out, job.Info{Spec: job.Spec{ID: id}, State: job.StatePending})
+	}
+	return append(out, job.Info{Spec: job.Spec{ID: "runningrunningru"}, State: job.StateTraining})
+}
+
+func request(t *testing.T, h http.Handler, method, path, token string) (int, string) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec.Code, rec.Body.String()
+}
+
+// TestAnswerRoutes: accept and decline answer a pending job (200 with its
+// new state) and only that: a job not pending or refused now is a
+// conflict, an unknown one not found, a manager that holds no jobs 501,
+// and without the token nothing. ?state=pending lists the pending ones.
+func TestAnswerRoutes(t *testing.T) {
+	m := &answeringJobs{pending: map[string]bool{"aaaaaaaaaaaaaaaa": true, "bbbbbbbbbbbbbbbb": true}}
+	h := jobsTestHandler(m)
+	code, body := request(t, h, http.MethodGet, controlapi.PathJobs+"?state=pending", "tok")
+	if code != 200 || strings.Count(body, `"state":"pending"`) != 2 || strings.Contains(body, "runningrunningru") {
+		t.Errorf("pending list: %d %s", code, body)
+	}
+	if code, _ := request(t, h, http.MethodPost, controlapi.JobPath("aaaaaaaaaaaaaaaa", "accept"), ""); code != http.StatusUnauthorized {
+		t.Errorf("accept without the token: %d", code)
+	}
+	for _, c := range []struct {
+		id, answer string
+		code       int
+		want       string
+	}{
+		{"aaaaaaaaaaaaaaaa", "accept", 200, `"state":"joined"`},
+		{"bbbbbbbbbbbbbbbb", "decline", 200, `"state":"declined"`},
+		{"aaaaaaaaaaaaaaaa", "decline", 404, "unknown"},
+		{"feedfeedfeedfeed", "accept", 409, "declined"},
+		{"busybusybusybusy", "accept", 409, "4 jobs"},
+		{"brokenbrokenbrok", "decline", 500, "disk full"},
+	} {
+		code, body := request(t, h, http.MethodPost, controlapi.JobPath(c.id, c.answer), "tok")
+		if code != c.code || !strings.Contains(body, c.want) {
+			t.Errorf("%s %s: %d %s, want %d with %q", c.answer, c.id, code, body, c.code, c.want)
+		}
+	}
+	if code, _ := request(t, jobsTestHandler(&stubJobs{}), http.MethodPost, controlapi.JobPath("aaaaaaaaaaaaaaaa", "accept"), "tok"); code != http.StatusNotImplemented {
+		t.Errorf("accept on a manager that holds no jobs: %d", code)
+	}
+	// A starter's submission is answered 202 at once.
+	code, body = postJob(t, h, "", `{"model":"seed-text","data":"/x/days.tsv"}`)
+	if code != http.StatusAccepted || m.begun != 1 || !strings.Contains(body, "0123456789abcdef") {
+		t.Errorf("submission to a starter: %d %s (begun %d)", code, body, m.begun)
+	}
 }

@@ -73,3 +73,34 @@ func (c *Client) CancelJob(ctx context.Context, id string) (CancelResponse, erro
 	err := c.sendJSON(ctx, http.MethodPost, JobPath(id, "cancel"), struct{}{}, &out, false)
 	return out, err
 }
+
+// AnswerResponse answers POST JobPath(id, "accept") and JobPath(id,
+// "decline"): the job's state on the node after the answer (joined once
+// accepted, declined).
+type AnswerResponse struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
+}
+
+// AcceptJob starts job id, held for this node's operator (shoal up --jobs
+// ask). A job that is not pending gives an *APIError with status 409 (it
+// was declined, expired or runs already; or the node's job cap or memory
+// budget refuses it now, and it stays pending), an unknown one 404.
+func (c *Client) AcceptJob(ctx context.Context, id string) (AnswerResponse, error) {
+	return c.answerJob(ctx, id, "accept")
+}
+
+// DeclineJob refuses job id, held for this node's operator; the job's
+// submitter hears so. Errors as for AcceptJob.
+func (c *Client) DeclineJob(ctx context.Context, id string) (AnswerResponse, error) {
+	return c.answerJob(ctx, id, "decline")
+}
+
+func (c *Client) answerJob(ctx context.Context, id, answer string) (AnswerResponse, error) {
+	var out AnswerResponse
+	if id == "" {
+		return out, errors.New("no job id")
+	}
+	err := c.sendJSON(ctx, http.MethodPost, JobPath(id, answer), struct{}{}, &out, false)
+	return out, err
+}

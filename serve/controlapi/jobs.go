@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,19 @@ const (
 	EventJobStatus    = "job_status"    // progress of this peer or of a member
 	EventJobDone      = "job_done"      // the job ended on this peer with a model
 	EventJobFailed    = "job_failed"    // the job ended on this peer without one
+	// EventJobPreparing: a submission of this node's is named and its data
+	// is being cut into shards (POST PathJobs answers before that ends).
+	EventJobPreparing = "job_preparing"
+	// EventJobPending: an announced job waits for this node's operator
+	// (shoal up --jobs ask); EventJobDeclined and EventJobExpired end it.
+	EventJobPending  = "job_pending"
+	EventJobDeclined = "job_declined"
+	EventJobExpired  = "job_expired"
+	// EventJobRefused: this node refused a job; EventJobPeerRefused:
+	// another peer refused a job this node submitted (Refusal says who
+	// and why).
+	EventJobRefused     = "job_refused"
+	EventJobPeerRefused = "job_peer_refused"
 )
 
 // States of a peer in a job, in order (the same words as the mesh uses).
@@ -31,10 +45,33 @@ const (
 	JobConsensus = "consensus"
 	JobDone      = "done"
 	JobFailed    = "failed"
+	// JobPreparing: a submission whose data this node is still cutting.
+	JobPreparing = "preparing"
+	// JobPending: a job held for this node's operator (--jobs ask), who
+	// accepts or declines it; JobDeclined and JobExpired (no answer in
+	// time) are how a held job ends without running.
+	JobPending  = "pending"
+	JobDeclined = "declined"
+	JobExpired  = "expired"
 )
 
-// JobEnded reports whether state is final on a peer (done or failed).
-func JobEnded(state string) bool { return state == JobDone || state == JobFailed }
+// JobEnded reports whether state is final on a peer (done, failed, or a
+// held job declined or expired).
+func JobEnded(state string) bool {
+	return state == JobDone || state == JobFailed || state == JobDeclined || state == JobExpired
+}
+
+// JobRefusal is one peer's refusal of a job the answering node submitted.
+type JobRefusal struct {
+	Peer string `json:"peer"`
+	// Reason is one word: policy (the peer joins no jobs of others),
+	// declined, expired (its operator did not answer), busy (its job
+	// cap), memory (over its budget), edge (an edge peer, the job does
+	// not ask for them) or invalid.
+	Reason string    `json:"reason"`
+	Detail string    `json:"detail"` // the peer's own words
+	Time   time.Time `json:"time"`
+}
 
 // JobSpec is a training job as submitted: the JSON body of POST PathJobs
 // and the "spec" of every job. Zero fields take the node's defaults. It
@@ -145,6 +182,11 @@ type Job struct {
 	Shards     int        `json:"shards,omitempty"`
 	ShardsHeld int        `json:"shards_held"`
 	Result     *JobResult `json:"result,omitempty"`
+	// Refusals are the peers that refused the job, by peer id: kept by
+	// the job's submitter only.
+	Refusals []JobRefusal `json:"refusals,omitempty"`
+	// Expires is when a pending job is refused unanswered.
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // JobsResponse is the body of GET PathJobs, newest job first.
@@ -154,9 +196,11 @@ type JobsResponse struct {
 
 // JobEvent is the "job" payload of a job_* event.
 type JobEvent struct {
-	ID     string     `json:"id"`
-	Spec   *JobSpec   `json:"spec,omitempty"`   // job_announced
-	Status *JobStatus `json:"status,omitempty"` // job_status, job_done, job_failed
+	ID      string      `json:"id"`
+	Spec    *JobSpec    `json:"spec,omitempty"`    // job_announced, job_preparing, job_pending, ...
+	Status  *JobStatus  `json:"status,omitempty"`  // job_status, job_done, job_failed
+	Refusal *JobRefusal `json:"refusal,omitempty"` // job_peer_refused
+	Error   string      `json:"error,omitempty"`   // job_refused, job_failed: why
 }
 
 // maxSpecResponse bounds the answer to a submission (the spec echoed back).
@@ -193,6 +237,19 @@ func (c *Client) SubmitJob(ctx context.Context, spec JobSpec) (JobSpec, error) {
 func (c *Client) Jobs(ctx context.Context) ([]Job, error) {
 	var r JobsResponse
 	if err := c.getJSON(ctx, PathJobs, &r); err != nil {
+		return nil, err
+	}
+	if r.Jobs == nil {
+		r.Jobs = []Job{}
+	}
+	return r.Jobs, nil
+}
+
+// PendingJobs lists the jobs that wait for this node's operator to accept
+// or decline them (shoal up --jobs ask), newest first.
+func (c *Client) PendingJobs(ctx context.Context) ([]Job, error) {
+	var r JobsResponse
+	if err := c.getJSON(ctx, PathJobs+"?state="+JobPending, &r); err != nil {
 		return nil, err
 	}
 	if r.Jobs == nil {
@@ -241,11 +298,11 @@ func (c *Client) WaitJob(ctx context.Context, id string, progress func(Job)) (Jo
 		if progress != nil {
 			progress(j)
 		}
-		if j.State == JobFailed {
-			return j, c.jobFailed(id, j)
-		}
 		if j.State == JobDone {
 			return j, nil
+		}
+		if JobEnded(j.State) {
+			return j, c.jobFailed(id, j)
 		}
 	wait:
 		for {
@@ -266,15 +323,14 @@ func (c *Client) WaitJob(ctx context.Context, id string, progress func(Job)) (Jo
 						if progress != nil {
 							progress(j)
 						}
-						if j.State == JobFailed {
+						if j.State != JobDone {
 							return j, c.jobFailed(id, j)
 						}
 						return j, nil
 					}
 					return last, fmt.Errorf("shoal node at %s: event stream ended before job %s did", c.addr, id)
 				}
-				switch ev.Type {
-				case EventJobStatus, EventJobDone, EventJobFailed, EventJobAnnounced:
+				if strings.HasPrefix(ev.Type, "job_") {
 					break wait
 				}
 			}
@@ -287,6 +343,9 @@ func (c *Client) jobFailed(id string, j Job) error {
 	msg := j.Error
 	if msg == "" {
 		msg = "no reason given"
+	}
+	if j.State != JobFailed {
+		return fmt.Errorf("job %s %s on %s", id, j.State, c.addr) // declined or expired
 	}
 	return fmt.Errorf("job %s failed on %s: %s", id, c.addr, msg)
 }
