@@ -36,7 +36,7 @@ func newJobCmd() *cobra.Command {
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newJobSubmitCmd(), newJobListCmd("list"))
+	cmd.AddCommand(newJobSubmitCmd(), newJobListCmd("list"), newJobStatusCmd(), newJobAnswerCmd(true), newJobAnswerCmd(false))
 	return cmd
 }
 
@@ -88,8 +88,8 @@ func newJobSubmitCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "submit --model PRESET|SPEC_FILE --data PATH",
 		Short: "Submit a training job to the mesh through a running node",
-		Long: "Submits a training job to a running node (`shoal up`), which cuts the data into shards, announces the job\n" +
-			"and trains it together with the peers that join. --model is a preset (" + strings.Join(nn.PresetNames(), ", ") + ")\n" +
+		Long: "Submits a training job to a running node (`shoal up`), which answers at once with the job id, then cuts the\n" +
+			"data into shards, announces the job and trains it together with the peers that join. --model is a preset (" + strings.Join(nn.PresetNames(), ", ") + ")\n" +
 			"or a model spec file (JSON). --data is read by the node, so it must be reachable from the node's machine.\n" +
 			"It prints the job id (with --json, the filled-in spec). With --wait it follows the job until it ends on\n" +
 			"this node, showing progress on stderr, and prints the result (with --json, the final job as one JSON line);\n" +
@@ -200,10 +200,14 @@ func submitJob(ctx context.Context, c *controlapi.Client, spec controlapi.JobSpe
 		return err
 	}
 	var last string
+	refusals := map[string]bool{}
 	final, err := c.WaitJob(ctx, filled.ID, func(j controlapi.Job) {
 		if line := progressLine(j); line != last {
 			fmt.Fprintln(stderr, line)
 			last = line
+		}
+		for _, line := range refusalLines(j, refusals) {
+			fmt.Fprintln(stderr, line)
 		}
 	})
 	if err != nil {

@@ -67,7 +67,7 @@ func newUpCmd() *cobra.Command {
 	f.StringVar(&o.keyPath, "key", "", "mesh key file (default <data-dir>/swarm.key, created if absent)")
 	f.StringArrayVar(&o.listen, "listen", nil, "listen multiaddr, TCP or WebSocket (repeatable; default "+strings.Join(defaultUpListen, " and ")+")")
 	f.StringArrayVar(&o.announce, "announce", nil, "address to tell peers instead of the listen addresses, for a port forward or proxy in front of this node (repeatable)")
-	f.StringVar(&o.joinPolicy, "jobs", job.JoinAuto, "auto: join the jobs other peers announce when they fit; off: run only jobs submitted here")
+	f.StringVar(&o.joinPolicy, "jobs", job.JoinAuto, "auto: join the jobs other peers announce when they fit; ask: hold them until accepted (console, shoal job accept); off: run only jobs submitted here")
 	f.IntVar(&o.maxJobs, "max-jobs", job.DefaultMaxJobs, "jobs that may run here at once")
 	f.StringVar(&o.memBudget, "mem-budget", "", "memory a job may need here, e.g. 4GiB (default: half of this machine's; a job estimated above it is refused)")
 	f.StringArrayVar(&o.privateData, "private-data", nil, "NAME=PATH: train private-data jobs whose data is NAME on this file or folder, and no other (repeatable)")
