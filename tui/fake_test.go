@@ -36,6 +36,7 @@ type fakeNode struct {
 	logs      []controlapi.LogLine
 	submitted []controlapi.JobSpec
 	canceled  []string
+	answered  []string // "accept ID" or "decline ID"
 	denied    []string
 	labels    []string // "name label version"
 	removed   []string
@@ -199,6 +200,35 @@ func (f *fakeNode) CancelJob(_ context.Context, id string) (controlapi.CancelRes
 	}
 	f.canceled = append(f.canceled, id)
 	return controlapi.CancelResponse{ID: id, Mesh: true}, nil
+}
+
+func (f *fakeNode) AcceptJob(_ context.Context, id string) (controlapi.AnswerResponse, error) {
+	return f.answer(id, true)
+}
+
+func (f *fakeNode) DeclineJob(_ context.Context, id string) (controlapi.AnswerResponse, error) {
+	return f.answer(id, false)
+}
+
+// answer records an answer to a pending job and changes its state as the
+// node would.
+func (f *fakeNode) answer(id string, accept bool) (controlapi.AnswerResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call(true); err != nil {
+		return controlapi.AnswerResponse{}, err
+	}
+	state, what := controlapi.JobDeclined, "decline "
+	if accept {
+		state, what = controlapi.JobJoined, "accept "
+	}
+	f.answered = append(f.answered, what+id)
+	for i := range f.jobs {
+		if f.jobs[i].ID == id {
+			f.jobs[i].State = state
+		}
+	}
+	return controlapi.AnswerResponse{ID: id, State: state}, nil
 }
 
 func (f *fakeNode) DenyPeer(_ context.Context, id string) error {

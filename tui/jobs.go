@@ -19,7 +19,9 @@ type historyMsg struct {
 }
 
 // jobsKey: the list keys, enter opens a job (and reads its history for
-// the charts), n opens the job form, c cancels the job (asking first).
+// the charts), n opens the job form, c cancels the job (asking first), a
+// accepts a job pending for this node's operator (shoal up --jobs ask)
+// and x declines it (asking first).
 func (m Model) jobsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 	if m.listKey(msg) {
 		return m, nil
@@ -33,6 +35,20 @@ func (m Model) jobsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		}
 	case key.Matches(msg, m.keys.NewJob):
 		m.form = newJobForm(m.width)
+	case key.Matches(msg, m.keys.AcceptJob), key.Matches(msg, m.keys.DeclineJob):
+		j, ok := m.targetJob()
+		if !ok {
+			return m, nil
+		}
+		if j.State != controlapi.JobPending {
+			m.note = "! job " + jobName(j) + " is not waiting for an answer (" + orDash(j.State) + ")"
+			return m, nil
+		}
+		if key.Matches(msg, m.keys.AcceptJob) {
+			return m, m.answerCmd(j, true)
+		}
+		m.confirm = &confirmation{question: "decline job " + jobName(j) + "?", detail: "it does not run here; its submitter hears so",
+			run: m.answerCmd(j, false)}
 	case key.Matches(msg, m.keys.CancelJob):
 		id := l.open
 		if id == "" {
@@ -54,6 +70,31 @@ func (m Model) jobsKey(msg tea.KeyPressMsg) (Model, tea.Cmd) {
 		m.confirm = &confirmation{question: "cancel job " + jobName(j) + "?", detail: detail, run: m.cancelCmd(j)}
 	}
 	return m, nil
+}
+
+// targetJob is the job a key acts on: the open one, else the selected row.
+func (m Model) targetJob() (controlapi.Job, bool) {
+	id := m.lists[screenJobs].open
+	if id == "" {
+		id, _ = m.selectedID()
+	}
+	i := slices.IndexFunc(m.jobs, func(j controlapi.Job) bool { return j.ID == id })
+	if i < 0 {
+		return controlapi.Job{}, false
+	}
+	return m.jobs[i], true
+}
+
+func (m Model) answerCmd(j controlapi.Job, accept bool) tea.Cmd {
+	node, ctx, gen := m.node, m.ctx, m.gen
+	return func() tea.Msg {
+		if accept {
+			_, err := node.AcceptJob(ctx, j.ID)
+			return actionMsg{gen: gen, ok: "accepted job " + jobName(j) + ": it runs here", err: err, what: "accept " + jobName(j), jobs: true}
+		}
+		_, err := node.DeclineJob(ctx, j.ID)
+		return actionMsg{gen: gen, ok: "declined job " + jobName(j), err: err, what: "decline " + jobName(j), jobs: true}
+	}
 }
 
 func (m Model) cancelCmd(j controlapi.Job) tea.Cmd {

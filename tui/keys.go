@@ -18,6 +18,7 @@ type KeyMap struct {
 	Yes, No                                 key.Binding
 	Deny                                    key.Binding
 	NewJob, CancelJob                       key.Binding
+	AcceptJob, DeclineJob                   key.Binding
 	Label, Remove, Pull, Serving, Quantize  key.Binding
 	Type, Send, PrevImage, NextImage        key.Binding
 	Level                                   key.Binding
@@ -48,6 +49,8 @@ func DefaultKeyMap() KeyMap {
 		Deny:       key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "deny peer")),
 		NewJob:     key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new job")),
 		CancelJob:  key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "cancel job")),
+		AcceptJob:  key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "accept pending job")),
+		DeclineJob: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "decline pending job")),
 		Label:      key.NewBinding(key.WithKeys("l"), key.WithHelp("l", "label")),
 		Remove:     key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "remove")),
 		Serving:    key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "unload/serve")),
@@ -74,7 +77,9 @@ func (k KeyMap) ShortHelp() []key.Binding { return k.shortHelp(screenPeers) }
 func (k KeyMap) shortHelp(s screen) []key.Binding {
 	switch s {
 	case screenJobs:
-		return []key.Binding{k.Help, k.NextScreen, k.Open, k.NewJob, k.CancelJob, k.Back, k.Quit}
+		// a and x last: the banner of a pending job names them, and a
+		// narrow bar keeps esc and q.
+		return []key.Binding{k.Help, k.NextScreen, k.Open, k.NewJob, k.CancelJob, k.Back, k.Quit, k.AcceptJob, k.DeclineJob}
 	case screenModels:
 		return []key.Binding{k.Help, k.NextScreen, k.Label, k.Serving, k.Remove, k.Pull, k.Filter, k.Quit}
 	case screenQuery:
@@ -107,7 +112,7 @@ func (k KeyMap) groups() []keyGroup {
 		{"Lists", []key.Binding{k.Filter, k.Open, k.Back}},
 		{"General", []key.Binding{k.Help, k.Quit, k.Yes, k.No}},
 		{"Peers", []key.Binding{k.Deny}},
-		{"Jobs", []key.Binding{k.NewJob, k.CancelJob}},
+		{"Jobs", []key.Binding{k.NewJob, k.CancelJob, k.AcceptJob, k.DeclineJob}},
 		{"Job form", []key.Binding{k.FormNext, k.FormPrev, k.FormSubmit, k.FormEsc}},
 		{"Models", []key.Binding{k.Label, k.Serving, k.Quantize, k.Remove, k.Pull}},
 		{"Query", []key.Binding{k.Type, k.Send, k.PrevImage, k.NextImage}},
@@ -122,7 +127,7 @@ func KeysMarkdown(k KeyMap) string {
 	b.WriteString("<!-- Generated from tui/keys.go by `go test ./tui -update`; do not edit. -->\n\n")
 	b.WriteString("Screens: `1` Peers, `2` Jobs, `3` Models, `4` Query, `5` Log. `enter` opens the selected row, `esc` goes\n" +
 		"back to the list, and on a list clears its filter. While a filter is typed, keys go to the filter: `enter`\n" +
-		"keeps it, `esc` clears it. Actions that change the mesh (deny, cancel, remove) ask first: `y` does it,\n" +
+		"keeps it, `esc` clears it. Actions that change the mesh (deny, cancel, decline, remove) ask first: `y` does it,\n" +
 		"`n` or `esc` does not. While the job form, a label prompt or a query input is open, keys go to it.\n" +
 		"Quitting while a job this node submitted is still running asks first (the job goes on without the console).\n")
 	for _, g := range k.groups() {

@@ -437,7 +437,8 @@ func (m *Model) apply(ev controlapi.Event) tea.Cmd {
 		}
 		m.jobs = slices.Clone(m.jobs)
 		applyStatus(&m.jobs[i], st, m.self.ID)
-	case controlapi.EventJobAnnounced, controlapi.EventJobFailed:
+	case controlapi.EventJobAnnounced, controlapi.EventJobFailed, controlapi.EventJobPreparing, controlapi.EventJobPending,
+		controlapi.EventJobDeclined, controlapi.EventJobExpired, controlapi.EventJobPeerRefused:
 		return m.fetchJobs()
 	case controlapi.EventJobDone:
 		// A finished job published a model version.

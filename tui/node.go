@@ -20,6 +20,10 @@ type Node interface {
 	JobHistory(ctx context.Context, id string) ([]controlapi.JobPoint, error)
 	SubmitJob(ctx context.Context, spec controlapi.JobSpec) (controlapi.JobSpec, error)
 	CancelJob(ctx context.Context, id string) (controlapi.CancelResponse, error)
+	// AcceptJob and DeclineJob answer a job held for this node's
+	// operator (shoal up --jobs ask).
+	AcceptJob(ctx context.Context, id string) (controlapi.AnswerResponse, error)
+	DeclineJob(ctx context.Context, id string) (controlapi.AnswerResponse, error)
 	DenyPeer(ctx context.Context, id string) error
 	Models(ctx context.Context) ([]controlapi.Model, error)
 	SetModelLabel(ctx context.Context, name, label string, version int) error

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -480,5 +481,53 @@ func TestStartScreenAndQueryModel(t *testing.T) {
 	d.m.followQueryModel()
 	if d.m.screen != screenJobs {
 		t.Error("the console pulled the operator back to Query")
+	}
+}
+
+// TestJobsPending: a job held for this node's operator shows as pending
+// with a banner and its time left; a accepts it, x declines it after
+// asking; on a job that is not pending both only say so. The refusals of a
+// job this node submitted show in its detail.
+func TestJobsPending(t *testing.T) {
+	d, f := ready(t, 110, 30)
+	f.mu.Lock()
+	now := d.m.opt.Now()
+	f.jobs = append([]controlapi.Job{
+		{ID: "a11ce0000001", Name: "theirs", Model: "mlp", State: controlapi.JobPending, Epochs: 2, Members: 1,
+			Submitter: peerID("BRAVO2"), Expires: now.Add(4 * time.Minute)},
+		{ID: "b0b000000002", Name: "other", Model: "mlp", State: controlapi.JobPending, Epochs: 1, Members: 1,
+			Submitter: peerID("BRAVO2"), Expires: now.Add(time.Minute)},
+	}, f.jobs...)
+	f.jobs[2].Refusals = []controlapi.JobRefusal{{Peer: peerID("CHRLI3"), Reason: "memory", Detail: "it needs about 3 GiB of memory"}}
+	f.mu.Unlock()
+	f.send(t, controlapi.Event{Type: controlapi.EventJobPending, Job: &controlapi.JobEvent{ID: "a11ce0000001"}})
+	d.press("2")
+	d.until("the pending jobs", func(m Model) bool { return strings.Contains(plain(m), "2 job(s) wait for your answer") })
+	view := plain(d.m)
+	if !strings.Contains(view, "pending") || !strings.Contains(view, "answer a/x (4m0s left)") {
+		t.Fatalf("pending job not shown as such:\n%s", view)
+	}
+	d.press("a") // the first row: theirs
+	d.until("the accept", noted("accepted job theirs a11ce000: it runs here"))
+	d.press("j", "x")
+	if d.m.confirm == nil || !strings.Contains(plain(d.m), "decline job other b0b00000? y/n") {
+		t.Fatalf("x did not ask:\n%s", plain(d.m))
+	}
+	d.press("y")
+	d.until("the decline", noted("declined job other b0b00000"))
+	f.mu.Lock()
+	answered := slices.Clone(f.answered)
+	f.mu.Unlock()
+	if !slices.Equal(answered, []string{"accept a11ce0000001", "decline b0b000000002"}) {
+		t.Fatalf("answers sent: %v", answered)
+	}
+	d.until("the list without pending jobs", func(m Model) bool { return !strings.Contains(plain(m), "wait for your answer") })
+	d.press("j", "a") // mnist trains: nothing to accept
+	if !strings.Contains(d.m.note, "is not waiting for an answer (training)") || len(f.answered) != 2 {
+		t.Fatalf("accept of a running job: note %q", d.m.note)
+	}
+	d.press("enter")
+	if view := plain(d.m); !strings.Contains(view, "refused      by charlie (memory): it needs about 3 GiB of memory") {
+		t.Fatalf("refusal not in the job's detail:\n%s", view)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -327,11 +328,37 @@ func (m Model) jobsTable(height int) []string {
 	}
 	ws := layout(jobCols, m.width)
 	rows := make([][]string, len(js))
+	pending := 0
 	for i, j := range js {
-		rows[i] = []string{jobName(j), orDash(j.State), progressBar(j.Step, j.Steps, ws[2]), epoch(j.Epoch, j.Epochs),
+		progress := progressBar(j.Step, j.Steps, ws[2])
+		switch {
+		case j.State == controlapi.JobPending:
+			// A pending job has no progress yet: say what it waits for.
+			pending++
+			progress = "answer a/x" + expiresIn(j.Expires, m.opt.Now())
+		case len(j.Refusals) > 0 && !controlapi.JobEnded(j.State):
+			progress = fmt.Sprintf("%d peer(s) refused; ", len(j.Refusals)) + progress
+		}
+		rows[i] = []string{jobName(j), orDash(j.State), progress, epoch(j.Epoch, j.Epochs),
 			steps(j.Step, j.Steps), fmtFloat(j.Loss, 4), fmtPercent(j.Accuracy), strconv.Itoa(j.Members)}
 	}
-	return m.table(jobCols, rows, m.lists[screenJobs], height)
+	if pending == 0 {
+		return m.table(jobCols, rows, m.lists[screenJobs], height)
+	}
+	banner := styleBanner.Render(fmt.Sprintf("  %d job(s) wait for your answer (shoal up --jobs ask): a accepts, x declines", pending))
+	return append([]string{banner}, m.table(jobCols, rows, m.lists[screenJobs], height-1)...)
+}
+
+// expiresIn says how long a pending job still waits for an answer.
+func expiresIn(at, now time.Time) string {
+	if at.IsZero() {
+		return ""
+	}
+	d := at.Sub(now).Round(time.Second)
+	if d <= 0 {
+		return " (expiring)"
+	}
+	return " (" + d.String() + " left)"
 }
 
 func epoch(e, n int) string {
@@ -389,6 +416,17 @@ func (m Model) jobDetail(id string, height int) []string {
 	}
 	if j.Error != "" {
 		out = append(out, kv("error", j.Error))
+	}
+	if j.State == controlapi.JobPending {
+		out = append(out, styleBanner.Render(kv("pending", "waits for this node's operator: a accepts, x declines"+expiresIn(j.Expires, m.opt.Now()))))
+	}
+	const shownRefusals = 5 // the member table needs the room more
+	for i, r := range j.Refusals {
+		if i == shownRefusals {
+			out = append(out, styleFaint.Render(fmt.Sprintf("  … %d more refusals (shoal job status %s)", len(j.Refusals)-i, j.ID)))
+			break
+		}
+		out = append(out, kv("refused", fmt.Sprintf("by %s (%s): %s", m.peerName(r.Peer), r.Reason, r.Detail)))
 	}
 	if j.Result != nil {
 		out = append(out, kv("model out", fmt.Sprintf("%s v%d (%s)", j.Result.ModelName, j.Result.ModelVersion, fmtBytes(j.Result.ModelBytes))))
