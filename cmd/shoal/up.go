@@ -33,6 +33,7 @@ type upOptions struct {
 	privateData []string
 	joinPolicy  string
 	maxJobs     int
+	keepJobs    int
 	memBudget   string
 	bootstrap   []string
 	name        string
@@ -69,6 +70,7 @@ func newUpCmd() *cobra.Command {
 	f.StringArrayVar(&o.announce, "announce", nil, "address to tell peers instead of the listen addresses, for a port forward or proxy in front of this node (repeatable)")
 	f.StringVar(&o.joinPolicy, "jobs", job.JoinAuto, "auto: join the jobs other peers announce when they fit; ask: hold them until accepted (console, shoal job accept); off: run only jobs submitted here")
 	f.IntVar(&o.maxJobs, "max-jobs", job.DefaultMaxJobs, "jobs that may run here at once")
+	f.IntVar(&o.keepJobs, "keep-jobs", job.DefaultKeepFinished, "ended jobs this node keeps listing; older ones are forgotten (their files stay)")
 	f.StringVar(&o.memBudget, "mem-budget", "", "memory a job may need here, e.g. 4GiB (default: half of this machine's; a job estimated above it is refused)")
 	f.StringArrayVar(&o.privateData, "private-data", nil, "NAME=PATH: train private-data jobs whose data is NAME on this file or folder, and no other (repeatable)")
 	f.StringArrayVar(&o.bootstrap, "bootstrap", nil, "peer to dial at start, /ip4/…/tcp/…/p2p/<id> (repeatable)")
@@ -156,6 +158,9 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	if o.maxJobs < 1 {
 		return fmt.Errorf("--max-jobs %d: want at least 1", o.maxJobs)
 	}
+	if o.keepJobs < 1 {
+		return fmt.Errorf("--keep-jobs %d: want at least 1", o.keepJobs)
+	}
 
 	nd, err := node.Start(ctx, node.Config{
 		Mesh: mesh.Config{
@@ -163,7 +168,7 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 			Name: o.name, Role: o.role, Version: version, MDNS: !o.noMDNS, DHT: !o.noDHT,
 		},
 		Jobs: job.Config{PrivateData: job.PrivateDataByName(private), JoinPolicy: o.joinPolicy,
-			MaxJobs: o.maxJobs, MemBudget: budget},
+			MaxJobs: o.maxJobs, MemBudget: budget, KeepFinished: o.keepJobs},
 		API:      serve.ControlConfig{Addr: o.api},
 		Serve:    o.http.config(),
 		Registry: o.http.registry(),

@@ -151,3 +151,53 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestRealJobsArePruned: one peer runs six one-peer jobs to the end with
+// KeepFinished 2; it lists only the last two, the others are forgotten
+// (and their done markers stay on disk), and a re-announcement of a
+// forgotten one does not run it again.
+func TestRealJobsArePruned(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a libp2p node and trains six small models")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	psk, err := mesh.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := startTestPeer(t, ctx, psk, nil, mesh.RoleFull, func(c *Config) { c.KeepFinished = 2 })
+	data := datatest.DaysTSV(t, 40)
+	var ids []string
+	var first Announcement
+	for i := range 6 {
+		spec, err := a.jobs.Submit(ctx, Spec{Model: "seed-text", Data: data, Epochs: 1, ShardRows: 20, Seed: uint64(i + 1), Name: "days"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first, _ = a.jobs.Announcement(spec.ID)
+		}
+		if _, err := a.jobs.Wait(ctx, spec.ID); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, spec.ID)
+	}
+	a.jobs.prune() // the last job's own prune may race this check
+	got := a.jobs.Jobs()
+	if len(got) != 2 {
+		t.Fatalf("%d jobs listed after six ended, want 2", len(got))
+	}
+	for _, in := range got {
+		if in.Spec.ID != ids[4] && in.Spec.ID != ids[5] {
+			t.Errorf("kept job %s, want the last two of %v", in.Spec.ID, ids)
+		}
+	}
+	if !a.jobs.finished(ids[0]) {
+		t.Error("a pruned job's done marker is gone")
+	}
+	a.jobs.onAnnounce(first)
+	if a.jobs.Known(ids[0]) {
+		t.Error("a re-announced pruned job runs again")
+	}
+}
