@@ -86,6 +86,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.MaxJobs < 0 {
 		return nil, fmt.Errorf("job: max jobs %d, want at least 1", cfg.MaxJobs)
 	}
+	if cfg.KeepFinished < 0 || cfg.PendingTimeout < 0 {
+		return nil, fmt.Errorf("job: keep finished %d and pending timeout %s, want neither negative", cfg.KeepFinished, cfg.PendingTimeout)
+	}
 	shardDir := ""
 	if cfg.DataDir != "" {
 		shardDir = filepath.Join(cfg.DataDir, "shards")
