@@ -29,6 +29,13 @@
 // MNIST-sized data the extra disk is small, and keeping them can only help
 // a later member fetch them (shards.MakePlan reports what could be dropped).
 //
+// Admission (admission.go): a peer takes a job only when its id hashes its
+// spec, its operator's policy allows it (auto, ask: held until accepted,
+// see pending.go; off), its job cap and its memory budget allow it. A peer
+// that refuses tells the submitter on the topic (refusal.go). Submissions
+// answer at once and cut their data in the background (submit.go); ended
+// jobs beyond Config.KeepFinished are forgotten (prune.go).
+//
 // Concurrency: a Manager is safe for concurrent use; each job runs on its
 // own goroutine, and event subscribers get copies.
 package job
