@@ -221,6 +221,10 @@ func (n *Node) presenceExtra() mesh.PresenceExtra {
 		x.Served = forward.Announce(n.loaded, n.infer)
 	}
 	for _, j := range n.jobs.Jobs() {
+		switch j.State {
+		case job.StatePending, job.StateDeclined, job.StateExpired, job.StatePreparing:
+			continue // not (yet) a job this node takes part in
+		}
 		if j.Result == nil {
 			x.Jobs = append(x.Jobs, j.Spec.ID)
 		}
