@@ -24,7 +24,8 @@ const (
 // announcing job after job must not grow this list without bound.
 const maxPending = 32
 
-// Errors of Accept and Decline.
+// ErrNotPending is the error of Accept and Decline for a job that does not
+// wait for an answer (declined, expired, or running here already).
 var ErrNotPending = errors.New("job is not waiting for this operator's answer")
 
 // pendingJob is an announcement held for the operator's answer.
@@ -37,7 +38,7 @@ type pendingJob struct {
 }
 
 // hold keeps ann until the operator answers, or refuses it when too many
-// jobs wait already. It reports whether ann is (now) held here.
+// jobs wait already; a job held or running here already is left alone.
 func (m *Manager) hold(ann Announcement) {
 	id := ann.Spec.ID
 	m.mu.Lock()
