@@ -35,6 +35,12 @@ const (
 	// above maxDirectPeers, so trimming never fights presence's own dials.
 	connLowWater  = 160
 	connHighWater = 192
+	// perPeerInboundConns and perPeerInboundStreams bound what one peer
+	// may open to this node (resourceLimits): the libp2p default for
+	// connections (its dialer opens up to 8 at once), and streams far
+	// above what a member uses.
+	perPeerInboundConns   = 8
+	perPeerInboundStreams = 256
 	// connGracePeriod keeps a new connection from being trimmed before
 	// its first heartbeats have had a chance to mark it useful.
 	connGracePeriod = time.Minute
