@@ -39,8 +39,11 @@ const (
 	// may open to this node (resourceLimits): the libp2p default for
 	// connections (its dialer opens up to 8 at once), and streams far
 	// above what a member uses.
-	perPeerInboundConns   = 8
-	perPeerInboundStreams = 256
+	// perProtocolPeerInboundStreams is the libp2p default base for one
+	// protocol of one peer (a shard fetch or an exchange is one stream).
+	perPeerInboundConns           = 8
+	perPeerInboundStreams         = 256
+	perProtocolPeerInboundStreams = 64
 	// connGracePeriod keeps a new connection from being trimmed before
 	// its first heartbeats have had a chance to mark it useful.
 	connGracePeriod = time.Minute

@@ -19,7 +19,8 @@ import (
 
 // resourceLimits are the resource manager's limits: go-libp2p's defaults
 // scaled to this machine, except what one peer may hold, which is fixed
-// (the defaults grow it with memory: 256 + 128 inbound streams per GiB).
+// (the defaults grow it with memory: 256 + 128 inbound streams per GiB,
+// and 64 + 4 per GiB on each protocol).
 // A member of the mesh needs a handful of streams at once (gossip,
 // identify, ping, a few shard fetches and parameter exchanges), so one
 // that opens thousands is refused past perPeerInboundStreams, and one that
@@ -33,6 +34,10 @@ func resourceLimits() rcmgr.ConcreteLimitConfig {
 	cfg.PeerLimitIncrease.StreamsInbound = 0
 	cfg.PeerLimitIncrease.StreamsOutbound = 0
 	cfg.PeerLimitIncrease.Streams = 0
+	cfg.ProtocolPeerBaseLimit.StreamsInbound = perProtocolPeerInboundStreams
+	cfg.ProtocolPeerLimitIncrease.StreamsInbound = 0
+	cfg.ProtocolPeerLimitIncrease.StreamsOutbound = 0
+	cfg.ProtocolPeerLimitIncrease.Streams = 0
 	return cfg.AutoScale()
 }
 
