@@ -35,6 +35,15 @@ const (
 	// above maxDirectPeers, so trimming never fights presence's own dials.
 	connLowWater  = 160
 	connHighWater = 192
+	// perPeerInboundConns and perPeerInboundStreams bound what one peer
+	// may open to this node (resourceLimits): the libp2p default for
+	// connections (its dialer opens up to 8 at once), and streams far
+	// above what a member uses.
+	// perProtocolPeerInboundStreams is the libp2p default base for one
+	// protocol of one peer (a shard fetch or an exchange is one stream).
+	perPeerInboundConns           = 8
+	perPeerInboundStreams         = 256
+	perProtocolPeerInboundStreams = 64
 	// connGracePeriod keeps a new connection from being trimmed before
 	// its first heartbeats have had a chance to mark it useful.
 	connGracePeriod = time.Minute

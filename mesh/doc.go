@@ -23,7 +23,11 @@
 //
 // The mesh id is a short hash of the key, so two meshes never share a topic
 // or protocol even if they meet. Every topic joined through JoinTopic has a
-// validator that sees the message's signed origin (StrictSign).
+// validator that sees the message's signed origin (StrictSign). GossipSub
+// peer scoring is on (score.go): a member whose messages validators reject,
+// or one the operator denied, is pruned from the topic meshes and then
+// graylisted (its gossip dropped unread); PeerScore reads the scores. The
+// resource manager caps what one peer may open (host.go).
 //
 // Methods of Node are safe for concurrent use. Event channels never block
 // the node: a subscriber that falls behind loses events (DroppedEvents).

@@ -17,11 +17,35 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
+// resourceLimits are the resource manager's limits: go-libp2p's defaults
+// scaled to this machine, except what one peer may hold, which is fixed
+// (the defaults grow it with memory: 256 + 128 inbound streams per GiB,
+// and 64 + 4 per GiB on each protocol).
+// A member of the mesh needs a handful of streams at once (gossip,
+// identify, ping, a few shard fetches and parameter exchanges), so one
+// that opens thousands is refused past perPeerInboundStreams, and one that
+// opens many connections past perPeerInboundConns (issue 16's exhaustion
+// scenario: testnet/fault TestSoakExhaustion).
+func resourceLimits() rcmgr.ConcreteLimitConfig {
+	cfg := rcmgr.DefaultLimits
+	cfg.PeerBaseLimit.ConnsInbound = perPeerInboundConns
+	cfg.PeerBaseLimit.StreamsInbound = perPeerInboundStreams
+	cfg.PeerBaseLimit.Streams = 2 * perPeerInboundStreams
+	cfg.PeerLimitIncrease.StreamsInbound = 0
+	cfg.PeerLimitIncrease.StreamsOutbound = 0
+	cfg.PeerLimitIncrease.Streams = 0
+	cfg.ProtocolPeerBaseLimit.StreamsInbound = perProtocolPeerInboundStreams
+	cfg.ProtocolPeerLimitIncrease.StreamsInbound = 0
+	cfg.ProtocolPeerLimitIncrease.StreamsOutbound = 0
+	cfg.ProtocolPeerLimitIncrease.Streams = 0
+	return cfg.AutoScale()
+}
+
 // newHost builds the libp2p host of a node: identity sk on the private
 // network psk, TCP and WebSocket only, with g deciding per peer. On error
 // nothing is left open.
 func newHost(cfg Config, psk pnet.PSK, sk crypto.PrivKey, g *gater) (host.Host, error) {
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale()))
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits()))
 	if err != nil {
 		return nil, fmt.Errorf("mesh: resource manager: %w", err)
 	}

@@ -31,6 +31,7 @@ type Node struct {
 	mdns   mdns.Service
 	meshID string
 	gater  *gater
+	scores *scoreKeeper
 	table  *peerTable
 	boot   int64
 	seq    atomic.Uint64
@@ -124,7 +125,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		cfg: cfg, log: cfg.Logger, h: h, meshID: MeshIDOf(psk), gater: g,
+		cfg: cfg, log: cfg.Logger, h: h, meshID: MeshIDOf(psk), gater: g, scores: newScoreKeeper(cfg.Logger),
 		// A peer heard of only through gossip is listed once a second
 		// heartbeat of it comes a quarter interval after the first.
 		table: newPeerTable(cfg.HeartbeatInterval / 4), boot: time.Now().UnixNano(), bootstrap: boots,
@@ -136,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		h.Close()
 		return nil, err
 	}
-	n.ps, err = newGossipSub(nctx, h)
+	n.ps, err = newGossipSub(nctx, h, n.Topic(presenceTopic), func(p peer.ID) bool { return !g.allowed(p) }, n.scores)
 	if err != nil {
 		return fail(fmt.Errorf("mesh: gossipsub: %w", err))
 	}

@@ -16,13 +16,15 @@ import (
 const presenceTopic = "presence"
 
 // newGossipSub starts the GossipSub router that carries the mesh's
-// signalling: every message signed by its origin, small, validated.
-func newGossipSub(ctx context.Context, h host.Host) (*pubsub.PubSub, error) {
+// signalling: every message signed by its origin, small, validated, and
+// every peer scored (score.go) on the topic presence and those JoinTopic
+// adds, with denied deciding who is denied.
+func newGossipSub(ctx context.Context, h host.Host, presence string, denied func(peer.ID) bool, sk *scoreKeeper) (*pubsub.PubSub, error) {
 	gsp := pubsub.DefaultGossipSubParams()
 	gsp.Dlazy = gossipDlazy
 	gsp.GossipFactor = gossipFactor
 	gsp.HistoryGossip = gossipHistory
-	return pubsub.NewGossipSub(ctx, h,
+	opts := []pubsub.Option{
 		pubsub.WithGossipSubParams(gsp),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerExchange(true),
@@ -35,7 +37,8 @@ func newGossipSub(ctx context.Context, h host.Host) (*pubsub.PubSub, error) {
 		pubsub.WithMaxMessageSize(maxMessageSize),
 		pubsub.WithValidateQueueSize(validateQueueSize),
 		pubsub.WithPeerOutboundQueueSize(peerOutboundQueueSize),
-	)
+	}
+	return pubsub.NewGossipSub(ctx, h, append(opts, peerScoreOptions(presence, denied, sk)...)...)
 }
 
 // Topic is the full GossipSub topic for name: "/shoal/<meshid>/<name>".
@@ -49,7 +52,9 @@ func (n *Node) Protocol(name string) protocol.ID {
 
 // JoinTopic joins n.Topic(name) with validate as its validator. validate is
 // called with the message's signed origin (not the relaying peer) and its
-// data; an error rejects the message. Messages whose origin is denied (or
+// data; an error rejects the message, and counts against the peer that
+// sent it in its GossipSub score (score.go: a peer that keeps sending
+// invalid messages is pruned, then ignored). Messages whose origin is denied (or
 // outside the allow-list) are dropped before validate runs. validate may be
 // called concurrently and must not block for long. A topic can be joined
 // once per node.
@@ -84,6 +89,11 @@ func (n *Node) JoinTopic(name string, validate func(peer.ID, []byte) error) (*pu
 	if err != nil {
 		_ = n.ps.UnregisterTopicValidator(full)
 		return nil, err
+	}
+	if err := t.SetScoreParams(topicScoreParams()); err != nil {
+		_ = t.Close()
+		_ = n.ps.UnregisterTopicValidator(full)
+		return nil, fmt.Errorf("mesh: topic %q: %w", name, err)
 	}
 	n.topics[full] = t
 	return t, nil

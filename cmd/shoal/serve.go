@@ -23,6 +23,7 @@ type httpServeFlags struct {
 	token        string
 	allowRemote  bool
 	maxBatch     int
+	maxQueue     int
 	batchTimeout time.Duration
 }
 
@@ -31,6 +32,7 @@ func (h *httpServeFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&h.token, "http-token", "", "require this bearer token on the model server (default: none, like TF Serving on loopback)")
 	f.BoolVar(&h.allowRemote, "http-allow-remote", false, "let --http bind a non-loopback address (plain HTTP: use --http-token)")
 	f.IntVar(&h.maxBatch, "max-batch-size", 32, "most inputs one forward pass takes when requests are batched together")
+	f.IntVar(&h.maxQueue, "max-queue", registry.DefaultQueueSize, "requests that may wait for a forward pass, per model version; more are answered 429 at once")
 	f.DurationVar(&h.batchTimeout, "batch-timeout", 0, "how long a batch that is not full waits for more requests (0: take what is queued)")
 }
 
@@ -40,6 +42,9 @@ func (h *httpServeFlags) check() error {
 	}
 	if h.maxBatch < 1 {
 		return fmt.Errorf("--max-batch-size %d: want at least 1", h.maxBatch)
+	}
+	if h.maxQueue < 1 {
+		return fmt.Errorf("--max-queue %d: want at least 1", h.maxQueue)
 	}
 	if h.batchTimeout < 0 {
 		return fmt.Errorf("--batch-timeout %v: want 0 or more", h.batchTimeout)
@@ -52,7 +57,7 @@ func (h *httpServeFlags) config() modelserver.Config {
 }
 
 func (h *httpServeFlags) registry() registry.Options {
-	return registry.Options{MaxBatchSize: h.maxBatch, BatchTimeout: h.batchTimeout}
+	return registry.Options{MaxBatchSize: h.maxBatch, QueueSize: h.maxQueue, BatchTimeout: h.batchTimeout}
 }
 
 func newServeCmd() *cobra.Command {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -166,5 +167,47 @@ func TestBenchCeiling(t *testing.T) {
 	_, m := get(t, base+"/metrics", "s3cret")
 	if !strings.Contains(m, `shoal_serve_requests_total{api="v1",code="200",method="ceiling",model="",version=""} 1`) {
 		t.Errorf("metrics:\n%s", m)
+	}
+}
+
+// readCounter counts what the server read of a body.
+type readCounter struct {
+	n int64
+	r io.Reader
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestDeclaredOversizeRefusedUnread: a body whose Content-Length is over
+// MaxBodyBytes gets 413 before the server reads it; one at the limit is
+// read (and answered by the route: 400, it is not JSON).
+func TestDeclaredOversizeRefusedUnread(t *testing.T) {
+	h, err := NewHandler(Config{Catalog: emptyCatalog{}, MaxBodyBytes: 1 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		size     int64
+		code     int
+		readSome bool
+	}{{1<<10 + 1, http.StatusRequestEntityTooLarge, false}, {1 << 20, http.StatusRequestEntityTooLarge, false}, {1 << 10, http.StatusBadRequest, true}} {
+		body := &readCounter{r: strings.NewReader(strings.Repeat("x", int(tc.size)))}
+		req := httptest.NewRequest(http.MethodPost, "/v1/models/nothing:predict", body)
+		req.ContentLength = tc.size
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.code {
+			t.Errorf("%d bytes: HTTP %d, want %d (%s)", tc.size, rec.Code, tc.code, rec.Body)
+		}
+		if (body.n > 0) != tc.readSome {
+			t.Errorf("%d bytes: the server read %d of the body", tc.size, body.n)
+		}
+		if tc.code == http.StatusRequestEntityTooLarge && rec.Header().Get("Connection") != "close" {
+			t.Errorf("%d bytes: connection left open", tc.size)
+		}
 	}
 }
