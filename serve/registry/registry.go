@@ -160,7 +160,7 @@ type versionState struct {
 	// every pass, since what others hold changes without its file.
 	overBudget bool
 	saidBudget string // the refusal last logged
-	m      *model // when AVAILABLE
+	m          *model // when AVAILABLE
 }
 
 // New serves the models of store. It reads the store and loads what the
