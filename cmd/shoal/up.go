@@ -19,6 +19,7 @@ import (
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 	"github.com/shoalmesh/shoal/serve/node"
+	"github.com/shoalmesh/shoal/serve/registry"
 	"github.com/shoalmesh/shoal/tui"
 )
 
@@ -57,8 +58,13 @@ func newUpCmd() *cobra.Command {
 			"finds peers on the LAN with mDNS and through a private DHT, and serves the local control API\n" +
 			"on --api. On a terminal it opens the operator console (as `shoal tui`) and logs to node.log in\n" +
 			"the data dir; quitting the console stops the node. With --headless, or without a terminal, logs\n" +
-			"go to stderr. Ctrl-C or SIGTERM shuts it down cleanly.",
+			"go to stderr. Ctrl-C or SIGTERM shuts it down cleanly.\n\n" +
+			"With --role edge (a small device) the node trains only for jobs that ask for edge peers, and\n" +
+			"`shoal models pull NAME` fetches the int8 form of NAME from a peer that serves one, else the float\n" +
+			"form, quantized here; the node serves it over HTTP and the mesh. --mem-budget then also bounds the\n" +
+			"loaded models: one that would not fit is refused, naming its size, the budget and what is used.",
 		Example: "  shoal up --headless\n" +
+			"  shoal up --role edge --mem-budget 256MiB --bootstrap /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…\n" +
 			"  shoal up --key swarm.key --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd, o) },
@@ -69,7 +75,7 @@ func newUpCmd() *cobra.Command {
 	f.StringArrayVar(&o.announce, "announce", nil, "address to tell peers instead of the listen addresses, for a port forward or proxy in front of this node (repeatable)")
 	f.StringVar(&o.joinPolicy, "jobs", job.JoinAuto, "auto: join the jobs other peers announce when they fit; off: run only jobs submitted here")
 	f.IntVar(&o.maxJobs, "max-jobs", job.DefaultMaxJobs, "jobs that may run here at once")
-	f.StringVar(&o.memBudget, "mem-budget", "", "memory a job may need here, e.g. 4GiB (default: half of this machine's; a job estimated above it is refused)")
+	f.StringVar(&o.memBudget, "mem-budget", "", "memory a job may need here, e.g. 4GiB (default: half of this machine's; a job estimated above it is refused); on an edge node also the memory of the loaded models")
 	f.StringArrayVar(&o.privateData, "private-data", nil, "NAME=PATH: train private-data jobs whose data is NAME on this file or folder, and no other (repeatable)")
 	f.StringArrayVar(&o.bootstrap, "bootstrap", nil, "peer to dial at start, /ip4/…/tcp/…/p2p/<id> (repeatable)")
 	f.StringVar(&o.name, "name", "", "name shown to other peers (default: host name)")
@@ -166,7 +172,7 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 			MaxJobs: o.maxJobs, MemBudget: budget},
 		API:      serve.ControlConfig{Addr: o.api},
 		Serve:    o.http.config(),
-		Registry: o.http.registry(),
+		Registry: edgeRegistry(o.http.registry(), o.role, budget),
 		Logger:   log,
 	})
 	if err != nil {
@@ -199,6 +205,15 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	case err := <-nd.Failed():
 		return err // already says "control API …"
 	}
+}
+
+// edgeRegistry gives an edge node's loaded models the --mem-budget (a
+// full node's models are not bounded by it: there it is a per-job cap).
+func edgeRegistry(ro registry.Options, role string, budget int64) registry.Options {
+	if role == mesh.RoleEdge {
+		ro.MemBudget = budget
+	}
+	return ro
 }
 
 // printJoinHelp tells the operator the exact line another machine joins

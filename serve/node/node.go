@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pbnjay/memory"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoalmesh/shoal/engine/modelstore"
@@ -16,6 +17,7 @@ import (
 	"github.com/shoalmesh/shoal/mesh/job"
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
+	"github.com/shoalmesh/shoal/serve/edgepull"
 	"github.com/shoalmesh/shoal/serve/forward"
 	"github.com/shoalmesh/shoal/serve/modelserver"
 	"github.com/shoalmesh/shoal/serve/pull"
@@ -47,6 +49,10 @@ type Config struct {
 	Serve   modelserver.Config
 	NoServe bool
 	// Registry configures loading, hot reload and batching of the models.
+	// On an edge node (Mesh.Role edge) a zero MemBudget is half of the
+	// machine's memory (as for jobs), a zero KeepVersions 1 (a new
+	// version replaces the old one rather than doubling what is held),
+	// and pulls fetch the int8 form (serve/edgepull).
 	Registry registry.Options
 	// Forward adjusts how queries for models held elsewhere go over the
 	// mesh (timeouts, back-off). Logger is set by Start.
@@ -147,6 +153,15 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if ro.Logger == nil {
 		ro.Logger = log.With("part", "models")
 	}
+	edge := mc.Role == mesh.RoleEdge
+	if edge {
+		if ro.MemBudget == 0 {
+			ro.MemBudget = int64(memory.TotalMemory() / 2) // 0 where unknown: no bound
+		}
+		if ro.KeepVersions == 0 {
+			ro.KeepVersions = 1
+		}
+	}
 	if n.loaded, err = registry.New(n.models, ro); err != nil {
 		return nil, fmt.Errorf("models: %w", err)
 	}
@@ -163,6 +178,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	puller := pull.NewPuller(n.mesh, n.models)
 	if n.stopPull, err = puller.Serve(); err != nil {
 		return nil, fmt.Errorf("model transfer: %w", err)
+	}
+	var pullFor serve.Puller = puller
+	if edge {
+		pullFor = edgepull.New(n.mesh, n.models, n.loaded, log.With("part", "edge"))
 	}
 	n.serving.Store(true)
 	if !cfg.NoServe {
@@ -188,7 +207,7 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	for p, h := range serve.JobRoutes(n.jobs) {
 		routes[p] = h
 	}
-	for p, h := range serve.ModelRoutes(serve.NewModelService(n.models, n.loaded, n.fwd, puller)) {
+	for p, h := range serve.ModelRoutes(serve.NewModelService(n.models, n.loaded, n.fwd, pullFor)) {
 		routes[p] = h
 	}
 	for p, h := range serve.LogRoutes(logRing) {

@@ -328,6 +328,8 @@ func (st *modelState) get(name string, v int) (*model, error) {
 		return vs.m, nil
 	case vs.state == inference.StateStart || vs.state == inference.StateLoading:
 		return nil, fmt.Errorf("%w: version %d of %q is loading", inference.ErrNotReady, v, name)
+	case vs.failed && vs.overBudget:
+		return nil, fmt.Errorf("%w: version %d of %q not loaded: %s (%w)", inference.ErrVersionNotFound, v, name, vs.err, ErrOverBudget)
 	case vs.failed:
 		return nil, fmt.Errorf("%w: version %d of %q failed to load: %s", inference.ErrVersionNotFound, v, name, vs.err)
 	}
