@@ -63,7 +63,7 @@ func (m *Manager) readLoop() {
 		case kindCancel:
 			m.onCancel(from, *env.Cancel)
 		case kindAnnounce:
-			if m.cfg.Role == mesh.RoleEdge && !env.Announce.Spec.Edge {
+			if !m.edgeMayRun(env.Announce.Spec) {
 				continue
 			}
 			if m.finished(env.Announce.Spec.ID) {
@@ -102,6 +102,13 @@ func (m *Manager) readLoop() {
 			}
 		}
 	}
+}
+
+// edgeMayRun says whether this node takes part in spec's job given its
+// role: a full peer always, an edge peer when the job asks for edge peers
+// or was submitted here (its operator asked).
+func (m *Manager) edgeMayRun(spec Spec) bool {
+	return m.cfg.Role != mesh.RoleEdge || spec.Edge || spec.Submitter == m.node.ID().String()
 }
 
 // publishStatus records this peer's status and sends it to the others.
