@@ -46,6 +46,7 @@ type upOptions struct {
 	dataDir     string
 	logLevel    string
 	http        httpServeFlags
+	serve       []string // models to pull from peers and serve (--serve)
 }
 
 func newUpCmd() *cobra.Command {
@@ -64,7 +65,7 @@ func newUpCmd() *cobra.Command {
 			"form, quantized here; the node serves it over HTTP and the mesh. --mem-budget then also bounds the\n" +
 			"loaded models: one that would not fit is refused, naming its size, the budget and what is used.",
 		Example: "  shoal up --headless\n" +
-			"  shoal up --role edge --mem-budget 256MiB --bootstrap /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…\n" +
+			"  shoal up --role edge --mem-budget 256MiB --serve digits --bootstrap /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…\n" +
 			"  shoal up --key swarm.key --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd, o) },
@@ -85,6 +86,7 @@ func newUpCmd() *cobra.Command {
 	f.StringVar(&o.images, "images", "", "MNIST test images for the console's Query screen (see shoal tui --images)")
 	f.BoolVar(&o.noMDNS, "no-mdns", false, "do not look for peers on the LAN with mDNS")
 	f.BoolVar(&o.noDHT, "no-dht", false, "do not run the private DHT")
+	f.StringArrayVar(&o.serve, "serve", nil, "NAME[@VERSION|@LABEL]: pull this model from a peer once one holds it, unless the store has it, and serve it (on an edge node the int8 form; repeatable)")
 	addDataDirFlag(f, &o.dataDir)
 	addLogLevelFlag(f, &o.logLevel)
 	o.http.register(f)
@@ -159,6 +161,11 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 		}
 		budget = int64(b)
 	}
+	for _, s := range o.serve {
+		if err := node.CheckPullRef(s); err != nil {
+			return fmt.Errorf("--serve %s: %w", s, err)
+		}
+	}
 	if o.maxJobs < 1 {
 		return fmt.Errorf("--max-jobs %d: want at least 1", o.maxJobs)
 	}
@@ -173,6 +180,7 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 		API:      serve.ControlConfig{Addr: o.api},
 		Serve:    o.http.config(),
 		Registry: edgeRegistry(o.http.registry(), o.role, budget),
+		Pull:     o.serve,
 		Logger:   log,
 	})
 	if err != nil {

@@ -334,3 +334,46 @@ func TestEdgePeerServesInt8(t *testing.T) {
 		t.Errorf("pull from a named peer: %v", err)
 	}
 }
+
+// TestServePullsOnceAPeerHoldsIt: an edge node started with Config.Pull
+// (shoal up --serve tiny) before any peer holds tiny pulls its int8 form
+// once the full node publishes it, and serves it; a malformed --serve is
+// refused before a node starts.
+func TestServePullsOnceAPeerHoldsIt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	psk, err := mesh.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := startNode(t, ctx, psk, "full", mesh.DefaultListen, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { full.Close() })
+	ec := testConfig(t, psk, "edge", mesh.DefaultListen, full.Mesh().Addrs(), "")
+	ec.Mesh.Role = mesh.RoleEdge
+	ec.Pull = []string{"tiny"}
+	edge, err := Start(ctx, ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { edge.Close() })
+	if _, err := full.Models().Publish("tiny", tinyModel(t)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "the edge serves tiny as int8", func() bool {
+		m, err := edge.Catalog().Lookup("tiny", 0, "")
+		return err == nil && m.Signature().Quantized
+	})
+	for _, bad := range []string{"", "a/b", "tiny@0", "tiny@-1", "tiny@x y"} {
+		if err := CheckPullRef(bad); err == nil {
+			t.Errorf("CheckPullRef(%q) passed", bad)
+		}
+	}
+	for _, good := range []string{"tiny", "tiny@3", "tiny@stable", "tiny@latest"} {
+		if err := CheckPullRef(good); err != nil {
+			t.Errorf("CheckPullRef(%q): %v", good, err)
+		}
+	}
+}

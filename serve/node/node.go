@@ -54,6 +54,12 @@ type Config struct {
 	// version replaces the old one rather than doubling what is held),
 	// and pulls fetch the int8 form (serve/edgepull).
 	Registry registry.Options
+	// Pull names models (NAME or NAME@REF) to pull from peers once one
+	// announces them, as `shoal models pull` would (on an edge node: the
+	// int8 form), unless the store holds NAME already; `shoal up --serve`.
+	// A pull is retried until it succeeds, the model is refused for want
+	// of memory, or the node closes.
+	Pull []string
 	// Forward adjusts how queries for models held elsewhere go over the
 	// mesh (timeouts, back-off). Logger is set by Start.
 	Forward forward.Options
@@ -79,6 +85,10 @@ type Node struct {
 	http    *modelserver.Server
 	prom    *prometheus.Registry
 	log     *slog.Logger
+
+	// stopPulls ends the Config.Pull loops; pulls waits for them.
+	stopPulls context.CancelFunc
+	pulls     sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -207,7 +217,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	for p, h := range serve.JobRoutes(n.jobs) {
 		routes[p] = h
 	}
-	for p, h := range serve.ModelRoutes(serve.NewModelService(n.models, n.loaded, n.fwd, pullFor)) {
+	models := serve.NewModelService(n.models, n.loaded, n.fwd, pullFor)
+	for p, h := range serve.ModelRoutes(models) {
 		routes[p] = h
 	}
 	for p, h := range serve.LogRoutes(logRing) {
@@ -224,6 +235,15 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	apiCtx := context.WithoutCancel(ctx)
 	if n.api, err = serve.StartControl(apiCtx, serve.WithJobEvents(serve.FromMesh(n.mesh), n.jobs), ac); err != nil {
 		return nil, err
+	}
+	pctx, stop := context.WithCancel(apiCtx)
+	n.stopPulls = stop
+	for _, ref := range cfg.Pull {
+		n.pulls.Add(1)
+		go func() {
+			defer n.pulls.Done()
+			n.pullWhenHeld(pctx, models, ref)
+		}()
 	}
 	return n, nil
 }
@@ -309,6 +329,10 @@ func (n *Node) Failed() <-chan error {
 // (from Start itself).
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		if n.stopPulls != nil {
+			n.stopPulls()
+			n.pulls.Wait()
+		}
 		var errs []error
 		if n.http != nil {
 			errs = append(errs, n.http.Close())
