@@ -199,6 +199,9 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	}
 	fmt.Fprintf(stderr, "control API on %s (token in %s)\n", nd.APIAddr(), controlapi.TokenPath(dataDir))
 	fmt.Fprintf(stderr, "serving models on http://%s (TF Serving /v1, KServe /v2, /metrics)\n", nd.ServeAddr())
+	if b, _ := nd.Catalog().MemoryUse(); o.role == mesh.RoleEdge && b > 0 {
+		fmt.Fprintf(stderr, "edge node: pulls int8 models, loaded within a memory budget of %s\n", humanize.IBytes(uint64(b)))
+	}
 	printJoinHelp(stderr, keyPath, m, created)
 	if console {
 		// Quitting the console ends `shoal up`, and the deferred Close
