@@ -108,6 +108,9 @@ func modelStatus(err error, fallback int) int {
 		return http.StatusNotImplemented
 	case errors.Is(err, ErrAlreadyInt8):
 		return http.StatusConflict
+	case errors.Is(err, registry.ErrOverBudget):
+		// The node lacks the memory it was given for models.
+		return http.StatusInsufficientStorage
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	}
@@ -490,6 +493,7 @@ func (s *modelService) Pull(ctx context.Context, name, ref, peer string) (contro
 	return controlapi.PullResponse{
 		Name: res.Name, Version: res.Version, RemoteVersion: res.RemoteVersion,
 		Peer: res.Peer.String(), SHA256: res.SHA256, Bytes: res.Bytes,
+		Int8: res.Int8, QuantizedHere: res.QuantizedHere,
 	}, nil
 }
 

@@ -303,7 +303,9 @@ func newModelsPullCmd(f *modelsFlags) *cobra.Command {
 		Long: "Asks the running node (`shoal up`), through its control API, to fetch NAME from a peer over the mesh:\n" +
 			"from --peer, or else from the live peers that announce NAME, nearest first. The node checks the size,\n" +
 			"the SHA-256 and that the file loads before it publishes it as its next local version, and prints\n" +
-			"that version and the peer it came from. Use the node's --data-dir (it holds the API token).",
+			"that version and the peer it came from. Use the node's --data-dir (it holds the API token).\n" +
+			"An edge node (`shoal up --role edge`) pulls the int8 form from a peer that serves one, else quantizes\n" +
+			"the float form itself, and refuses a model that would not fit its --mem-budget.",
 		Example: "  shoal models pull digits\n  shoal models pull digits@stable --peer 12D3KooW...\n  shoal models pull digits@3 --api 127.0.0.1:7071 --data-dir ./node-b --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -330,8 +332,15 @@ func newModelsPullCmd(f *modelsFlags) *cobra.Command {
 			if asJSON {
 				return writeJSONLine(cmd.OutOrStdout(), res)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s version %d (version %d from peer %s, %d bytes, sha256 %s)\n",
-				res.Name, res.Version, res.RemoteVersion, res.Peer, res.Bytes, res.SHA256)
+			form := ""
+			switch {
+			case res.QuantizedHere:
+				form = ", quantized to int8 here"
+			case res.Int8:
+				form = ", int8"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s version %d (version %d from peer %s, %d bytes, sha256 %s%s)\n",
+				res.Name, res.Version, res.RemoteVersion, res.Peer, res.Bytes, res.SHA256, form)
 			return nil
 		},
 	}

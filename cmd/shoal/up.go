@@ -19,6 +19,7 @@ import (
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
 	"github.com/shoalmesh/shoal/serve/node"
+	"github.com/shoalmesh/shoal/serve/registry"
 	"github.com/shoalmesh/shoal/tui"
 )
 
@@ -46,6 +47,7 @@ type upOptions struct {
 	dataDir     string
 	logLevel    string
 	http        httpServeFlags
+	serve       []string // models to pull from peers and serve (--serve)
 }
 
 func newUpCmd() *cobra.Command {
@@ -58,8 +60,13 @@ func newUpCmd() *cobra.Command {
 			"finds peers on the LAN with mDNS and through a private DHT, and serves the local control API\n" +
 			"on --api. On a terminal it opens the operator console (as `shoal tui`) and logs to node.log in\n" +
 			"the data dir; quitting the console stops the node. With --headless, or without a terminal, logs\n" +
-			"go to stderr. Ctrl-C or SIGTERM shuts it down cleanly.",
+			"go to stderr. Ctrl-C or SIGTERM shuts it down cleanly.\n\n" +
+			"With --role edge (a small device) the node trains only for jobs that ask for edge peers, and\n" +
+			"`shoal models pull NAME` fetches the int8 form of NAME from a peer that serves one, else the float\n" +
+			"form, quantized here; the node serves it over HTTP and the mesh. --mem-budget then also bounds the\n" +
+			"loaded models: one that would not fit is refused, naming its size, the budget and what is used.",
 		Example: "  shoal up --headless\n" +
+			"  shoal up --role edge --mem-budget 256MiB --serve digits --bootstrap /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…\n" +
 			"  shoal up --key swarm.key --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /ip4/192.168.1.20/tcp/4001/p2p/12D3KooW…",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(cmd, o) },
@@ -71,7 +78,7 @@ func newUpCmd() *cobra.Command {
 	f.StringVar(&o.joinPolicy, "jobs", job.JoinAuto, "auto: join the jobs other peers announce when they fit; ask: hold them until accepted (console, shoal job accept); off: run only jobs submitted here")
 	f.IntVar(&o.maxJobs, "max-jobs", job.DefaultMaxJobs, "jobs that may run here at once")
 	f.IntVar(&o.keepJobs, "keep-jobs", job.DefaultKeepFinished, "ended jobs this node keeps listing; older ones are forgotten (their files stay)")
-	f.StringVar(&o.memBudget, "mem-budget", "", "memory a job may need here, e.g. 4GiB (default: half of this machine's; a job estimated above it is refused)")
+	f.StringVar(&o.memBudget, "mem-budget", "", "memory a job may need here, e.g. 4GiB (default: half of this machine's; a job estimated above it is refused); on an edge node also the memory of the loaded models")
 	f.StringArrayVar(&o.privateData, "private-data", nil, "NAME=PATH: train private-data jobs whose data is NAME on this file or folder, and no other (repeatable)")
 	f.StringArrayVar(&o.bootstrap, "bootstrap", nil, "peer to dial at start, /ip4/…/tcp/…/p2p/<id> (repeatable)")
 	f.StringVar(&o.name, "name", "", "name shown to other peers (default: host name)")
@@ -81,6 +88,7 @@ func newUpCmd() *cobra.Command {
 	f.StringVar(&o.images, "images", "", "MNIST test images for the console's Query screen (see shoal tui --images)")
 	f.BoolVar(&o.noMDNS, "no-mdns", false, "do not look for peers on the LAN with mDNS")
 	f.BoolVar(&o.noDHT, "no-dht", false, "do not run the private DHT")
+	f.StringArrayVar(&o.serve, "serve", nil, "NAME[@VERSION|@LABEL]: pull this model from a peer once one holds it, unless the store has it, and serve it (on an edge node the int8 form; repeatable)")
 	addDataDirFlag(f, &o.dataDir)
 	addLogLevelFlag(f, &o.logLevel)
 	o.http.register(f)
@@ -155,6 +163,11 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 		}
 		budget = int64(b)
 	}
+	for _, s := range o.serve {
+		if err := node.CheckPullRef(s); err != nil {
+			return fmt.Errorf("--serve %s: %w", s, err)
+		}
+	}
 	if o.maxJobs < 1 {
 		return fmt.Errorf("--max-jobs %d: want at least 1", o.maxJobs)
 	}
@@ -171,7 +184,8 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 			MaxJobs: o.maxJobs, MemBudget: budget, KeepFinished: o.keepJobs},
 		API:      serve.ControlConfig{Addr: o.api},
 		Serve:    o.http.config(),
-		Registry: o.http.registry(),
+		Registry: edgeRegistry(o.http.registry(), o.role, budget),
+		Pull:     o.serve,
 		Logger:   log,
 	})
 	if err != nil {
@@ -190,6 +204,9 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	}
 	fmt.Fprintf(stderr, "control API on %s (token in %s)\n", nd.APIAddr(), controlapi.TokenPath(dataDir))
 	fmt.Fprintf(stderr, "serving models on http://%s (TF Serving /v1, KServe /v2, /metrics)\n", nd.ServeAddr())
+	if b, _ := nd.Catalog().MemoryUse(); o.role == mesh.RoleEdge && b > 0 {
+		fmt.Fprintf(stderr, "edge node: pulls int8 models, loaded within a memory budget of %s\n", humanize.IBytes(uint64(b)))
+	}
 	printJoinHelp(stderr, keyPath, m, created)
 	if console {
 		// Quitting the console ends `shoal up`, and the deferred Close
@@ -204,6 +221,15 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	case err := <-nd.Failed():
 		return err // already says "control API …"
 	}
+}
+
+// edgeRegistry gives an edge node's loaded models the --mem-budget (a
+// full node's models are not bounded by it: there it is a per-job cap).
+func edgeRegistry(ro registry.Options, role string, budget int64) registry.Options {
+	if role == mesh.RoleEdge {
+		ro.MemBudget = budget
+	}
+	return ro
 }
 
 // printJoinHelp tells the operator the exact line another machine joins

@@ -3,6 +3,8 @@ package job
 import (
 	"context"
 	"time"
+
+	"github.com/shoalmesh/shoal/mesh"
 )
 
 // topicName is the GossipSub topic (under the mesh id) of every job message.
@@ -114,6 +116,13 @@ func (m *Manager) onAnnounce(ann Announcement) {
 	if err := m.start(ann); err != nil {
 		m.log.Debug("job not started", "err", err)
 	}
+}
+
+// edgeMayRun says whether this node takes part in spec's job given its
+// role: a full peer always, an edge peer when the job asks for edge peers
+// or was submitted here (its operator asked).
+func (m *Manager) edgeMayRun(spec Spec) bool {
+	return m.cfg.Role != mesh.RoleEdge || spec.Edge || spec.Submitter == m.node.ID().String()
 }
 
 // publishStatus records this peer's status and sends it to the others.

@@ -67,6 +67,12 @@ func (m *Manager) resume() {
 			m.log.Warn("cannot resume job", "dir", dir, "err", err)
 			continue
 		}
+		if !m.edgeMayRun(ann.Spec) {
+			// Joined while this node ran as a full peer: as an edge
+			// peer it takes no shards of a job that did not ask for it.
+			m.log.Info("not resuming a job that asks for no edge peers (this node runs with --role edge)", "job", ann.Spec.ID)
+			continue
+		}
 		m.log.Info("resuming job", "job", ann.Spec.ID)
 		_ = m.start(ann)
 	}

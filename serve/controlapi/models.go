@@ -91,6 +91,11 @@ type PullResponse struct {
 	Peer          string `json:"peer"`
 	SHA256        string `json:"sha256"`
 	Bytes         int64  `json:"bytes"`
+	// Int8 says the new version is int8 (an edge peer pulls only int8);
+	// QuantizedHere that the node quantized the float file it was sent
+	// (no peer served the int8 form). Bytes and SHA256 are the sent file's.
+	Int8          bool `json:"int8,omitempty"`
+	QuantizedHere bool `json:"quantized_here,omitempty"`
 }
 
 // PredictRequest is the body of POST ModelPath(name, "predict"). Each

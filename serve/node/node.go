@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pbnjay/memory"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shoalmesh/shoal/engine/modelstore"
@@ -16,6 +17,7 @@ import (
 	"github.com/shoalmesh/shoal/mesh/job"
 	"github.com/shoalmesh/shoal/serve"
 	"github.com/shoalmesh/shoal/serve/controlapi"
+	"github.com/shoalmesh/shoal/serve/edgepull"
 	"github.com/shoalmesh/shoal/serve/forward"
 	"github.com/shoalmesh/shoal/serve/modelserver"
 	"github.com/shoalmesh/shoal/serve/pull"
@@ -47,7 +49,17 @@ type Config struct {
 	Serve   modelserver.Config
 	NoServe bool
 	// Registry configures loading, hot reload and batching of the models.
+	// On an edge node (Mesh.Role edge) a zero MemBudget is half of the
+	// machine's memory (as for jobs), a zero KeepVersions 1 (a new
+	// version replaces the old one rather than doubling what is held),
+	// and pulls fetch the int8 form (serve/edgepull).
 	Registry registry.Options
+	// Pull names models (NAME or NAME@REF) to pull from peers once one
+	// announces them, as `shoal models pull` would (on an edge node: the
+	// int8 form), unless the store holds NAME already; `shoal up --serve`.
+	// A pull is retried until it succeeds, the model is refused for want
+	// of memory, or the node closes.
+	Pull []string
 	// Forward adjusts how queries for models held elsewhere go over the
 	// mesh (timeouts, back-off). Logger is set by Start.
 	Forward forward.Options
@@ -73,6 +85,10 @@ type Node struct {
 	http    *modelserver.Server
 	prom    *prometheus.Registry
 	log     *slog.Logger
+
+	// stopPulls ends the Config.Pull loops; pulls waits for them.
+	stopPulls context.CancelFunc
+	pulls     sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -147,6 +163,15 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if ro.Logger == nil {
 		ro.Logger = log.With("part", "models")
 	}
+	edge := mc.Role == mesh.RoleEdge
+	if edge {
+		if ro.MemBudget == 0 {
+			ro.MemBudget = int64(memory.TotalMemory() / 2) // 0 where unknown: no bound
+		}
+		if ro.KeepVersions == 0 {
+			ro.KeepVersions = 1
+		}
+	}
 	if n.loaded, err = registry.New(n.models, ro); err != nil {
 		return nil, fmt.Errorf("models: %w", err)
 	}
@@ -163,6 +188,10 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	puller := pull.NewPuller(n.mesh, n.models)
 	if n.stopPull, err = puller.Serve(); err != nil {
 		return nil, fmt.Errorf("model transfer: %w", err)
+	}
+	var pullFor serve.Puller = puller
+	if edge {
+		pullFor = edgepull.New(n.mesh, n.models, n.loaded, log.With("part", "edge"))
 	}
 	n.serving.Store(true)
 	if !cfg.NoServe {
@@ -188,7 +217,8 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	for p, h := range serve.JobRoutes(n.jobs) {
 		routes[p] = h
 	}
-	for p, h := range serve.ModelRoutes(serve.NewModelService(n.models, n.loaded, n.fwd, puller)) {
+	models := serve.NewModelService(n.models, n.loaded, n.fwd, pullFor)
+	for p, h := range serve.ModelRoutes(models) {
 		routes[p] = h
 	}
 	for p, h := range serve.LogRoutes(logRing) {
@@ -205,6 +235,15 @@ func Start(ctx context.Context, cfg Config) (_ *Node, err error) {
 	apiCtx := context.WithoutCancel(ctx)
 	if n.api, err = serve.StartControl(apiCtx, serve.WithJobEvents(serve.FromMesh(n.mesh), n.jobs), ac); err != nil {
 		return nil, err
+	}
+	pctx, stop := context.WithCancel(apiCtx)
+	n.stopPulls = stop
+	for _, ref := range cfg.Pull {
+		n.pulls.Add(1)
+		go func() {
+			defer n.pulls.Done()
+			n.pullWhenHeld(pctx, models, ref)
+		}()
 	}
 	return n, nil
 }
@@ -294,6 +333,10 @@ func (n *Node) Failed() <-chan error {
 // (from Start itself).
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		if n.stopPulls != nil {
+			n.stopPulls()
+			n.pulls.Wait()
+		}
 		var errs []error
 		if n.http != nil {
 			errs = append(errs, n.http.Close())

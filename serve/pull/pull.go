@@ -36,6 +36,7 @@ type config struct {
 	maxBytes     int64
 	serveTimeout time.Duration
 	maxServing   int
+	admit        func(size int64) error
 }
 
 func newConfig(opts []Option) (config, error) {
@@ -60,6 +61,16 @@ func WithMaxBytes(n int64) Option {
 			return fmt.Errorf("pull: max bytes %d must be positive", n)
 		}
 		c.maxBytes = n
+		return nil
+	}
+}
+
+// WithAdmit has Download and Fetch offer the size a peer announces to
+// check before the file is transferred; an error from it ends the pull
+// (wrapped), so a file that cannot be kept is not sent at all.
+func WithAdmit(check func(size int64) error) Option {
+	return func(c *config) error {
+		c.admit = check
 		return nil
 	}
 }
@@ -180,6 +191,11 @@ type Result struct {
 	SHA256 string
 	Bytes  int64
 	Peer   peer.ID
+	// Int8 says the published version is int8; QuantizedHere that it was
+	// quantized on this node from the float file the peer sent (an edge
+	// peer does so when no peer has the int8 form). Bytes and SHA256
+	// then describe the file the peer sent.
+	Int8, QuantizedHere bool
 }
 
 // Fetch asks peer p for name at ref ("" or "latest", a version number or a
@@ -188,19 +204,45 @@ type Result struct {
 // as the next local version of name. On any error nothing is left in the
 // store. ctx bounds the whole exchange.
 func Fetch(ctx context.Context, h host.Host, proto protocol.ID, p peer.ID, name, ref string, store *modelstore.Store, opts ...Option) (Result, error) {
-	res := Result{Name: name, Peer: p}
-	c, err := newConfig(opts)
+	res, tmp, err := Download(ctx, h, proto, p, name, ref, store.Root(), opts...)
 	if err != nil {
 		return res, err
 	}
-	if err := modelstore.ValidName(name); err != nil {
-		return res, err
-	}
-	if err := validRef(ref); err != nil {
-		return res, fmt.Errorf("pull %s: %w", name, err)
-	}
+	defer os.Remove(tmp)
 	fail := func(err error) (Result, error) {
 		return res, fmt.Errorf("pull %s from %s: %w", refString(name, ref), p.ShortString(), err)
+	}
+	if _, err := artifact.Load(tmp); err != nil {
+		return fail(fmt.Errorf("the file does not load: %w", err))
+	}
+	v, err := store.PublishFile(name, tmp)
+	if err != nil {
+		return fail(err)
+	}
+	res.Version = v
+	return res, nil
+}
+
+// Download asks peer p for name at ref as Fetch does and streams the file
+// into a new temporary file in dir (put it on the store's file system, so
+// that publishing it is a rename), checking its size and hash but not
+// that it loads, and publishing nothing: the caller owns the file at path
+// and removes it. With WithAdmit, the announced size is offered to the
+// check before any byte of the file is read. On an error no file is left.
+func Download(ctx context.Context, h host.Host, proto protocol.ID, p peer.ID, name, ref, dir string, opts ...Option) (res Result, path string, err error) {
+	res = Result{Name: name, Peer: p}
+	c, err := newConfig(opts)
+	if err != nil {
+		return res, "", err
+	}
+	if err := modelstore.ValidName(name); err != nil {
+		return res, "", err
+	}
+	if err := validRef(ref); err != nil {
+		return res, "", fmt.Errorf("pull %s: %w", name, err)
+	}
+	fail := func(err error) (Result, string, error) {
+		return res, "", fmt.Errorf("pull %s from %s: %w", refString(name, ref), p.ShortString(), err)
 	}
 	s, err := h.NewStream(ctx, p, proto)
 	if err != nil {
@@ -224,14 +266,23 @@ func Fetch(ctx context.Context, h host.Host, proto protocol.ID, p peer.ID, name,
 		return fail(err)
 	}
 	res.RemoteVersion, res.Bytes, res.SHA256 = hdr.Version, hdr.Size, hex.EncodeToString(hdr.Sum[:])
+	if c.admit != nil {
+		if err := c.admit(hdr.Size); err != nil {
+			_ = s.Reset() // the file is not wanted
+			return fail(err)
+		}
+	}
 
-	tmp, err := os.CreateTemp(store.Root(), ".pull-*")
+	tmp, err := os.CreateTemp(dir, ".pull-*")
 	if err != nil {
 		return fail(err)
 	}
+	keep := false
 	defer func() {
-		tmp.Close()
-		_ = os.Remove(tmp.Name())
+		if !keep {
+			tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
 	}()
 	hh := sha256.New()
 	if _, err := readChunks(io.MultiWriter(tmp, hh), br, hdr.Size); err != nil {
@@ -246,15 +297,8 @@ func Fetch(ctx context.Context, h host.Host, proto protocol.ID, p peer.ID, name,
 	if err := tmp.Close(); err != nil {
 		return fail(err)
 	}
-	if _, err := artifact.Load(tmp.Name()); err != nil {
-		return fail(fmt.Errorf("the file does not load: %w", err))
-	}
-	v, err := store.PublishFile(name, tmp.Name())
-	if err != nil {
-		return fail(err)
-	}
-	res.Version = v
-	return res, nil
+	keep = true
+	return res, tmp.Name(), nil
 }
 
 func refString(name, ref string) string {

@@ -26,6 +26,7 @@ func (r *Registry) Unload(name string) error {
 		return err
 	}
 	r.unloadUnwanted()
+	r.wake() // a version refused for want of memory may fit now
 	return nil
 }
 

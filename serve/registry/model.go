@@ -22,6 +22,7 @@ type model struct {
 	version int
 	art     *artifact.Artifact
 	sig     inference.Signature
+	fp      Footprint // weighed before the load, under a budget only
 
 	maxBatch int
 	timeout  time.Duration
@@ -84,7 +85,7 @@ func signatureOf(a *artifact.Artifact) inference.Signature {
 		InputSize:  in,
 		Labels:     slices.Clone(a.Labels),
 		Hash:       a.Hash,
-		Quantized:  false,
+		Quantized:  a.Model.Quantized(),
 	}
 }
 

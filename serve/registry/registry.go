@@ -71,6 +71,12 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives loads, unloads and failures; nil discards them.
 	Logger *slog.Logger
+	// MemBudget, when > 0, bounds the memory the loaded versions take,
+	// each weighed from its file before it loads (footprint.go): a
+	// version whose load would exceed it is not loaded (END, with an
+	// error wrapping ErrOverBudget that names the sizes) and is tried
+	// again on each pass, as others unload. 0: no bound.
+	MemBudget int64
 
 	// testHookBeforePass, set by tests, runs in a batcher before each
 	// forward pass of n inputs.
@@ -78,7 +84,7 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if o.KeepVersions < 0 || o.MaxBatchSize < 0 || o.QueueSize < 0 || o.BatchTimeout < 0 {
+	if o.KeepVersions < 0 || o.MaxBatchSize < 0 || o.QueueSize < 0 || o.BatchTimeout < 0 || o.MemBudget < 0 {
 		return o, fmt.Errorf("registry: negative option (keep %d, max batch %d, queue %d, batch timeout %v)",
 			o.KeepVersions, o.MaxBatchSize, o.QueueSize, o.BatchTimeout)
 	}
@@ -121,6 +127,9 @@ type Registry struct {
 	// held names the models the operator unloaded (Unload): none of
 	// their versions is kept loaded until Serve. Guarded by mu.
 	held map[string]bool
+	// reserved is the Peak of the loads in progress under a MemBudget.
+	// Guarded by mu.
+	reserved int64
 
 	closed   atomic.Bool
 	kick     chan struct{} // capacity 1: a pass is wanted
@@ -147,7 +156,11 @@ type versionState struct {
 	// version worth loading again.
 	failed bool
 	stat   fileStat
-	m      *model // when AVAILABLE
+	// overBudget marks a failure for want of memory: it is retried on
+	// every pass, since what others hold changes without its file.
+	overBudget bool
+	saidBudget string // the refusal last logged
+	m          *model // when AVAILABLE
 }
 
 // New serves the models of store. It reads the store and loads what the
@@ -315,6 +328,8 @@ func (st *modelState) get(name string, v int) (*model, error) {
 		return vs.m, nil
 	case vs.state == inference.StateStart || vs.state == inference.StateLoading:
 		return nil, fmt.Errorf("%w: version %d of %q is loading", inference.ErrNotReady, v, name)
+	case vs.failed && vs.overBudget:
+		return nil, fmt.Errorf("%w: version %d of %q not loaded: %s (%w)", inference.ErrVersionNotFound, v, name, vs.err, ErrOverBudget)
 	case vs.failed:
 		return nil, fmt.Errorf("%w: version %d of %q failed to load: %s", inference.ErrVersionNotFound, v, name, vs.err)
 	}

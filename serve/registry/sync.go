@@ -183,9 +183,10 @@ func (r *Registry) plan(retry bool) []loadJob {
 				r.log.Info("version removed from the store", "model", name, "version", v)
 			}
 		}
-		// A failed version whose file changed is worth another try.
+		// A failed version whose file changed is worth another try, and
+		// one that did not fit the budget, since others may have gone.
 		for v, vs := range st.versions {
-			if s, ok := stats[key{name, v}]; ok && vs.failed && s != vs.stat {
+			if s, ok := stats[key{name, v}]; ok && vs.failed && (s != vs.stat || vs.overBudget) {
 				vs.failed = false
 				vs.state, vs.err = inference.StateStart, ""
 			}
@@ -263,16 +264,25 @@ func (r *Registry) load(name string, v int) {
 	path := r.versionPath(name, v)
 	before := statFile(path)
 	start := time.Now()
-	a, err := artifact.Load(path)
-	if err == nil && a.Model.InputSize() < 1 {
-		err = errors.New("model takes no input")
+	fp, err := r.reserve(name, v, path)
+	held := err == nil // fp.Peak() is reserved
+	var a *artifact.Artifact
+	if err == nil {
+		a, err = artifact.Load(path)
+		if err == nil && a.Model.InputSize() < 1 {
+			err = errors.New("model takes no input")
+		}
 	}
 	var m *model
 	if err == nil {
 		m = r.newModel(name, v, a)
+		m.fp = fp
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if held {
+		r.reserved -= fp.Peak()
+	}
 	st := r.models[name]
 	var vs *versionState
 	if st != nil {
@@ -286,12 +296,19 @@ func (r *Registry) load(name string, v int) {
 	}
 	if err != nil {
 		vs.failed, vs.stat, vs.m = true, before, nil
+		vs.overBudget = errors.Is(err, ErrOverBudget)
 		vs.state, vs.err = inference.StateEnd, loadError(path, err)
+		if vs.overBudget {
+			if vs.saidBudget == vs.err {
+				return // retried each pass: said once
+			}
+			vs.saidBudget = vs.err
+		}
 		r.met.loadFailed(name)
 		r.log.Warn("version failed to load", "model", name, "version", v, "err", vs.err)
 		return
 	}
-	vs.failed, vs.m = false, m
+	vs.failed, vs.overBudget, vs.m = false, false, m
 	vs.state, vs.err = inference.StateAvailable, ""
 	r.met.setLoaded(name, loadedCount(st))
 	r.log.Info("version loaded", "model", name, "version", v, "hash", a.Hash, "took", time.Since(start).Round(time.Microsecond))
