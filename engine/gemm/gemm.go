@@ -185,7 +185,7 @@ var minReuseTiles = 4
 
 // gemm runs the blocked algorithm on one goroutine.
 func (s *scratch) gemm(p *prob) {
-	if s.narrow(p) {
+	if s.rowTimesMatrix(p) || s.narrow(p) {
 		return
 	}
 	m, n, k := p.m, p.n, p.k
@@ -230,6 +230,42 @@ func (s *scratch) gemm(p *prob) {
 			}
 		}
 	}
+}
+
+// rowTimesMatrix handles C = alpha·x·op(B) + beta·C for one row x and an
+// untransposed B (a batch of one through a dense layer): the matrix-vector
+// kernel streams B's rows once, 128 columns at a time, where the 12×16 tile
+// would compute 11 rows of padding. Columns past the last multiple of 16
+// take the tiled path. Each element's arithmetic (FMAs over k in order, in
+// the same k blocks, then the alpha/beta step) is the tiled kernels', so a
+// sample gets the same bits alone as inside a batch. It reports false when
+// p is not such a product or the CPU has no such kernel.
+func (s *scratch) rowTimesMatrix(p *prob) bool {
+	if p.m != 1 || p.transB || p.n < nr || !haveGemv() {
+		return false
+	}
+	csA := 1
+	if p.transA {
+		csA = p.lda
+	}
+	cols := p.n / nr * nr
+	k := p.k
+	kStep := (k + (k+kc-1)/kc - 1) / ((k + kc - 1) / kc)
+	for pc := 0; pc < k; pc += kStep {
+		kb := min(kStep, k-pc)
+		beta := p.beta
+		if pc > 0 {
+			beta = 1
+		}
+		gemvCols(kb, p.a[pc*csA:], csA, p.b[pc*p.ldb:], p.ldb, p.c, p.alpha, beta, cols)
+	}
+	if cols < p.n {
+		rest := *p
+		rest.n -= cols
+		rest.b, rest.c = p.b[cols:], p.c[cols:]
+		s.gemm(&rest)
+	}
+	return true
 }
 
 // narrow handles C = alpha·Aᵀ·B + beta·C with fewer than nr columns, at

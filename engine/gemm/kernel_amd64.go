@@ -3,6 +3,7 @@
 package gemm
 
 import (
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/cpu"
@@ -89,3 +90,37 @@ var haveFMAPeak = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //
 //go:noescape
 func fmaPeak512(n int)
+
+// gemv128AVX512 sets y[0:128] = alpha·Σ_l x[l·incx]·b[l·ldb+j] (+ beta·y
+// when loadC is non-zero), walking k in order (gemv_amd64.s). Needs
+// haveAVX512.
+//
+//go:noescape
+func gemv128AVX512(k int, x *float32, incx int, b *float32, ldb int, y *float32, alpha, beta float32, loadC int)
+
+// gemv16AVX512 is gemv128AVX512 over 16 columns.
+//
+//go:noescape
+func gemv16AVX512(k int, x *float32, incx int, b *float32, ldb int, y *float32, alpha, beta float32, loadC int)
+
+// gemvCols computes the first cols columns (a multiple of 16) of the row
+// product C = alpha·x·B + beta·C, with the bounds checked once here.
+func gemvCols(k int, x []float32, incx int, b []float32, ldb int, c []float32, alpha, beta float32, cols int) {
+	if k < 1 || cols%nr != 0 || (k-1)*incx >= len(x) || (k-1)*ldb+cols > len(b) || cols > len(c) {
+		panic(fmt.Sprintf("gemm: gemv out of bounds: k=%d cols=%d len(x)=%d incx=%d len(b)=%d ldb=%d len(c)=%d", k, cols, len(x), incx, len(b), ldb, len(c)))
+	}
+	loadC := 0
+	if beta != 0 {
+		loadC = 1
+	}
+	j := 0
+	for ; j+8*nr <= cols; j += 8 * nr {
+		gemv128AVX512(k, &x[0], incx, &b[j], ldb, &c[j], alpha, beta, loadC)
+	}
+	for ; j < cols; j += nr {
+		gemv16AVX512(k, &x[0], incx, &b[j], ldb, &c[j], alpha, beta, loadC)
+	}
+}
+
+// haveGemv says whether gemvCols can run here.
+func haveGemv() bool { return useAVX512 }

@@ -29,3 +29,10 @@ func microKernel2(k int, a0, a1 []float32, rsA, csA int, b []float32, rsB int, c
 }
 
 func fmaPeak512(int) { panic("gemm: no AVX-512 peak loop on this platform") }
+
+// No matrix-vector kernel here: a one-row product takes the tiled path.
+func haveGemv() bool { return false }
+
+func gemvCols(k int, x []float32, incx int, b []float32, ldb int, c []float32, alpha, beta float32, cols int) {
+	panic("gemm: no matrix-vector kernel on this platform")
+}
