@@ -9,6 +9,8 @@ import "fmt"
 const (
 	mr = 6
 	nr = 16
+	// tall is the height of the AVX-512 16×16 tile (kernel16_amd64.s).
+	tall = 16
 )
 
 // Cache blocking as in GotoBLAS/BLIS. A kc×nr micro-panel of B (24 KiB)
@@ -320,6 +322,17 @@ func (s *scratch) macro(p *prob, at, bt tile, ic, jc, mb, nb, kb int, beta float
 	if !at.packed && mFull < mb {
 		packABlock(s.aEdge[:mr*kb], p.a, at.off+mFull*at.rs, at.rs, at.cs, mb-mFull, kb)
 	}
+	// Where 12-row tiles would leave 4 or 8 rows for the slower 6-row
+	// kernels (16 or 32 cnn filters, batches of 64 or 256), the last 16 or
+	// 32 rows run as 16-row tiles instead. A packed block holds panels of
+	// 6 rows, so there only one 16-row tile, starting on a panel.
+	tallFrom := mb
+	switch {
+	case mb%(2*mr) == 4 && mb >= tall:
+		tallFrom = mb - tall
+	case mb%(2*mr) == 8 && mb >= 2*tall && !at.packed:
+		tallFrom = mb - 2*tall
+	}
 	for jr := 0; jr < nb; jr += nr {
 		cols := min(nr, nb-jr)
 		// B micro-panel: data, offset of element (0,0), row stride.
@@ -333,6 +346,15 @@ func (s *scratch) macro(p *prob, at, bt tile, ic, jc, mb, nb, kb int, beta float
 		}
 		for ir := 0; ir < mb; ir += mr {
 			rows := min(mr, mb-ir)
+			if useAVX512 && cols == nr && ir >= tallFrom {
+				aData, aOff, aRS, aCS, next := p.a, at.off+ir*at.rs, at.rs, at.cs, mr*at.rs
+				if at.packed {
+					aData, aOff, aRS, aCS, next = s.a, ir*kb, 1, mr, mr*kb
+				}
+				kernel3(kb, aData[aOff:], aData[aOff+next:], aData[aOff+2*next:], aRS, aCS, bData[bOff:], bRS, p.c[(ic+ir)*p.ldc+jc+jr:], p.ldc, alpha, beta)
+				ir += tall - mr
+				continue
+			}
 			if useAVX512 && cols == nr && ir+2*mr <= mb {
 				// Two full row tiles at once; the second one's A starts
 				// mr rows further on, in place or in the next packed panel.
@@ -382,6 +404,17 @@ func kernel2(k int, a0, a1 []float32, rsA, csA int, b []float32, rsB int, c []fl
 			k, len(a0), len(a1), rsA, csA, len(b), rsB, len(c), ldc))
 	}
 	microKernel2(k, a0, a1, rsA, csA, b, rsB, c, ldc, alpha, beta)
+}
+
+// kernel3 is kernel for a tall×nr tile whose A rows 0..5 start at a0, rows
+// 6..11 at a1 and rows 12..15 at a2, with the same strides.
+func kernel3(k int, a0, a1, a2 []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	if k < 1 || (mr-1)*rsA+(k-1)*csA >= len(a0) || (mr-1)*rsA+(k-1)*csA >= len(a1) || (tall-2*mr-1)*rsA+(k-1)*csA >= len(a2) ||
+		(k-1)*rsB+nr > len(b) || (tall-1)*ldc+nr > len(c) {
+		panic(fmt.Sprintf("gemm: kernel3 out of bounds: k=%d len(a0)=%d len(a1)=%d len(a2)=%d rsA=%d csA=%d len(b)=%d rsB=%d len(c)=%d ldc=%d",
+			k, len(a0), len(a1), len(a2), rsA, csA, len(b), rsB, len(c), ldc))
+	}
+	microKernel3(k, a0, a1, a2, rsA, csA, b, rsB, c, ldc, alpha, beta)
 }
 
 // edge computes the top-left rows×cols part of a tile (rows ≤ mr, cols ≤ nr)

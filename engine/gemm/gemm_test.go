@@ -200,7 +200,7 @@ func TestSgemmEdges(t *testing.T) {
 			for _, pol := range []string{"direct", "packed"} {
 				withPacking(t, pol, func(t *testing.T) {
 					for tr := range 4 {
-						for _, m := range []int{1, 5, 6, 7, 12, 13} {
+						for _, m := range []int{1, 5, 6, 7, 12, 13, 16, 32} {
 							for _, n := range []int{1, 15, 16, 17, 33} {
 								for _, k := range []int{1, 2, 5, 9} {
 									for _, ab := range [][2]float32{{1, 0}, {1, 1}, {-0.5, 3}, {0, 0}, {0, 2}} {

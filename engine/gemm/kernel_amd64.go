@@ -124,3 +124,18 @@ func gemvCols(k int, x []float32, incx int, b []float32, ldb int, c []float32, a
 
 // haveGemv says whether gemvCols can run here.
 func haveGemv() bool { return useAVX512 }
+
+// kernAVX512x16 computes the 16×16 tile whose rows 0..5 of A start at a0,
+// rows 6..11 at a1 and rows 12..15 at a2 (same strides); otherwise as
+// kernAVX2 (kernel16_amd64.s).
+//
+//go:noescape
+func kernAVX512x16(k int, a0, a1, a2 *float32, rsA, csA int, b *float32, rsB int, c *float32, ldc int, alpha, beta float32, loadC int)
+
+func microKernel3(k int, a0, a1, a2 []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	loadC := 0
+	if beta != 0 {
+		loadC = 1
+	}
+	kernAVX512x16(k, &a0[0], &a1[0], &a2[0], rsA, csA, &b[0], rsB, &c[0], ldc, alpha, beta, loadC)
+}
