@@ -333,8 +333,17 @@ func (s *scratch) macro(p *prob, at, bt tile, ic, jc, mb, nb, kb int, beta float
 	case mb%(2*mr) == 8 && mb >= 2*tall && !at.packed:
 		tallFrom = mb - 2*tall
 	}
+	wideDone := 0 // columns below this have rows [0, mFull) done in 6×32 tiles
 	for jr := 0; jr < nb; jr += nr {
 		cols := min(nr, nb-jr)
+		if useAVX512 && useWide && tallFrom > 0 && jr >= wideDone && jr+2*nr <= nb && mFull > 0 {
+			s.wide(p, at, bt, ic, jc, jr, mFull, kb, beta)
+			wideDone = jr + 2*nr
+		}
+		ir0 := 0
+		if jr < wideDone {
+			ir0 = mFull // only a short last row panel is left
+		}
 		// B micro-panel: data, offset of element (0,0), row stride.
 		bData, bOff, bRS := p.b, bt.off+jr, bt.rs
 		switch {
@@ -344,9 +353,9 @@ func (s *scratch) macro(p *prob, at, bt tile, ic, jc, mb, nb, kb int, beta float
 			packBBlock(s.bEdge[:kb*nr], p.b, bOff, bt.rs, 1, kb, cols)
 			bData, bOff, bRS = s.bEdge[:], 0, nr
 		}
-		for ir := 0; ir < mb; ir += mr {
+		for ir := ir0; ir < mb; ir += mr {
 			rows := min(mr, mb-ir)
-			if useAVX512 && cols == nr && ir >= tallFrom {
+			if useAVX512 && cols == nr && ir0 == 0 && ir >= tallFrom {
 				aData, aOff, aRS, aCS, next := p.a, at.off+ir*at.rs, at.rs, at.cs, mr*at.rs
 				if at.packed {
 					aData, aOff, aRS, aCS, next = s.a, ir*kb, 1, mr, mr*kb
@@ -355,7 +364,7 @@ func (s *scratch) macro(p *prob, at, bt tile, ic, jc, mb, nb, kb int, beta float
 				ir += tall - mr
 				continue
 			}
-			if useAVX512 && cols == nr && ir+2*mr <= mb {
+			if useAVX512 && cols == nr && ir0 == 0 && ir+2*mr <= mb {
 				// Two full row tiles at once; the second one's A starts
 				// mr rows further on, in place or in the next packed panel.
 				aData, aOff, aRS, aCS, next := p.a, at.off+ir*at.rs, at.rs, at.cs, mr*at.rs
@@ -381,6 +390,40 @@ func (s *scratch) macro(p *prob, at, bt tile, ic, jc, mb, nb, kb int, beta float
 			edge(kb, aData[aOff:], aRS, aCS, bData[bOff:], bRS, p.c[cOff:], p.ldc, alpha, beta, rows, cols, &s.tmp)
 		}
 	}
+}
+
+// useWide (with useAVX512) selects the 6×32 AVX-512 tile wherever two full
+// column panels remain: per k step it loads 8 values for 12 FMAs, the
+// 12×16 tile 13, and the two load ports, not the FMA units, bound the
+// 12×16 tile (mlp fc1 at batch 256: 94 -> 116 GFLOP/s, best of 8 rounds).
+// Blocks of exactly 16 or 32 rows (the cnn's filters) keep the 16×16 tile,
+// which measured faster there than 6-row tiles plus an edge.
+var useWide = true
+
+// wide runs the 6×32 tiles of rows [0, rows) (a multiple of mr) and columns
+// jr..jr+2·nr of the block.
+func (s *scratch) wide(p *prob, at, bt tile, ic, jc, jr, rows, kb int, beta float32) {
+	bData, b0, b1, bRS := p.b, bt.off+jr, bt.off+jr+nr, bt.rs
+	if bt.packed {
+		bData, b0, b1, bRS = s.b, jr*kb, (jr+nr)*kb, nr
+	}
+	for ir := 0; ir < rows; ir += mr {
+		aData, aOff, aRS, aCS := p.a, at.off+ir*at.rs, at.rs, at.cs
+		if at.packed {
+			aData, aOff, aRS, aCS = s.a, ir*kb, 1, mr
+		}
+		kernelWide(kb, aData[aOff:], aRS, aCS, bData[b0:], bData[b1:], bRS, p.c[(ic+ir)*p.ldc+jc+jr:], p.ldc, p.alpha, beta)
+	}
+}
+
+// kernelWide is kernel for an mr×2·nr tile whose two column panels of B
+// start at b0 and b1, with the same stride.
+func kernelWide(k int, a []float32, rsA, csA int, b0, b1 []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	if k < 1 || (mr-1)*rsA+(k-1)*csA >= len(a) || (k-1)*rsB+nr > len(b0) || (k-1)*rsB+nr > len(b1) || (mr-1)*ldc+2*nr > len(c) {
+		panic(fmt.Sprintf("gemm: wide kernel out of bounds: k=%d len(a)=%d rsA=%d csA=%d len(b0)=%d len(b1)=%d rsB=%d len(c)=%d ldc=%d",
+			k, len(a), rsA, csA, len(b0), len(b1), rsB, len(c), ldc))
+	}
+	microKernelWide(k, a, rsA, csA, b0, b1, rsB, c, ldc, alpha, beta)
 }
 
 // kernel computes the mr×nr tile C = alpha·A·B + beta·C over k steps, where

@@ -148,17 +148,18 @@ func kernels() []string {
 		k = append(k, "avx2")
 	}
 	if haveFMAPeak && haveAVX512 {
-		k = append(k, "avx512")
+		k = append(k, "avx512", "avx512-16wide") // with and without the 6×32 tile
 	}
 	return k
 }
 
 // withKernel runs f with the named kernel selected.
 func withKernel(t *testing.T, name string, f func(t *testing.T)) {
-	s2, s5 := useAVX2, useAVX512
-	useAVX2 = name == "avx2" || name == "avx512"
-	useAVX512 = name == "avx512"
-	defer func() { useAVX2, useAVX512 = s2, s5 }()
+	s2, s5, sw := useAVX2, useAVX512, useWide
+	useAVX2 = name != "go"
+	useAVX512 = strings.HasPrefix(name, "avx512")
+	useWide = name == "avx512"
+	defer func() { useAVX2, useAVX512, useWide = s2, s5, sw }()
 	t.Run(name, f)
 }
 

@@ -139,3 +139,18 @@ func microKernel3(k int, a0, a1, a2 []float32, rsA, csA int, b []float32, rsB in
 	}
 	kernAVX512x16(k, &a0[0], &a1[0], &a2[0], rsA, csA, &b[0], rsB, &c[0], ldc, alpha, beta, loadC)
 }
+
+// kernAVX512Wide computes the 6×32 tile of C at c from 6 rows of A at a and
+// the two 16-column panels of B at b0 and b1 (same stride rsB); otherwise
+// as kernAVX2 (kernelwide_amd64.s).
+//
+//go:noescape
+func kernAVX512Wide(k int, a *float32, rsA, csA int, b0, b1 *float32, rsB int, c *float32, ldc int, alpha, beta float32, loadC int)
+
+func microKernelWide(k int, a []float32, rsA, csA int, b0, b1 []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	loadC := 0
+	if beta != 0 {
+		loadC = 1
+	}
+	kernAVX512Wide(k, &a[0], rsA, csA, &b0[0], &b1[0], rsB, &c[0], ldc, alpha, beta, loadC)
+}

@@ -40,3 +40,7 @@ func gemvCols(k int, x []float32, incx int, b []float32, ldb int, c []float32, a
 func microKernel3(k int, a0, a1, a2 []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
 	panic("gemm: no 16-row kernel on this platform")
 }
+
+func microKernelWide(k int, a []float32, rsA, csA int, b0, b1 []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	panic("gemm: no 32-column kernel on this platform")
+}
