@@ -148,6 +148,15 @@ ONNX_DIR         ?=
 bench-edge:
 	$(GO) run ./cmd/bench-edge -models "$(EDGE_MODELS)" -ort "$(ORT_NODE_MODULES)" -onnx "$(ONNX_DIR)" -ort-ref $(SHARED)/peers/ort_ref.js $(BENCH_FLAGS)
 
+# shoal's float32 inference against ONNX Runtime (MLAS), one thread each:
+# mlp, cnn and lstm-text (full-length texts) at batch 1, 64 and 256; the
+# ONNX files are written to a temporary folder by onnx_export.py. Needs
+# node and ORT_NODE_MODULES (onnxruntime-node's node_modules, see
+# $(SHARED)/peers/README.md); without them it says so and skips.
+.PHONY: bench-infer
+bench-infer:
+	$(GO) run ./cmd/bench-infer -python $(PYTHON) -onnx-export $(SHARED)/peers/onnx_export.py -ort-ref $(SHARED)/peers/ort_ref.js -ort "$(ORT_NODE_MODULES)" $(BENCH_FLAGS)
+
 # Cross builds of the shoal binary for small devices and other desktops,
 # into bin/ with their sizes. linux/arm is ARMv7 (Raspberry Pi 2 and up).
 CROSS_TARGETS := linux/arm64 linux/arm darwin/arm64 windows/amd64

@@ -13,7 +13,13 @@
 // the micro-kernel is Go assembly: AVX2+FMA (kernel_amd64.s, twelve 8-lane
 // accumulators, A broadcast, B loaded), and where the CPU has AVX-512 a
 // 12×16 kernel doing two stacked tiles with twelve 16-lane accumulators
-// (kernel512_amd64.s). The choice is made at start-up with
+// (kernel512_amd64.s). With AVX-512 three more shapes of tile cut waste:
+// 6×32 wherever two column panels remain (fewer loads per FMA,
+// kernelwide_amd64.s), 16×16 for the last 16 or 32 rows that 12-row tiles
+// would leave short (kernel16_amd64.s), and a matrix-vector kernel for
+// one-row products, a batch of one (gemv_amd64.s). Every kernel gives an
+// element the same FMAs in the same order, so a row's bits do not depend on
+// the tile that computed it. The choice is made at start-up with
 // golang.org/x/sys/cpu. Other platforms, amd64 without AVX2, and builds with
 // the purego tag use a portable Go kernel with the same interface.
 //

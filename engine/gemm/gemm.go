@@ -9,6 +9,8 @@ import "fmt"
 const (
 	mr = 6
 	nr = 16
+	// tall is the height of the AVX-512 16×16 tile (kernel16_amd64.s).
+	tall = 16
 )
 
 // Cache blocking as in GotoBLAS/BLIS. A kc×nr micro-panel of B (24 KiB)
@@ -185,7 +187,7 @@ var minReuseTiles = 4
 
 // gemm runs the blocked algorithm on one goroutine.
 func (s *scratch) gemm(p *prob) {
-	if s.narrow(p) {
+	if s.rowTimesMatrix(p) || s.narrow(p) {
 		return
 	}
 	m, n, k := p.m, p.n, p.k
@@ -230,6 +232,42 @@ func (s *scratch) gemm(p *prob) {
 			}
 		}
 	}
+}
+
+// rowTimesMatrix handles C = alpha·x·op(B) + beta·C for one row x and an
+// untransposed B (a batch of one through a dense layer): the matrix-vector
+// kernel streams B's rows once, 128 columns at a time, where the 12×16 tile
+// would compute 11 rows of padding. Columns past the last multiple of 16
+// take the tiled path. Each element's arithmetic (FMAs over k in order, in
+// the same k blocks, then the alpha/beta step) is the tiled kernels', so a
+// sample gets the same bits alone as inside a batch. It reports false when
+// p is not such a product or the CPU has no such kernel.
+func (s *scratch) rowTimesMatrix(p *prob) bool {
+	if p.m != 1 || p.transB || p.n < nr || !haveGemv() {
+		return false
+	}
+	csA := 1
+	if p.transA {
+		csA = p.lda
+	}
+	cols := p.n / nr * nr
+	k := p.k
+	kStep := (k + (k+kc-1)/kc - 1) / ((k + kc - 1) / kc)
+	for pc := 0; pc < k; pc += kStep {
+		kb := min(kStep, k-pc)
+		beta := p.beta
+		if pc > 0 {
+			beta = 1
+		}
+		gemvCols(kb, p.a[pc*csA:], csA, p.b[pc*p.ldb:], p.ldb, p.c, p.alpha, beta, cols)
+	}
+	if cols < p.n {
+		rest := *p
+		rest.n -= cols
+		rest.b, rest.c = p.b[cols:], p.c[cols:]
+		s.gemm(&rest)
+	}
+	return true
 }
 
 // narrow handles C = alpha·Aᵀ·B + beta·C with fewer than nr columns, at
@@ -284,8 +322,28 @@ func (s *scratch) macro(p *prob, at, bt tile, ic, jc, mb, nb, kb int, beta float
 	if !at.packed && mFull < mb {
 		packABlock(s.aEdge[:mr*kb], p.a, at.off+mFull*at.rs, at.rs, at.cs, mb-mFull, kb)
 	}
+	// Where 12-row tiles would leave 4 or 8 rows for the slower 6-row
+	// kernels (16 or 32 cnn filters, batches of 64 or 256), the last 16 or
+	// 32 rows run as 16-row tiles instead. A packed block holds panels of
+	// 6 rows, so there only one 16-row tile, starting on a panel.
+	tallFrom := mb
+	switch {
+	case mb%(2*mr) == 4 && mb >= tall:
+		tallFrom = mb - tall
+	case mb%(2*mr) == 8 && mb >= 2*tall && !at.packed:
+		tallFrom = mb - 2*tall
+	}
+	wideDone := 0 // columns below this have rows [0, mFull) done in 6×32 tiles
 	for jr := 0; jr < nb; jr += nr {
 		cols := min(nr, nb-jr)
+		if useAVX512 && useWide && tallFrom > 0 && jr >= wideDone && jr+2*nr <= nb && mFull > 0 {
+			s.wide(p, at, bt, ic, jc, jr, mFull, kb, beta)
+			wideDone = jr + 2*nr
+		}
+		ir0 := 0
+		if jr < wideDone {
+			ir0 = mFull // only a short last row panel is left
+		}
 		// B micro-panel: data, offset of element (0,0), row stride.
 		bData, bOff, bRS := p.b, bt.off+jr, bt.rs
 		switch {
@@ -295,9 +353,18 @@ func (s *scratch) macro(p *prob, at, bt tile, ic, jc, mb, nb, kb int, beta float
 			packBBlock(s.bEdge[:kb*nr], p.b, bOff, bt.rs, 1, kb, cols)
 			bData, bOff, bRS = s.bEdge[:], 0, nr
 		}
-		for ir := 0; ir < mb; ir += mr {
+		for ir := ir0; ir < mb; ir += mr {
 			rows := min(mr, mb-ir)
-			if useAVX512 && cols == nr && ir+2*mr <= mb {
+			if useAVX512 && cols == nr && ir0 == 0 && ir >= tallFrom {
+				aData, aOff, aRS, aCS, next := p.a, at.off+ir*at.rs, at.rs, at.cs, mr*at.rs
+				if at.packed {
+					aData, aOff, aRS, aCS, next = s.a, ir*kb, 1, mr, mr*kb
+				}
+				kernel3(kb, aData[aOff:], aData[aOff+next:], aData[aOff+2*next:], aRS, aCS, bData[bOff:], bRS, p.c[(ic+ir)*p.ldc+jc+jr:], p.ldc, alpha, beta)
+				ir += tall - mr
+				continue
+			}
+			if useAVX512 && cols == nr && ir0 == 0 && ir+2*mr <= mb {
 				// Two full row tiles at once; the second one's A starts
 				// mr rows further on, in place or in the next packed panel.
 				aData, aOff, aRS, aCS, next := p.a, at.off+ir*at.rs, at.rs, at.cs, mr*at.rs
@@ -325,6 +392,40 @@ func (s *scratch) macro(p *prob, at, bt tile, ic, jc, mb, nb, kb int, beta float
 	}
 }
 
+// useWide (with useAVX512) selects the 6×32 AVX-512 tile wherever two full
+// column panels remain: per k step it loads 8 values for 12 FMAs, the
+// 12×16 tile 13, and the two load ports, not the FMA units, bound the
+// 12×16 tile (mlp fc1 at batch 256: 94 -> 116 GFLOP/s, best of 8 rounds).
+// Blocks of exactly 16 or 32 rows (the cnn's filters) keep the 16×16 tile,
+// which measured faster there than 6-row tiles plus an edge.
+var useWide = true
+
+// wide runs the 6×32 tiles of rows [0, rows) (a multiple of mr) and columns
+// jr..jr+2·nr of the block.
+func (s *scratch) wide(p *prob, at, bt tile, ic, jc, jr, rows, kb int, beta float32) {
+	bData, b0, b1, bRS := p.b, bt.off+jr, bt.off+jr+nr, bt.rs
+	if bt.packed {
+		bData, b0, b1, bRS = s.b, jr*kb, (jr+nr)*kb, nr
+	}
+	for ir := 0; ir < rows; ir += mr {
+		aData, aOff, aRS, aCS := p.a, at.off+ir*at.rs, at.rs, at.cs
+		if at.packed {
+			aData, aOff, aRS, aCS = s.a, ir*kb, 1, mr
+		}
+		kernelWide(kb, aData[aOff:], aRS, aCS, bData[b0:], bData[b1:], bRS, p.c[(ic+ir)*p.ldc+jc+jr:], p.ldc, p.alpha, beta)
+	}
+}
+
+// kernelWide is kernel for an mr×2·nr tile whose two column panels of B
+// start at b0 and b1, with the same stride.
+func kernelWide(k int, a []float32, rsA, csA int, b0, b1 []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	if k < 1 || (mr-1)*rsA+(k-1)*csA >= len(a) || (k-1)*rsB+nr > len(b0) || (k-1)*rsB+nr > len(b1) || (mr-1)*ldc+2*nr > len(c) {
+		panic(fmt.Sprintf("gemm: wide kernel out of bounds: k=%d len(a)=%d rsA=%d csA=%d len(b0)=%d len(b1)=%d rsB=%d len(c)=%d ldc=%d",
+			k, len(a), rsA, csA, len(b0), len(b1), rsB, len(c), ldc))
+	}
+	microKernelWide(k, a, rsA, csA, b0, b1, rsB, c, ldc, alpha, beta)
+}
+
 // kernel computes the mr×nr tile C = alpha·A·B + beta·C over k steps, where
 // A's element (i,l) is a[i*rsA+l*csA], B's element (l,j) is b[l*rsB+j] and
 // C's element (i,j) is c[i*ldc+j]; C is not read when beta is 0. The bounds
@@ -346,6 +447,17 @@ func kernel2(k int, a0, a1 []float32, rsA, csA int, b []float32, rsB int, c []fl
 			k, len(a0), len(a1), rsA, csA, len(b), rsB, len(c), ldc))
 	}
 	microKernel2(k, a0, a1, rsA, csA, b, rsB, c, ldc, alpha, beta)
+}
+
+// kernel3 is kernel for a tall×nr tile whose A rows 0..5 start at a0, rows
+// 6..11 at a1 and rows 12..15 at a2, with the same strides.
+func kernel3(k int, a0, a1, a2 []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	if k < 1 || (mr-1)*rsA+(k-1)*csA >= len(a0) || (mr-1)*rsA+(k-1)*csA >= len(a1) || (tall-2*mr-1)*rsA+(k-1)*csA >= len(a2) ||
+		(k-1)*rsB+nr > len(b) || (tall-1)*ldc+nr > len(c) {
+		panic(fmt.Sprintf("gemm: kernel3 out of bounds: k=%d len(a0)=%d len(a1)=%d len(a2)=%d rsA=%d csA=%d len(b)=%d rsB=%d len(c)=%d ldc=%d",
+			k, len(a0), len(a1), len(a2), rsA, csA, len(b), rsB, len(c), ldc))
+	}
+	microKernel3(k, a0, a1, a2, rsA, csA, b, rsB, c, ldc, alpha, beta)
 }
 
 // edge computes the top-left rows×cols part of a tile (rows ≤ mr, cols ≤ nr)

@@ -148,17 +148,18 @@ func kernels() []string {
 		k = append(k, "avx2")
 	}
 	if haveFMAPeak && haveAVX512 {
-		k = append(k, "avx512")
+		k = append(k, "avx512", "avx512-16wide") // with and without the 6×32 tile
 	}
 	return k
 }
 
 // withKernel runs f with the named kernel selected.
 func withKernel(t *testing.T, name string, f func(t *testing.T)) {
-	s2, s5 := useAVX2, useAVX512
-	useAVX2 = name == "avx2" || name == "avx512"
-	useAVX512 = name == "avx512"
-	defer func() { useAVX2, useAVX512 = s2, s5 }()
+	s2, s5, sw := useAVX2, useAVX512, useWide
+	useAVX2 = name != "go"
+	useAVX512 = strings.HasPrefix(name, "avx512")
+	useWide = name == "avx512"
+	defer func() { useAVX2, useAVX512, useWide = s2, s5, sw }()
 	t.Run(name, f)
 }
 
@@ -200,7 +201,7 @@ func TestSgemmEdges(t *testing.T) {
 			for _, pol := range []string{"direct", "packed"} {
 				withPacking(t, pol, func(t *testing.T) {
 					for tr := range 4 {
-						for _, m := range []int{1, 5, 6, 7, 12, 13} {
+						for _, m := range []int{1, 5, 6, 7, 12, 13, 16, 32} {
 							for _, n := range []int{1, 15, 16, 17, 33} {
 								for _, k := range []int{1, 2, 5, 9} {
 									for _, ab := range [][2]float32{{1, 0}, {1, 1}, {-0.5, 3}, {0, 0}, {0, 2}} {
@@ -218,11 +219,61 @@ func TestSgemmEdges(t *testing.T) {
 	}
 }
 
+// TestSgemmRowMatchesBatch: a one-row product (the matrix-vector path)
+// gives each element the same bits as the same row inside a 13-row product
+// (the tiled kernels), with several k blocks and beta = 0 and 1, so that a
+// sample served alone gets exactly what it gets in a batch.
+func TestSgemmRowMatchesBatch(t *testing.T) {
+	for _, kn := range kernels() {
+		withKernel(t, kn, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(9, 9))
+			for _, k := range []int{1, 7, 784, 2*kc + 3} {
+				for _, n := range []int{10, 16, 128, 8*nr + 3*nr + 9} {
+					for _, transA := range []bool{false, true} {
+						const m = 13
+						a := make([]float32, m*k)
+						b := make([]float32, k*n)
+						fill(a, b)
+						for i := range a {
+							a[i] *= float32(r.NormFloat64())
+						}
+						for i := range b {
+							b[i] *= float32(r.NormFloat64())
+						}
+						lda := k
+						if transA {
+							lda = m
+						}
+						for _, beta := range []float32{0, 1} {
+							batch := make([]float32, m*n)
+							for i := range batch {
+								batch[i] = float32(i%7) - 3
+							}
+							row := append([]float32(nil), batch[5*n:6*n]...)
+							Sgemm(transA, false, m, n, k, 0.5, a, lda, b, n, beta, batch, n)
+							a5 := a[5*k:]
+							if transA {
+								a5 = a[5:]
+							}
+							Sgemm(transA, false, 1, n, k, 0.5, a5, lda, b, n, beta, row, n)
+							for j := range row {
+								if math.Float32bits(row[j]) != math.Float32bits(batch[5*n+j]) {
+									t.Fatalf("k=%d n=%d transA=%v beta=%v: column %d alone %v, in the batch %v", k, n, transA, beta, j, row[j], batch[5*n+j])
+								}
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestSgemmBlocking uses sizes past mc, kc and nc so that several cache
 // blocks (and beta=1 for later k blocks) are exercised.
 func TestSgemmBlocking(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	shapes := [][3]int{{mc + 7, 40, kc + 13}, {9, nc + 21, 5}, {2*mc + 1, 19, 2*kc + 3}, {16, 9, 2*kc + 5}, {23, 1, 3 * kc}}
+	shapes := [][3]int{{mc + 7, 40, kc + 13}, {9, nc + 21, 5}, {2*mc + 1, 19, 2*kc + 3}, {16, 9, 2*kc + 5}, {23, 1, 3 * kc}, {1, 8*nr + 2*nr + 5, 2*kc + 3}}
 	for _, kn := range kernels() {
 		withKernel(t, kn, func(t *testing.T) {
 			for _, pol := range []string{"direct", "packed"} {

@@ -3,6 +3,7 @@
 package gemm
 
 import (
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/cpu"
@@ -89,3 +90,67 @@ var haveFMAPeak = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //
 //go:noescape
 func fmaPeak512(n int)
+
+// gemv128AVX512 sets y[0:128] = alpha·Σ_l x[l·incx]·b[l·ldb+j] (+ beta·y
+// when loadC is non-zero), walking k in order (gemv_amd64.s). Needs
+// haveAVX512.
+//
+//go:noescape
+func gemv128AVX512(k int, x *float32, incx int, b *float32, ldb int, y *float32, alpha, beta float32, loadC int)
+
+// gemv16AVX512 is gemv128AVX512 over 16 columns.
+//
+//go:noescape
+func gemv16AVX512(k int, x *float32, incx int, b *float32, ldb int, y *float32, alpha, beta float32, loadC int)
+
+// gemvCols computes the first cols columns (a multiple of 16) of the row
+// product C = alpha·x·B + beta·C, with the bounds checked once here.
+func gemvCols(k int, x []float32, incx int, b []float32, ldb int, c []float32, alpha, beta float32, cols int) {
+	if k < 1 || cols%nr != 0 || (k-1)*incx >= len(x) || (k-1)*ldb+cols > len(b) || cols > len(c) {
+		panic(fmt.Sprintf("gemm: gemv out of bounds: k=%d cols=%d len(x)=%d incx=%d len(b)=%d ldb=%d len(c)=%d", k, cols, len(x), incx, len(b), ldb, len(c)))
+	}
+	loadC := 0
+	if beta != 0 {
+		loadC = 1
+	}
+	j := 0
+	for ; j+8*nr <= cols; j += 8 * nr {
+		gemv128AVX512(k, &x[0], incx, &b[j], ldb, &c[j], alpha, beta, loadC)
+	}
+	for ; j < cols; j += nr {
+		gemv16AVX512(k, &x[0], incx, &b[j], ldb, &c[j], alpha, beta, loadC)
+	}
+}
+
+// haveGemv says whether gemvCols can run here.
+func haveGemv() bool { return useAVX512 }
+
+// kernAVX512x16 computes the 16×16 tile whose rows 0..5 of A start at a0,
+// rows 6..11 at a1 and rows 12..15 at a2 (same strides); otherwise as
+// kernAVX2 (kernel16_amd64.s).
+//
+//go:noescape
+func kernAVX512x16(k int, a0, a1, a2 *float32, rsA, csA int, b *float32, rsB int, c *float32, ldc int, alpha, beta float32, loadC int)
+
+func microKernel3(k int, a0, a1, a2 []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	loadC := 0
+	if beta != 0 {
+		loadC = 1
+	}
+	kernAVX512x16(k, &a0[0], &a1[0], &a2[0], rsA, csA, &b[0], rsB, &c[0], ldc, alpha, beta, loadC)
+}
+
+// kernAVX512Wide computes the 6×32 tile of C at c from 6 rows of A at a and
+// the two 16-column panels of B at b0 and b1 (same stride rsB); otherwise
+// as kernAVX2 (kernelwide_amd64.s).
+//
+//go:noescape
+func kernAVX512Wide(k int, a *float32, rsA, csA int, b0, b1 *float32, rsB int, c *float32, ldc int, alpha, beta float32, loadC int)
+
+func microKernelWide(k int, a []float32, rsA, csA int, b0, b1 []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	loadC := 0
+	if beta != 0 {
+		loadC = 1
+	}
+	kernAVX512Wide(k, &a[0], rsA, csA, &b0[0], &b1[0], rsB, &c[0], ldc, alpha, beta, loadC)
+}

@@ -29,3 +29,18 @@ func microKernel2(k int, a0, a1 []float32, rsA, csA int, b []float32, rsB int, c
 }
 
 func fmaPeak512(int) { panic("gemm: no AVX-512 peak loop on this platform") }
+
+// No matrix-vector kernel here: a one-row product takes the tiled path.
+func haveGemv() bool { return false }
+
+func gemvCols(k int, x []float32, incx int, b []float32, ldb int, c []float32, alpha, beta float32, cols int) {
+	panic("gemm: no matrix-vector kernel on this platform")
+}
+
+func microKernel3(k int, a0, a1, a2 []float32, rsA, csA int, b []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	panic("gemm: no 16-row kernel on this platform")
+}
+
+func microKernelWide(k int, a []float32, rsA, csA int, b0, b1 []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
+	panic("gemm: no 32-column kernel on this platform")
+}

@@ -32,6 +32,7 @@ func growConvBufs(p []convBufs, n int) []convBufs {
 type convSplit struct {
 	l        *conv2d
 	backward bool
+	train    bool // a forward pass that keeps its columns for backward
 	x, dy    []float32
 	n        int
 	needDx   bool
@@ -43,7 +44,7 @@ func (s *convSplit) RunPart(i, n int) {
 	b := &l.parts[i]
 	if !s.backward {
 		if lo < hi {
-			l.forwardSamples(s.x, lo, hi, b, sgemmSerial)
+			l.forwardSamples(s.x, lo, hi, s.train, b, sgemmSerial)
 		}
 		return
 	}
