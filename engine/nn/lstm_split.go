@@ -135,10 +135,7 @@ func (l *lstm) backwardRows(n, lo, hi int, gemm sgemmFunc) {
 				}
 			}
 		} else {
-			for r := max(aNext, lo); r < a; r++ {
-				i := int(l.perm[r])
-				copy(l.dh[r*H:(r+1)*H], dy[i*H:(i+1)*H])
-			}
+			l.injectPooled(t, lo, a, aNext)
 		}
 		zt := l.z[t*n*G : (t+1)*n*G]
 		dzt := l.dz[t*n*G : (t+1)*n*G]
@@ -165,6 +162,41 @@ func (l *lstm) backwardRows(n, lo, hi int, gemm sgemmFunc) {
 		}
 		if t > 0 && a > lo {
 			gemm(false, true, a-lo, H, G, 1, dzt[lo*G:], G, l.u, G, 0, l.dh[lo*H:], H)
+		}
+	}
+}
+
+// injectPooled adds to dh, for the running rows [lo, a) of step t, the
+// output gradient that reaches their h at t through the pooling: all of it
+// at the last real step (rows [aNext, a) end at t, their dh was just
+// cleared), 1/L of it at every real step for the mean, and for the
+// maximum the units whose maximum was at t.
+func (l *lstm) injectPooled(t, lo, a, aNext int) {
+	H, dy := l.units, l.dy
+	switch l.pool {
+	case poolLast:
+		for r := max(aNext, lo); r < a; r++ {
+			i := int(l.perm[r])
+			copy(l.dh[r*H:(r+1)*H], dy[i*H:(i+1)*H])
+		}
+	case poolMean:
+		for r := lo; r < a; r++ {
+			i := int(l.perm[r])
+			s := 1 / float32(l.lens[i])
+			dst := l.dh[r*H : (r+1)*H]
+			for j, v := range dy[i*H : (i+1)*H] {
+				dst[j] += v * s
+			}
+		}
+	case poolMax:
+		for r := lo; r < a; r++ {
+			i := int(l.perm[r])
+			dst, arg := l.dh[r*H:(r+1)*H], l.arg[r*H:(r+1)*H]
+			for j, v := range dy[i*H : (i+1)*H] {
+				if int(arg[j]) == t {
+					dst[j] += v
+				}
+			}
 		}
 	}
 }
