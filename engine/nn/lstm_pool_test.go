@@ -242,3 +242,46 @@ func TestLSTMPoolingSplitMatchesOneThread(t *testing.T) {
 		}
 	}
 }
+
+// TestLSTMCellKernel: the AVX2 gate kernel gives the Go loop's bits, on
+// gate inputs from tiny to saturating.
+func TestLSTMCellKernel(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2")
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	for _, H := range []int{8, 32, 48} {
+		for _, spread := range []float32{0.01, 1, 8, 200} {
+			z := make([]float32, 4*H)
+			b := make([]float32, 4*H)
+			cp := make([]float32, H)
+			for i := range z {
+				z[i], b[i] = spread*(2*r.Float32()-1), 2*r.Float32()-1
+			}
+			for i := range cp {
+				cp[i] = spread * (2*r.Float32() - 1)
+			}
+			z2 := append([]float32(nil), z...)
+			var out [2][3][]float32
+			for k := range out {
+				for q := range out[k] {
+					out[k][q] = make([]float32, H)
+				}
+			}
+			lstmCellAVX2(&z[0], &b[0], &cp[0], &out[0][0][0], &out[0][1][0], &out[0][2][0], H)
+			lstmCellGo(z2, b, cp, out[1][0], out[1][1], out[1][2])
+			for i := range z {
+				if math.Float32bits(z[i]) != math.Float32bits(z2[i]) {
+					t.Fatalf("H %d spread %v: gate %d is %v, Go %v", H, spread, i, z[i], z2[i])
+				}
+			}
+			for q, name := range []string{"c", "h", "tanh c"} {
+				for i := 0; i < H; i++ {
+					if math.Float32bits(out[0][q][i]) != math.Float32bits(out[1][q][i]) {
+						t.Fatalf("H %d spread %v: %s[%d] is %v, Go %v", H, spread, name, i, out[0][q][i], out[1][q][i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !amd64 || purego
+
+package nn
+
+func lstmCellAVX2(z, b, cp, cn, hn, tc *float32, h int) { panic("nn: no AVX2 kernels") }
