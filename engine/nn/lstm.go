@@ -27,6 +27,8 @@ type lstm struct {
 	// rev is the reverse direction of a bidirectional layer, with its own
 	// parameters; the layer's output is [forward H, reverse H] per sample.
 	rev *lstm
+	// int8Rec: forwardRows gets the int8 model's recurrent product (qlstm).
+	int8Rec bool
 
 	w, u, b    []float32
 	dw, du, db []float32

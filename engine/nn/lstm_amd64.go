@@ -9,3 +9,9 @@ package nn
 //
 //go:noescape
 func lstmCellAVX2(z, b, cp, cn, hn, tc *float32, h int)
+
+// lstmRecAVX2 adds h·U to one row of gates: z[0:cols] += Σ_{p<k} h[p]·u[p*cols:
+// (p+1)*cols], for cols a multiple of 64 (uses FMA).
+//
+//go:noescape
+func lstmRecAVX2(h, u, z *float32, k, cols int)

@@ -279,3 +279,73 @@ cellLoop:
 cellDone:
 	VZEROUPPER
 	RET
+
+// func lstmRecAVX2(h, u, z *float32, k, cols int)
+// z[0:cols] += Σ_{p<k} h[p]·u[p*cols : (p+1)*cols], cols a multiple of 64: eight
+// accumulators of 8 columns each per block of 64.
+TEXT ·lstmRecAVX2(SB), NOSPLIT, $0-40
+	MOVQ h+0(FP), SI
+	MOVQ u+8(FP), DI
+	MOVQ z+16(FP), R8
+	MOVQ k+24(FP), R9
+	MOVQ cols+32(FP), R10
+	MOVQ R10, R11
+	SHLQ $2, R11          // row stride of u in bytes
+
+recBlock:
+	CMPQ R10, $64
+	JLT  recDone
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	MOVQ   SI, AX         // h[p]
+	MOVQ   DI, BX         // u row p, this block
+	MOVQ   R9, CX
+
+recK:
+	TESTQ        CX, CX
+	JZ           recStore
+	VBROADCASTSS (AX), Y8
+	VFMADD231PS  (BX), Y8, Y0
+	VFMADD231PS  32(BX), Y8, Y1
+	VFMADD231PS  64(BX), Y8, Y2
+	VFMADD231PS  96(BX), Y8, Y3
+	VFMADD231PS  128(BX), Y8, Y4
+	VFMADD231PS  160(BX), Y8, Y5
+	VFMADD231PS  192(BX), Y8, Y6
+	VFMADD231PS  224(BX), Y8, Y7
+	ADDQ         $4, AX
+	ADDQ         R11, BX
+	DECQ         CX
+	JMP          recK
+
+recStore:
+	VADDPS  (R8), Y0, Y0
+	VADDPS  32(R8), Y1, Y1
+	VADDPS  64(R8), Y2, Y2
+	VADDPS  96(R8), Y3, Y3
+	VADDPS  128(R8), Y4, Y4
+	VADDPS  160(R8), Y5, Y5
+	VADDPS  192(R8), Y6, Y6
+	VADDPS  224(R8), Y7, Y7
+	VMOVUPS Y0, (R8)
+	VMOVUPS Y1, 32(R8)
+	VMOVUPS Y2, 64(R8)
+	VMOVUPS Y3, 96(R8)
+	VMOVUPS Y4, 128(R8)
+	VMOVUPS Y5, 160(R8)
+	VMOVUPS Y6, 192(R8)
+	VMOVUPS Y7, 224(R8)
+	ADDQ    $256, DI
+	ADDQ    $256, R8
+	SUBQ    $64, R10
+	JMP     recBlock
+
+recDone:
+	VZEROUPPER
+	RET

@@ -3,8 +3,22 @@ package nn
 import (
 	"fmt"
 	"math/rand/v2"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// cpuTime is this process's user+system CPU time, to report CPU µs per
+// batch beside wall µs: on a loaded machine the wall time also counts the
+// time the benchmark waited for a core (ort_ref.js reports its share as
+// cpu_seconds_per_wall_second).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // BenchmarkForwardLSTMText is lstm-text's inference forward pass (vocab
 // 10,000, embedding 32, LSTM 32, T = 50) on full-length sequences, the
@@ -22,9 +36,11 @@ func BenchmarkForwardLSTMText(b *testing.B) {
 			m.Forward(x, n)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			for b.Loop() {
 				m.Forward(x, n)
 			}
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/batch")
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "us/batch")
 		})
 	}

@@ -285,3 +285,40 @@ func TestLSTMCellKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestLSTMRowWiseRecurrence: small batches take h·U row by row
+// (lstmRecAVX2), larger ones a GEMM; both give a sample the same answer
+// within float32 rounding, and the kernel matches a float64 product.
+func TestLSTMRowWiseRecurrence(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2")
+	}
+	r := rand.New(rand.NewPCG(3, 7))
+	const k, cols = 32, 128
+	h, u, z := uniform(r, k), uniform(r, k*cols), uniform(r, cols)
+	want := make([]float64, cols)
+	for j := range want {
+		want[j] = float64(z[j])
+		for p := 0; p < k; p++ {
+			want[j] += float64(h[p]) * float64(u[p*cols+j])
+		}
+	}
+	lstmRecAVX2(&h[0], &u[0], &z[0], k, cols)
+	closeTo(t, "h·U", z, want, 1e-5)
+
+	m := mustBuild(t, mustPreset(t, "lstm-text", PresetOptions{Vocab: 100, MaxLen: 30}), 2)
+	const n = 2 * minSplitRows
+	x := make([]float32, n*30)
+	for i := range x {
+		if i%30 < 3+i/30 {
+			x[i] = float32(1 + r.IntN(99))
+		}
+	}
+	batch := append([]float32(nil), m.Forward(x, n)...) // a GEMM per step
+	for i := 0; i < n; i += 3 {
+		one := m.Forward(x[i*30:], 1) // row by row
+		if d := math.Abs(float64(one[0] - batch[i])); d > 1e-5 {
+			t.Fatalf("sample %d: %v alone, %v in a batch of %d", i, one[0], batch[i], n)
+		}
+	}
+}

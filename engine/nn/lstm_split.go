@@ -31,6 +31,10 @@ func (s *lstmRows) RunPart(i, _ int) {
 	}
 }
 
+// maxRowWise: batches of up to this many rows take h·U row by row (see
+// forwardRows); below minSplitRows, so such a batch is never split.
+const maxRowWise = 4
+
 // minSplitRows: ranges of fewer rows than this leave too little to each
 // step's products and element-wise loops to repay splitting.
 const minSplitRows = 8
@@ -78,11 +82,23 @@ func (l *lstm) forwardRows(n, lo, hi int, gemm sgemmFunc) {
 	G := 4 * H
 	nH := n * H
 	b := l.b
+	// A batch too small to split (so any choice here is the same under
+	// every --threads) takes h·U one row at a time in AVX2 where there are
+	// few rows: a GEMM's packing and edge tiles cost more than the product
+	// there (85% of a batch-1 forward pass went to them). The int8 model
+	// keeps its own product.
+	rowWise := haveAVX2 && n <= maxRowWise && G%64 == 0 && !l.int8Rec
 	for t := 0; t < l.teff; t++ {
 		a := min(int(l.active[t]), hi) // this range's running rows end here
 		zt := l.z[t*n*G : (t+1)*n*G]
 		if t > 0 && a > lo {
-			gemm(false, false, a-lo, G, H, 1, l.hs[t*nH+lo*H:], H, l.u, G, 1, zt[lo*G:], G)
+			if rowWise {
+				for r := lo; r < a; r++ {
+					lstmRecAVX2(&l.hs[t*nH+r*H], &l.u[0], &zt[r*G], H, G)
+				}
+			} else {
+				gemm(false, false, a-lo, G, H, 1, l.hs[t*nH+lo*H:], H, l.u, G, 1, zt[lo*G:], G)
+			}
 		}
 		cPrev := l.cs[t*nH : (t+1)*nH]
 		cNext := l.cs[(t+1)*nH : (t+2)*nH]

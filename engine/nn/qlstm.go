@@ -20,7 +20,7 @@ type qlstm struct {
 // newQLSTM makes the int8 twin of one direction of l (pooling, reverse
 // reading), from its packed weights and float bias.
 func newQLSTM(l *lstm, wq, uq *qgemm.Weights, bias []float32) *qlstm {
-	q := &qlstm{lstm: lstm{steps: l.steps, in: l.in, units: l.units, seq: l.seq, pool: l.pool, reverse: l.reverse, b: bias},
+	q := &qlstm{lstm: lstm{steps: l.steps, in: l.in, units: l.units, seq: l.seq, pool: l.pool, reverse: l.reverse, b: bias, int8Rec: true},
 		wq: wq, uq: uq}
 	q.prod = q.recurrent
 	return q
