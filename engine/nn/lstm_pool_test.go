@@ -268,8 +268,28 @@ func TestLSTMCellKernel(t *testing.T) {
 					out[k][q] = make([]float32, H)
 				}
 			}
+			z512 := append([]float32(nil), z...)
 			lstmCellAVX2(&z[0], &b[0], &cp[0], &out[0][0][0], &out[0][1][0], &out[0][2][0], H)
 			lstmCellGo(z2, b, cp, out[1][0], out[1][1], out[1][2])
+			if haveAVX512 && H%16 == 0 {
+				var o [3][]float32
+				for q := range o {
+					o[q] = make([]float32, H)
+				}
+				lstmCellAVX512(&z512[0], &b[0], &cp[0], &o[0][0], &o[1][0], &o[2][0], H)
+				for q := range o {
+					for i := range o[q] {
+						if math.Float32bits(o[q][i]) != math.Float32bits(out[1][q][i]) {
+							t.Fatalf("AVX-512, H %d spread %v: output %d[%d] is %v, Go %v", H, spread, q, i, o[q][i], out[1][q][i])
+						}
+					}
+				}
+				for i := range z512 {
+					if math.Float32bits(z512[i]) != math.Float32bits(z2[i]) {
+						t.Fatalf("AVX-512, H %d spread %v: gate %d is %v, Go %v", H, spread, i, z512[i], z2[i])
+					}
+				}
+			}
 			for i := range z {
 				if math.Float32bits(z[i]) != math.Float32bits(z2[i]) {
 					t.Fatalf("H %d spread %v: gate %d is %v, Go %v", H, spread, i, z[i], z2[i])

@@ -124,7 +124,11 @@ func lstmCell(zr, b, cp, cn, hn, tr []float32) {
 	if haveAVX2 && H%8 == 0 && H > 0 {
 		_, _, _, _ = zr[4*H-1], b[4*H-1], cn[H-1], hn[H-1]
 		_ = tr[H-1]
-		lstmCellAVX2(&zr[0], &b[0], &cp[0], &cn[0], &hn[0], &tr[0], H)
+		if haveAVX512 && H%16 == 0 {
+			lstmCellAVX512(&zr[0], &b[0], &cp[0], &cn[0], &hn[0], &tr[0], H)
+		} else {
+			lstmCellAVX2(&zr[0], &b[0], &cp[0], &cn[0], &hn[0], &tr[0], H)
+		}
 		return
 	}
 	lstmCellGo(zr, b, cp, cn, hn, tr)
