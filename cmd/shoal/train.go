@@ -61,7 +61,8 @@ type trainFlags struct {
 	holdout, lr, momentum, wd   float64
 	epochs, batch, threads      int
 	vocab, maxLen, ngrams       int
-	classWeight                 string
+	classWeight, pooling        string
+	bidirectional               bool
 	seed                        uint64
 	jsonOut, quiet              bool
 }
@@ -99,6 +100,8 @@ A text file is split in file order: the last --holdout of its rows are the test 
 	fl.IntVar(&f.vocab, "vocab", train.DefaultVocab, "vocabulary size of text models (reserved ids included)")
 	fl.StringVar(&f.classWeight, "class-weight", "none", "balanced: weigh each class's gradient by n/(classes·count), so a rare class counts as much as a frequent one; none")
 	fl.IntVar(&f.ngrams, "ngrams", 0, "2: add hashed token bigrams to the ids (embedding-bag models such as text-ngram)")
+	fl.StringVar(&f.pooling, "pooling", "", "lstm-text/seed-text: the LSTM's output, last (its last real step), mean or max over the real steps (default: the preset's)")
+	fl.BoolVar(&f.bidirectional, "bidirectional", false, "lstm-text/seed-text: add an LSTM reading each text backwards (default: the preset's)")
 	fl.IntVar(&f.maxLen, "max-len", 0, fmt.Sprintf("ids per text, padded or truncated (0: from the data, the %.0fth percentile of the training texts, at most %d; %d for n-gram models)", 100*train.MaxLenPercentile, train.MaxLenCap, train.MaxLenCapNGrams))
 	fl.StringVar(&f.out, "out", "", "model file to write (default NAME.safetensors)")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the result as one JSON object on the last stdout line")
@@ -160,7 +163,14 @@ func runTrain(cmd *cobra.Command, f trainFlags) error {
 	if prep.Kind == train.KindImage && cmd.Flags().Changed("holdout") && !f.quiet {
 		fmt.Fprintln(stderr, "note: --holdout is ignored: the image folder has its own test files")
 	}
-	m, err := train.BuildModel(f.model, prep, f.seed)
+	mo := train.ModelOptions{Pooling: f.pooling}
+	if cmd.Flags().Changed("bidirectional") {
+		mo.Directions = 1
+		if f.bidirectional {
+			mo.Directions = 2
+		}
+	}
+	m, err := train.BuildModelWith(f.model, prep, f.seed, mo)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,11 @@ func (s Spec) Footprint() (Footprint, error) {
 		switch s.Layers[i].Type {
 		case "lstm":
 			if in := p.in[i]; len(in) == 2 {
-				f.Activations += 4 * in[0] * s.Layers[i].Units
+				dirs := 1
+				if s.Layers[i].Bidirectional {
+					dirs = 2
+				}
+				f.Activations += dirs * 4 * in[0] * s.Layers[i].Units
 			}
 		case "conv2d":
 			if in := p.in[i]; len(in) == 3 && len(out) == 3 {

@@ -18,6 +18,12 @@ type gradCase struct {
 	x, y []float32
 	n    int
 	step float64
+	// scale multiplies the initial parameters: max pooling needs the
+	// steps' states well apart, or a finite-difference step crosses a
+	// near-tie (at the Glorot init an LSTM's h moves little per step);
+	// each max case's scale is one where the closest pair of steps is
+	// over 0.003 apart.
+	scale float32
 }
 
 func seqIDs(rows [][]int, steps int) []float32 {
@@ -80,6 +86,29 @@ func gradCases() []gradCase {
 		{name: "embedding-bag-pad3-binary", spec: Spec{Input: []int{5}, Layers: []LayerSpec{
 			{Type: "embedding_bag", Vocab: 10, Dim: 2, PaddingID: 3}, d(1, "")}},
 			x: textX, y: []float32{1, 0, 0, 1}, n: 4},
+		// Pooling over the real steps, and the reverse direction, on the
+		// same mixed lengths (5, 2, all padding, 3).
+		{name: "lstm-mean-pool", spec: Spec{Input: []int{5}, Layers: []LayerSpec{
+			{Type: "embedding", Vocab: 10, Dim: 3}, {Type: "lstm", Units: 4, Pooling: "mean"}, d(1, "")}},
+			x: textX, y: []float32{1, 0, 1, 0}, n: 4},
+		{name: "lstm-max-pool", spec: Spec{Input: []int{5}, Layers: []LayerSpec{
+			{Type: "embedding", Vocab: 10, Dim: 3, PaddingID: 2}, {Type: "lstm", Units: 4, Pooling: "max"}, d(3, "")}},
+			x: textX, y: []float32{2, 0, 1, 0}, n: 4, step: 1e-3, scale: 4},
+		{name: "bilstm-last", spec: Spec{Input: []int{5}, Layers: []LayerSpec{
+			{Type: "embedding", Vocab: 10, Dim: 3}, {Type: "lstm", Units: 3, Bidirectional: true}, d(1, "")}},
+			x: textX, y: []float32{1, 0, 1, 0}, n: 4},
+		{name: "bilstm-mean", spec: Spec{Input: []int{5}, Layers: []LayerSpec{
+			{Type: "embedding", Vocab: 10, Dim: 3}, {Type: "lstm", Units: 3, Bidirectional: true, Pooling: "mean"}, d(2, "")}},
+			x: textX, y: []float32{1, 0, 1, 1}, n: 4},
+		{name: "bilstm-max", spec: Spec{Input: []int{5}, Layers: []LayerSpec{
+			{Type: "embedding", Vocab: 10, Dim: 2}, {Type: "lstm", Units: 3, Bidirectional: true, Pooling: "max"}, d(1, "")}},
+			x: textX, y: []float32{0, 1, 1, 0}, n: 4, step: 1e-3, scale: 5},
+		{name: "lstm-sequences-bilstm-mean", spec: Spec{Input: []int{5}, Layers: []LayerSpec{
+			{Type: "embedding", Vocab: 10, Dim: 2}, {Type: "lstm", Units: 3, ReturnSequences: true},
+			{Type: "lstm", Units: 2, Bidirectional: true, Pooling: "mean"}, d(1, "")}},
+			x: textX, y: []float32{1, 0, 0, 1}, n: 4},
+		{name: "bilstm-float-input", spec: Spec{Input: []int{4, 3}, Layers: []LayerSpec{{Type: "lstm", Units: 3, Bidirectional: true, Pooling: "max"}, d(2, "")}},
+			x: uniform(r, 3*12), y: []float32{1, 0, 1}, n: 3, step: 1e-3, scale: 1.5},
 		{name: "lstm-float-input", spec: Spec{Input: []int{4, 3}, Layers: []LayerSpec{{Type: "lstm", Units: 3}, d(2, "")}},
 			x: uniform(r, 3*12), y: []float32{1, 0, 1}, n: 3},
 		{name: "conv-relu-pool-conv-stride-tanh", spec: Spec{Input: []int{2, 6, 6}, Layers: []LayerSpec{
@@ -113,6 +142,11 @@ func TestGradientCheck(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m := mustBuild(t, c.spec, 5)
 			p := m.Params()
+			if c.scale != 0 {
+				for i := range p {
+					p[i] *= c.scale
+				}
+			}
 			p0 := make([]float64, len(p))
 			for i, v := range p {
 				p0[i] = float64(v)
@@ -125,6 +159,9 @@ func TestGradientCheck(t *testing.T) {
 				return float64(m.TrainBatch(c.x, c.y, c.n))
 			}
 			loss(p0)
+			if g := maxPoolGap(m, c.n); g < 0.003 {
+				t.Fatalf("max pooling: two steps' states are %.2g apart, a finite-difference step would cross the tie (change the case's scale)", g)
+			}
 			analytic := make([]float64, len(p))
 			for i, g := range m.Grads() {
 				analytic[i] = float64(g)
@@ -170,6 +207,41 @@ func TestGradientCheck(t *testing.T) {
 			}
 		})
 	}
+}
+
+// maxPoolGap is, over the max-pooling LSTMs of m after a pass over n
+// samples, the smallest gap between a unit's largest and second-largest
+// state over a sample's real steps (+Inf when there is none).
+func maxPoolGap(m *Model, n int) float32 {
+	gap := float32(math.Inf(1))
+	for _, l := range m.layers {
+		l, ok := l.(*lstm)
+		if !ok || l.pool != poolMax {
+			continue
+		}
+		for _, d := range []*lstm{l, l.rev} {
+			if d == nil {
+				continue
+			}
+			H := d.units
+			for r := 0; r < n; r++ {
+				L := int(d.lens[d.perm[r]])
+				for j := 0; j < H && L > 1; j++ {
+					best, second := float32(math.Inf(-1)), float32(math.Inf(-1))
+					for t := 1; t <= L; t++ {
+						v := d.hs[(t*n+r)*H+j]
+						if v > best {
+							best, second = v, best
+						} else if v > second {
+							second = v
+						}
+					}
+					gap = min(gap, best-second)
+				}
+			}
+		}
+	}
+	return gap
 }
 
 func paramName(m *Model, i int) string {

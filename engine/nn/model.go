@@ -71,7 +71,7 @@ func Build(s Spec, seed uint64) (*Model, error) {
 		case "embedding_bag":
 			l = &embeddingBag{steps: in[0], vocab: ls.Vocab, dim: ls.Dim, pad: ls.PaddingID}
 		case "lstm":
-			l = &lstm{steps: in[0], in: in[1], units: ls.Units, seq: ls.ReturnSequences}
+			l = newLSTM(in[0], in[1], ls)
 		case "conv2d":
 			act := parseAct(ls.Activation)
 			if fold {

@@ -14,10 +14,14 @@ type qlstm struct {
 	max    float32 // static input maximum, 0 = dynamic
 	xq, hq actQuant
 	prod   sgemmFunc // recurrent, bound once so forward does not allocate
+	qrev   *qlstm    // the reverse direction of a bidirectional layer
 }
 
+// newQLSTM makes the int8 twin of one direction of l (pooling, reverse
+// reading), from its packed weights and float bias.
 func newQLSTM(l *lstm, wq, uq *qgemm.Weights, bias []float32) *qlstm {
-	q := &qlstm{lstm: lstm{steps: l.steps, in: l.in, units: l.units, seq: l.seq, b: bias}, wq: wq, uq: uq}
+	q := &qlstm{lstm: lstm{steps: l.steps, in: l.in, units: l.units, seq: l.seq, pool: l.pool, reverse: l.reverse, b: bias, int8Rec: true},
+		wq: wq, uq: uq}
 	q.prod = q.recurrent
 	return q
 }
@@ -37,41 +41,25 @@ func (l *qlstm) recurrent(_, _ bool, m, _, k int, _ float32, a []float32, lda in
 }
 
 func (l *qlstm) forward(c *batchCtx, x []float32) []float32 {
-	n, H, I := c.n, l.units, l.in
-	G := 4 * H
+	if l.qrev == nil {
+		return l.forwardDir(c, x)
+	}
+	yf := l.forwardDir(c, x)
+	yr := l.qrev.forwardDir(c, x)
+	return joinDirections(&l.ybi, yf, yr, c.n, l.units)
+}
+
+func (l *qlstm) forwardDir(c *batchCtx, x []float32) []float32 {
+	n, I := c.n, l.in
+	G := 4 * l.units
 	T := l.order(c)
 	l.teff = T
-	l.xt = grow(l.xt, T*n*I)
-	for t := 0; t < T; t++ {
-		for r, i := range l.perm {
-			copy(l.xt[(t*n+r)*I:(t*n+r+1)*I], x[(int(i)*l.steps+t)*I:(int(i)*l.steps+t+1)*I])
-		}
-	}
+	l.gather(x, n, T)
 	l.z = grow(l.z, T*n*G)
 	l.xq.max = l.max
 	codes, cl, as := l.xq.rows(l.xt, T*n, I)
 	qgemm.Gemm(T*n, codes, cl, as, l.wq, l.z, G, 0)
-	nH := n * H
-	l.hs = grow(l.hs, (T+1)*nH)
-	l.cs = grow(l.cs, (T+1)*nH)
-	l.tc = grow(l.tc, T*nH)
-	clear(l.hs[:nH])
-	clear(l.cs[:nH])
+	l.startStates(n, T)
 	l.forwardRows(n, 0, n, l.prod)
-	if l.seq {
-		l.y = grow(l.y, n*l.steps*H)
-		clear(l.y)
-		for r, i := range l.perm {
-			for t := 0; t < T; t++ {
-				copy(l.y[(int(i)*l.steps+t)*H:(int(i)*l.steps+t+1)*H], l.hs[((t+1)*n+r)*H:((t+1)*n+r+1)*H])
-			}
-		}
-		return l.y
-	}
-	l.y = grow(l.y, n*H)
-	for r, i := range l.perm {
-		L := int(l.lens[i])
-		copy(l.y[int(i)*H:(int(i)+1)*H], l.hs[(L*n+r)*H:(L*n+r+1)*H])
-	}
-	return l.y
+	return l.output(n)
 }

@@ -121,27 +121,22 @@ func BuildQuantized(s Spec, f32 []Tensor, i8 []Int8Tensor, o QuantizeOptions) (*
 			l = fl
 		case *lstm:
 			toEngine()
-			wq, ws := b.int8("kernel", fl.in, 4*fl.units), b.float("kernel.scale", 4*fl.units)
-			uq, us := b.int8("recurrent", fl.units, 4*fl.units), b.float("recurrent.scale", 4*fl.units)
-			bias := b.float("bias", 4*fl.units)
-			if b.err != nil {
-				return nil, b.err
+			ql, err := b.qlstm(fl, "")
+			if err == nil && fl.rev != nil {
+				ql.qrev, err = b.qlstm(fl.rev, "reverse.")
 			}
-			w, err := qgemm.Pack(fl.in, 4*fl.units, wq, 4*fl.units, 1, ws, nil)
 			if err != nil {
 				return nil, fmt.Errorf("nn: layer %d (lstm): %w", i, err)
 			}
-			u, err := qgemm.Pack(fl.units, 4*fl.units, uq, 4*fl.units, 1, us, nil)
-			if err != nil {
-				return nil, fmt.Errorf("nn: layer %d (lstm): %w", i, err)
-			}
-			ql := newQLSTM(fl, w, u, bias)
 			ql.max = static
+			if ql.qrev != nil {
+				ql.qrev.max = static
+			}
 			l = ql
 			if fl.seq {
 				shape = []int{fl.steps, fl.units}
 			} else {
-				shape = []int{fl.units}
+				shape = []int{fl.outWidth()}
 			}
 		case *embedding:
 			q, sc := b.int8("weight", fl.vocab, fl.dim), b.float("weight.scale", fl.vocab)
@@ -262,4 +257,25 @@ func (b *qbuilder) int8(name string, shape ...int) []int8 {
 	t.Data = slices.Clone(t.Data)
 	b.usedI8 = append(b.usedI8, t)
 	return t.Data
+}
+
+// qlstm takes one direction's int8 kernel and recurrent kernel, their
+// scales and the bias (named with prefix) and packs them.
+func (b *qbuilder) qlstm(fl *lstm, prefix string) (*qlstm, error) {
+	G := 4 * fl.units
+	wq, ws := b.int8(prefix+"kernel", fl.in, G), b.float(prefix+"kernel.scale", G)
+	uq, us := b.int8(prefix+"recurrent", fl.units, G), b.float(prefix+"recurrent.scale", G)
+	bias := b.float(prefix+"bias", G)
+	if b.err != nil {
+		return nil, b.err
+	}
+	w, err := qgemm.Pack(fl.in, G, wq, G, 1, ws, nil)
+	if err != nil {
+		return nil, err
+	}
+	u, err := qgemm.Pack(fl.units, G, uq, G, 1, us, nil)
+	if err != nil {
+		return nil, err
+	}
+	return newQLSTM(fl, w, u, bias), nil
 }

@@ -135,12 +135,25 @@ func quantizeWeights(m *Model) ([]Tensor, []Int8Tensor, error) {
 			err = add(i, l, "kernel", []int{l.f, l.c, l.k, l.k}, q, s, e)
 			bias(i, l, l.b)
 		case *lstm:
-			q, s, e := quant.PerColumn(l.w, l.in, 4*l.units)
-			if err = add(i, l, "kernel", []int{l.in, 4 * l.units}, q, s, e); err == nil {
-				q, s, e = quant.PerColumn(l.u, l.units, 4*l.units)
-				err = add(i, l, "recurrent", []int{l.units, 4 * l.units}, q, s, e)
+			dirs := []*lstm{l}
+			if l.rev != nil {
+				dirs = append(dirs, l.rev)
 			}
-			bias(i, l, l.b)
+			for _, d := range dirs {
+				prefix := ""
+				if d.reverse {
+					prefix = "reverse."
+				}
+				q, s, e := quant.PerColumn(d.w, d.in, 4*d.units)
+				if err = add(i, l, prefix+"kernel", []int{d.in, 4 * d.units}, q, s, e); err == nil {
+					q, s, e = quant.PerColumn(d.u, d.units, 4*d.units)
+					err = add(i, l, prefix+"recurrent", []int{d.units, 4 * d.units}, q, s, e)
+				}
+				if err != nil {
+					break
+				}
+				f32 = append(f32, Tensor{Name: name(i, l, prefix+"bias"), Shape: []int{len(d.b)}, Data: slices.Clone(d.b)})
+			}
 		case *embedding:
 			q, s, e := quant.PerRow(l.w, l.vocab, l.dim)
 			err = add(i, l, "weight", []int{l.vocab, l.dim}, q, s, e)

@@ -49,6 +49,18 @@ func quantCases(t *testing.T) map[string]struct {
 			x func(r *rand.Rand, n int) []float32
 		}{s, x}
 	}
+	// Pooled and bidirectional LSTMs.
+	for name, l := range map[string]LayerSpec{
+		"lstm-max":    {Type: "lstm", Units: 16, Pooling: "max"},
+		"bilstm-mean": {Type: "lstm", Units: 16, Pooling: "mean", Bidirectional: true},
+		"bilstm-last": {Type: "lstm", Units: 8, Bidirectional: true},
+	} {
+		s := Spec{Input: []int{20}, Layers: []LayerSpec{{Type: "embedding", Vocab: 100, Dim: 8}, l, {Type: "dense", Units: 3}}}
+		out[name] = struct {
+			s Spec
+			x func(r *rand.Rand, n int) []float32
+		}{s, ids}
+	}
 	// Odd shapes: stride 2, no padding, 3 channels, tanh, dense on a
 	// feature map's last axis, softmax layer.
 	odd := Spec{Input: []int{3, 9, 11}, Layers: []LayerSpec{

@@ -43,13 +43,19 @@ type Spec struct {
 //	dense      units, activation
 //	embedding  vocab, dim, padding_id (must be the first layer; input = token ids)
 //	embedding_bag  as embedding, then the mean over the real ids: [dim]
-//	lstm       units, return_sequences
+//	lstm       units, return_sequences, pooling, bidirectional
 //	conv2d     filters, kernel, stride (1), pad (0), activation
 //	maxpool2d  pool, stride (= pool)
 //	flatten, relu, tanh, sigmoid, softmax (softmax: over the last axis)
 //	dropout    rate in [0,1)
 //
 // Activation is one of "", "linear", "relu", "tanh", "sigmoid", "softmax".
+//
+// An lstm without return_sequences outputs, per sample, its hidden state
+// at the last real (non-padding) step (pooling "" or "last"), or the mean
+// or the per-unit maximum over the real steps ("mean", "max"). With
+// bidirectional a second LSTM reads each sample's real steps backwards and
+// the output is both, pooled the same way: [forward units, reverse units].
 type LayerSpec struct {
 	Type            string  `json:"type" yaml:"type"`
 	Units           int     `json:"units,omitempty" yaml:"units,omitempty"`
@@ -64,6 +70,8 @@ type LayerSpec struct {
 	Rate            float64 `json:"rate,omitempty" yaml:"rate,omitempty"`
 	Activation      string  `json:"activation,omitempty" yaml:"activation,omitempty"`
 	ReturnSequences bool    `json:"return_sequences,omitempty" yaml:"return_sequences,omitempty"`
+	Pooling         string  `json:"pooling,omitempty" yaml:"pooling,omitempty"`
+	Bidirectional   bool    `json:"bidirectional,omitempty" yaml:"bidirectional,omitempty"`
 }
 
 // ParseSpec decodes a spec from JSON (when the first non-space byte is '{')
@@ -183,6 +191,15 @@ func (s Spec) plan() (*planned, error) {
 		if l.ReturnSequences && l.Type != "lstm" {
 			return nil, bad("return_sequences is only for lstm")
 		}
+		if (l.Pooling != "" || l.Bidirectional) && l.Type != "lstm" {
+			return nil, bad("pooling and bidirectional are only for lstm")
+		}
+		if l.Pooling != "" && l.Pooling != "last" && l.Pooling != "mean" && l.Pooling != "max" {
+			return nil, bad("unknown pooling %q (want last, mean or max)", l.Pooling)
+		}
+		if l.ReturnSequences && (l.Pooling != "" || l.Bidirectional) {
+			return nil, bad("pooling and bidirectional need an lstm without return_sequences (it outputs every step)")
+		}
 		var out []int
 		np := 0
 		switch l.Type {
@@ -221,13 +238,17 @@ func (s Spec) plan() (*planned, error) {
 			if len(shape) != 2 {
 				return nil, bad("input must be a sequence [steps, features], got %v", shape)
 			}
+			dirs := 1
+			if l.Bidirectional {
+				dirs = 2
+			}
 			if l.ReturnSequences {
 				out = []int{shape[0], l.Units}
 			} else {
-				out = []int{l.Units}
+				out = []int{dirs * l.Units}
 			}
-			np = 4*l.Units*(shape[1]+l.Units) + 4*l.Units
-			if shape[0]*4*l.Units > MaxSampleSize {
+			np = dirs * (4*l.Units*(shape[1]+l.Units) + 4*l.Units)
+			if mulSat(dirs, shape[0], 4, l.Units) > MaxSampleSize {
 				return nil, bad("its gate activations would be over %d floats per sample", MaxSampleSize)
 			}
 		case "conv2d":
@@ -341,6 +362,12 @@ func (s Spec) plan() (*planned, error) {
 // the image presets and 2 for the text ones.
 type PresetOptions struct {
 	Vocab, MaxLen, Classes int
+	// Pooling and Directions change the LSTM of lstm-text and seed-text:
+	// pooling "last", "mean" or "max" over the real steps, 1 or 2
+	// directions; "" and 0 keep the preset's own. Other presets have no
+	// LSTM and refuse them.
+	Pooling    string
+	Directions int
 }
 
 var presetNames = []string{"logreg", "mlp", "cnn", "lstm-text", "seed-text", "text-ngram"}
@@ -362,7 +389,8 @@ func outUnits(classes, def int) int {
 // shared/peers/torch_ref.py layer for layer.
 func Preset(name string, o PresetOptions) (Spec, error) {
 	var s Spec
-	switch strings.ToLower(name) {
+	lower := strings.ToLower(name)
+	switch lower {
 	case "logreg":
 		s = Spec{Input: []int{784}, Layers: []LayerSpec{{Type: "dense", Units: outUnits(o.Classes, 10)}}}
 	case "mlp":
@@ -388,9 +416,20 @@ func Preset(name string, o PresetOptions) (Spec, error) {
 		if strings.EqualFold(name, "seed-text") {
 			dim = 8
 		}
+		rnn := LayerSpec{Type: "lstm", Units: 32}
+		if o.Pooling != "" {
+			rnn.Pooling = o.Pooling
+		}
+		switch o.Directions {
+		case 0:
+		case 1, 2:
+			rnn.Bidirectional = o.Directions == 2
+		default:
+			return Spec{}, fmt.Errorf("preset %s: an LSTM has 1 or 2 directions, not %d", name, o.Directions)
+		}
 		s = Spec{Input: []int{o.MaxLen}, Layers: []LayerSpec{
 			{Type: "embedding", Vocab: o.Vocab, Dim: dim, PaddingID: 0},
-			{Type: "lstm", Units: 32},
+			rnn,
 			{Type: "dense", Units: outUnits(o.Classes, 2)},
 		}}
 	case "text-ngram":
@@ -411,7 +450,10 @@ func Preset(name string, o PresetOptions) (Spec, error) {
 	default:
 		return Spec{}, fmt.Errorf("unknown preset %q (want one of %s)", name, strings.Join(presetNames, ", "))
 	}
-	s.Name = strings.ToLower(name)
+	if (o.Pooling != "" || o.Directions != 0) && lower != "lstm-text" && lower != "seed-text" {
+		return Spec{}, fmt.Errorf("preset %s has no LSTM: pooling and directions are for lstm-text and seed-text", name)
+	}
+	s.Name = lower
 	if err := s.Validate(); err != nil {
 		return Spec{}, err
 	}

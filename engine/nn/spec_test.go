@@ -157,6 +157,7 @@ func FuzzParseSpec(f *testing.F) {
 	}
 	f.Add([]byte("input: [2, 5, 5]\nlayers:\n  - {type: conv2d, filters: 2, kernel: 3, pad: 1}\n  - {type: maxpool2d, pool: 2}\n  - {type: flatten}\n  - {type: dense, units: 3}\n"))
 	f.Add([]byte(`{"input":[3,4],"layers":[{"type":"lstm","units":2,"return_sequences":true},{"type":"flatten"},{"type":"dropout","rate":0.5},{"type":"dense","units":2,"activation":"softmax"}]}`))
+	f.Add([]byte(`{"input":[6],"layers":[{"type":"embedding","vocab":9,"dim":3},{"type":"lstm","units":4,"pooling":"max","bidirectional":true},{"type":"dense","units":1}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseSpec(data)
 		if err != nil {

@@ -319,14 +319,34 @@ func LoadEvalData(path, kind string, holdout float64, labels []string, enc *text
 // or the path of a JSON/YAML spec file — for the prepared data, initialised
 // from seed, and checks that its input and output fit the data.
 func BuildModel(model string, p *Prepared, seed uint64) (*nn.Model, error) {
+	return BuildModelWith(model, p, seed, ModelOptions{})
+}
+
+// ModelOptions change a preset's architecture where the data does not
+// decide it (zero values: the preset's own).
+type ModelOptions struct {
+	// Pooling ("last", "mean", "max") and Directions (1, 2) of the LSTM
+	// of lstm-text and seed-text; see nn.PresetOptions.
+	Pooling    string
+	Directions int
+}
+
+// BuildModelWith is BuildModel with ModelOptions; they apply to presets
+// only (a spec file says what it wants itself).
+func BuildModelWith(model string, p *Prepared, seed uint64, mo ModelOptions) (*nn.Model, error) {
 	var spec nn.Spec
 	var err error
 	if slices.Contains(nn.PresetNames(), model) {
-		spec, err = nn.Preset(model, p.PresetOptions())
+		o := p.PresetOptions()
+		o.Pooling, o.Directions = mo.Pooling, mo.Directions
+		spec, err = nn.Preset(model, o)
 		if err != nil {
 			return nil, fmt.Errorf("--model %s: %w", model, err)
 		}
 	} else {
+		if mo != (ModelOptions{}) {
+			return nil, fmt.Errorf("--model %s: pooling and directions are options of the lstm presets; a spec file sets them on its lstm layer", model)
+		}
 		b, rerr := os.ReadFile(model)
 		if rerr != nil {
 			if errors.Is(rerr, fs.ErrNotExist) {
