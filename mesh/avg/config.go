@@ -123,10 +123,14 @@ func ParseRobust(s string) (Robust, error) {
 // Config tunes one Averager. The zero value is usable: f32, no clipping,
 // 30 s deadlines, no outer step.
 type Config struct {
-	Encoding Encoding      // what this peer sends when it initiates; replies mirror the initiator
-	Robust   Robust        // RobustClip enables ClippedGossip
-	Timeout  time.Duration // deadline of one exchange or fetch (default 30 s)
-	Attempts int           // partners tried by Round when one is busy/unreachable/rejected (default 8)
+	Encoding Encoding // what this peer sends when it initiates; replies mirror the initiator
+	// ConsensusEncoding is what it sends in the consensus phase (default
+	// f32): compression noise keeps peers apart by about its own size, so
+	// a compressed consensus stops at a larger distance.
+	ConsensusEncoding Encoding
+	Robust            Robust        // RobustClip enables ClippedGossip
+	Timeout           time.Duration // deadline of one exchange or fetch (default 30 s)
+	Attempts          int           // partners tried by Round when one is busy/unreachable/rejected (default 8)
 
 	MinReputation  float64 // below it a peer is not chosen and its pushes are refused (default 0.2)
 	ClipMultiplier float64 // clip radius = this × median of recent difference norms (default 3)
@@ -139,6 +143,11 @@ type Config struct {
 
 	Seed uint64 // partner choice
 
+	// InitiateProbability, when in (0, 1), makes Round initiate with this
+	// probability when no partner averaged with this peer in the period;
+	// 0 (the default) initiates always then. See Round.
+	InitiateProbability float64
+
 	// Tamper corrupts a copy of what this peer sends (never its own params).
 	// Only for tests and `testnet --poison`.
 	Tamper func(out []float32)
@@ -150,6 +159,9 @@ type Config struct {
 func (c *Config) fill() {
 	if c.Encoding == 0 {
 		c.Encoding = EncF32
+	}
+	if c.ConsensusEncoding == 0 {
+		c.ConsensusEncoding = EncF32
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = defaultTimeout

@@ -51,6 +51,10 @@ func (a *Averager) serve(cs *countingStream, push *header) {
 		refuse(cs, stFrozen, "")
 		return
 	}
+	if a.periodDone() {
+		refuse(cs, stBusy, "averaged this period")
+		return
+	}
 	stop := context.AfterFunc(ctx, func() { _ = cs.Reset() })
 	defer stop()
 	if err := writeHeader(cs, &header{Kind: kindAccept}); err != nil {
@@ -99,6 +103,10 @@ func (a *Averager) serve(cs *countingStream, push *header) {
 	a.smu.Lock()
 	a.totals.Served++
 	a.totals.LastDistance = dist
+	if a.paced {
+		a.servedInPeriod = true
+		a.lastServed = ExchangeStats{Partner: p, Round: push.Round, BytesSent: cs.sent, BytesRecv: cs.recv, Distance: dist}
+	}
 	a.smu.Unlock()
 	_ = writeHeader(cs, &header{Kind: kindDone})
 }

@@ -57,6 +57,9 @@ func (s *Service) Join(jobID string, params []float32, cfg Config) (*Averager, e
 	if cfg.Encoding != 0 && !cfg.Encoding.valid() {
 		return nil, fmt.Errorf("avg: unknown encoding %d", cfg.Encoding)
 	}
+	if cfg.ConsensusEncoding != 0 && !cfg.ConsensusEncoding.valid() {
+		return nil, fmt.Errorf("avg: unknown consensus encoding %d", cfg.ConsensusEncoding)
+	}
 	cfg.fill()
 	n := len(params)
 	a := &Averager{

@@ -11,7 +11,11 @@ type Result struct {
 	Steps      int    `json:"steps"`
 	// Rounds counts the averaging rounds this peer started and completed
 	// while training; ConsensusRounds those of the consensus phase.
-	Rounds          int     `json:"averaging_rounds"`
+	Rounds int `json:"averaging_rounds"`
+	// Periods counts the averaging periods of the training phase (every H
+	// local steps with a partner in sight), whether or not this peer's
+	// exchange of the period worked.
+	Periods         int     `json:"averaging_periods"`
 	ConsensusRounds int     `json:"consensus_rounds"`
 	Exchanges       int64   `json:"exchanges"` // completed, started by either side
 	Rejected        int64   `json:"rejected"`

@@ -66,6 +66,7 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 		}
 		r.st.Step, r.st.Epoch = step, min(r.spec.Epochs, step/stepsPerEpoch+1)
 		if others := without(members, r.m.node.ID()); len(others) > 0 {
+			res.Periods++
 			if _, err := r.av.Round(ctx, others); err != nil {
 				r.log.Debug("averaging round failed", "err", err)
 			} else {
