@@ -16,6 +16,12 @@ const (
 	// model twice over one stream, and a partner that has not finished by
 	// then is given up on, with params untouched.
 	defaultTimeout = 30 * time.Second
+	// minExchangeTimeout and exchTimeoutFactor set the deadline of an
+	// exchange once one has completed (exchangeTimeout): 20 typical
+	// exchanges leave room for a partner busy with another and for a GC
+	// pause; 2 s for a loaded machine whose exchanges take milliseconds.
+	minExchangeTimeout = 2 * time.Second
+	exchTimeoutFactor  = 20
 	// firstHeaderTimeout bounds reading the first header of an incoming
 	// stream, before its job (and so the job's Timeout) is known, so a
 	// caller that says nothing cannot hold a stream open for ever.

@@ -38,7 +38,7 @@ func (a *Averager) exchange(ctx context.Context, p peer.ID, paced bool) (st Exch
 	if a.frozen() {
 		return st, ErrFrozen
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, a.exchangeTimeout())
 	defer cancel()
 	if err := a.acquire(ctx); err != nil {
 		return st, err
@@ -146,4 +146,20 @@ func (a *Averager) exchange(ctx context.Context, p peer.ID, paced bool) (st Exch
 	a.exchTime = ((exchTimeSmoothing-1)*a.exchTime + st.Duration) / exchTimeSmoothing
 	a.smu.Unlock()
 	return st, nil
+}
+
+// exchangeTimeout is the deadline of one exchange: Config.Timeout until
+// one has completed, then exchTimeoutFactor times the typical exchange's
+// duration, within [minExchangeTimeout, Config.Timeout]. A partner cut off
+// mid-exchange (a network split: its connection stays up, silent) then
+// costs this peer a fraction of a period, not the whole Timeout, and the
+// trainer goes on with the peers it can reach.
+func (a *Averager) exchangeTimeout() time.Duration {
+	a.smu.Lock()
+	t := a.exchTime
+	a.smu.Unlock()
+	if t <= 0 {
+		return a.cfg.Timeout
+	}
+	return min(a.cfg.Timeout, max(minExchangeTimeout, exchTimeoutFactor*t))
 }

@@ -31,7 +31,7 @@ func (a *Averager) serve(cs *countingStream, push *header) {
 	// lower. Waits then go from lower to higher ids, so waiting initiators
 	// never form a cycle; the other direction is refused at once and the
 	// initiator tries another partner.
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.exchangeTimeout())
 	defer cancel()
 	if p < a.self {
 		if err := a.acquire(ctx); err != nil {

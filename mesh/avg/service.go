@@ -108,11 +108,12 @@ func (s *Service) handle(str network.Stream) {
 		refuse(cs, stUnknownJob, h.Job)
 		return
 	}
-	_ = str.SetDeadline(time.Now().Add(a.cfg.Timeout))
 	switch h.Kind {
 	case kindPush:
+		_ = str.SetDeadline(time.Now().Add(a.exchangeTimeout()))
 		a.serve(cs, &h)
 	case kindFetch:
+		_ = str.SetDeadline(time.Now().Add(a.cfg.Timeout))
 		a.serveFinal(cs)
 	default:
 		refuse(cs, stProtocol, "expected push or fetch, got "+h.Kind.String())

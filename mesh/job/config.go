@@ -126,6 +126,12 @@ const (
 	// not reached (a member keeps drifting): the final agreement still
 	// gives every peer the same vector.
 	consensusMaxRounds = 200
+	// expectedHold is how long a trained peer waits for members it saw
+	// while training that are out of sight now (a split network heals, a
+	// killed peer restarts) before agreeing on the final vector without
+	// them: longer than a partition test's split, short enough that a
+	// peer gone for good delays the end by a minute only.
+	expectedHold = time.Minute
 	// finalTimeout bounds the final agreement (or the adoption of the
 	// finished members' vector).
 	finalTimeout = 2 * time.Minute

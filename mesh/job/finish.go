@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -21,9 +22,13 @@ func (r *runner) finish(ctx context.Context, res *Result) error {
 	defer deadline.Stop()
 	tick := time.NewTicker(finishPollEvery)
 	defer tick.Stop()
+	hold := time.NewTimer(expectedHold)
+	defer hold.Stop()
+	holding := true
 wait:
 	for {
-		if r.othersTrained() {
+		missing := r.missingExpected()
+		if r.othersTrained() && (!holding || len(missing) == 0) {
 			break
 		}
 		select {
@@ -32,6 +37,11 @@ wait:
 		case <-deadline.C:
 			r.log.Warn("members still training after the wait; ending without them")
 			break wait
+		case <-hold.C:
+			if len(missing) > 0 {
+				r.log.Warn("members seen while training are still out of sight; agreeing without them", "missing", len(missing))
+			}
+			holding = false
 		case <-r.js.wake:
 		case <-tick.C:
 			r.publish(finishStatusEvery)
@@ -113,6 +123,25 @@ func (r *runner) finishedMembers() []peer.ID {
 		}
 	}
 	return done
+}
+
+// missingExpected lists the members seen while training that are neither
+// live now nor known to have finished or failed: across a network split,
+// agreeing without them would give each side its own final model.
+func (r *runner) missingExpected() []peer.ID {
+	live := r.m.members(r.spec.ID, false)
+	sts := r.m.memberStatuses(r.spec.ID)
+	var out []peer.ID
+	for p := range r.expected {
+		if p == r.m.node.ID() || slices.Contains(live, p) {
+			continue
+		}
+		if st := sts[p].State; st == StateDone || st == StateFailed {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // othersTrained reports whether every live member is past training.

@@ -37,9 +37,13 @@ type runner struct {
 	local   *data.Dataset
 	primary []shards.ID
 
-	st         Status
-	lastPub    time.Time
-	sentHave   int
+	st       Status
+	lastPub  time.Time
+	sentHave int
+	// expected holds every member seen while training: the final
+	// agreement waits a while for those out of sight (a network split)
+	// rather than agree without them.
+	expected   map[peer.ID]bool
 	stepsTotal int
 	nonFinite  int
 }
