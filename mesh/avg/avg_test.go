@@ -561,3 +561,42 @@ func TestDeadInitiator(t *testing.T) {
 		t.Fatalf("responder stuck after a dead initiator: %v", err)
 	}
 }
+
+// TestSilentPartnerDeadline: once an exchange has completed, a partner that
+// accepts and then goes silent (a network split: the connection stays up)
+// is given up on after the exchange deadline (exchangeTimeout), seconds,
+// not Config.Timeout.
+func TestSilentPartnerDeadline(t *testing.T) {
+	const n = 10_000
+	r := rand.New(rand.NewPCG(31, 32))
+	ps := newPeers(t, 2, func(int) []float32 { return randVec(r, n, 1) },
+		func(int) Config { return Config{Timeout: time.Minute, Attempts: 1} })
+	ctx := context.Background()
+	if _, err := ps.avgs[0].ExchangeWith(ctx, ps.ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	silent := newHosts(t, 1)[0]
+	ps.hosts[0].Peerstore().AddAddrs(silent.ID(), silent.Addrs(), time.Hour)
+	stop := make(chan struct{})
+	defer close(stop)
+	silent.SetStreamHandler(testProto, func(s network.Stream) {
+		if _, err := readHeader(s); err == nil {
+			_ = writeHeader(s, &header{Kind: kindAccept})
+		}
+		<-stop // then nothing more, the stream open
+	})
+	want := ps.avgs[0].exchangeTimeout()
+	if want >= time.Minute || want < minExchangeTimeout {
+		t.Fatalf("deadline after one quick exchange is %v", want)
+	}
+	start := time.Now()
+	_, err := ps.avgs[0].ExchangeWith(ctx, silent.ID())
+	took := time.Since(start)
+	if err == nil {
+		t.Fatal("exchange with a silent partner succeeded")
+	}
+	t.Logf("silent partner given up after %v (deadline %v): %v", took, want, err)
+	if took > want+5*time.Second {
+		t.Errorf("gave up after %v, want about %v", took, want)
+	}
+}
