@@ -91,7 +91,7 @@ const initiateProbability = 0.5
 
 // int8ConsensusTarget replaces ConsensusTarget for jobs that average in
 // int8 (see consensusTarget).
-const int8ConsensusTarget = 2e-2
+const int8ConsensusTarget = 3e-2
 
 // Cadences, timeouts and round caps of a running job.
 const (
