@@ -306,6 +306,13 @@ func (t *peerTable) leave(id peer.ID, boot int64, now time.Time) bool {
 	return true
 }
 
+// size is the number of peers listed.
+func (t *peerTable) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.peers)
+}
+
 func (t *peerTable) list() []PeerInfo {
 	t.mu.Lock()
 	out := make([]PeerInfo, 0, len(t.peers))

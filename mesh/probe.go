@@ -38,8 +38,11 @@ const minProbeTimeout = 500 * time.Millisecond
 
 // probeSilent starts a probe of each connected peer silent since before
 // now-suspectAfter that is not being probed already.
-func (n *Node) probeSilent(now time.Time, connected map[peer.ID]bool) {
-	for _, s := range n.table.suspects(now.Add(-n.cfg.suspectAfter()), connected) {
+// On a mesh larger than cadenceFrom, heartbeats are scale times as far
+// apart, and so is the silence that makes a peer suspect.
+func (n *Node) probeSilent(now time.Time, connected map[peer.ID]bool, scale float64) {
+	after := time.Duration(scale * float64(n.cfg.suspectAfter()))
+	for _, s := range n.table.suspects(now.Add(-after), connected) {
 		n.spawn(func() { n.probe(s.id, s.seen) })
 	}
 }

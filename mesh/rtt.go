@@ -17,6 +17,7 @@ func (n *Node) pingLoop() {
 	every := max(pingHeartbeats*n.cfg.HeartbeatInterval, minPingInterval)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var next int // where the round-robin over the listed peers goes on
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -24,7 +25,13 @@ func (n *Node) pingLoop() {
 		case <-t.C:
 		}
 		var wg sync.WaitGroup
-		for _, info := range n.table.list() {
+		peers := n.table.list()
+		// At most maxPingsPerRound peers a round, round-robin: a mesh of
+		// 100 would otherwise open 99 ping streams (and goroutines) per
+		// peer at once, 9,900 across a testnet.
+		k := min(len(peers), maxPingsPerRound)
+		for j := range k {
+			info := peers[(next+j)%len(peers)]
 			id, err := peer.Decode(info.ID)
 			if err != nil || n.h.Network().Connectedness(id) != network.Connected {
 				continue
@@ -40,5 +47,13 @@ func (n *Node) pingLoop() {
 			}()
 		}
 		wg.Wait()
+		if len(peers) > 0 {
+			next = (next + k) % len(peers)
+		}
 	}
 }
+
+// maxPingsPerRound bounds the RTT pings of one pingLoop round: with
+// pingHeartbeats 10, every peer of a mesh of up to 16 is measured each
+// 10 s, of 100 each minute.
+const maxPingsPerRound = 16

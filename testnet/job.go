@@ -34,6 +34,10 @@ type JobOptions struct {
 	// parameters: alternately scaled ×100 and NaN.
 	Poison int
 	Seed   uint64
+	// InitiateProbability, when set, replaces the job's
+	// avg.Config.InitiateProbability on every peer (1: initiate whenever
+	// no partner came in the period), to compare ways of pairing peers.
+	InitiateProbability float64
 	// PrivateData, for private-data jobs, names peer i's own data file.
 	PrivateData func(i int) string
 	Logger      *slog.Logger
@@ -62,6 +66,24 @@ type JobReport struct {
 	CommRatio        float64 `json:"comm_ratio"`
 	AveragingRounds  int     `json:"averaging_rounds"` // mean per peer, training phase
 	ConsensusRounds  int     `json:"consensus_rounds"` // max per peer
+	// AveragingPeriods is the mean per peer of the averaging periods of the
+	// whole job: training periods (every H local steps) plus consensus
+	// rounds, in each of which a peer takes part in about one exchange.
+	// BytesPerPeerPerPeriod is everything a peer sent over the job (the
+	// consensus phase and the final fetch included), divided by ParamBytes
+	// and by AveragingPeriods; BytesPerPeerPerTrainingPeriod divides by the
+	// training periods alone. AllReduceBytesPerPeriod is what a ring
+	// all-reduce, which computes the exact average, sends per peer and
+	// period: 2(n−1)/n model copies.
+	AveragingPeriods              float64 `json:"averaging_periods"`
+	TrainingPeriods               float64 `json:"training_periods"`
+	ConsensusRoundsMean           float64 `json:"consensus_rounds_mean"`
+	BytesPerPeerPerPeriod         float64 `json:"bytes_per_peer_per_period"`
+	BytesPerPeerPerTrainingPeriod float64 `json:"bytes_per_peer_per_training_period"`
+	AllReduceBytesPerPeriod       float64 `json:"allreduce_bytes_per_period"`
+	// ExchangesPerPeerPerPeriod counts the completed exchanges a peer took
+	// part in (either side), per averaging period: 1 at most by design.
+	ExchangesPerPeerPerPeriod float64 `json:"exchanges_per_peer_per_period"`
 	// ShardsLost counts shards no live peer but the submitter holds: the
 	// submitter keeps every shard it cut, so counting it would always
 	// give 0; this is what the job would lose if the submitter left.
@@ -103,11 +125,19 @@ func (opts JobOptions) jobConfig(i int, c *job.Config) {
 	if opts.PrivateData != nil {
 		c.PrivateData = func(job.Spec) string { return opts.PrivateData(i) }
 	}
+	prob := opts.InitiateProbability
+	setProb := func(c *avg.Config) {
+		if prob > 0 {
+			c.InitiateProbability = prob
+		}
+	}
+	c.Averaging = func(_ job.Spec, c *avg.Config) { setProb(c) }
 	if i < opts.Peers-opts.Poison {
 		return
 	}
 	var sends atomic.Int64 // per start: a restarted liar begins again
 	c.Averaging = func(_ job.Spec, c *avg.Config) {
+		setProb(c)
 		c.Tamper = func(out []float32) {
 			if sends.Add(1)%2 == 0 {
 				for j := range out {
@@ -205,7 +235,7 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 	}
 	var accs []float64
 	hashes := map[string]bool{}
-	var sent, trainSent, exchanges int64
+	var sent, trainSent, exchanges, allExchanges int64
 	for i, res := range results {
 		if res == nil {
 			continue
@@ -229,7 +259,10 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 		sent += res.BytesSent
 		trainSent += res.TrainBytesSent
 		exchanges += res.TrainExchanges
+		allExchanges += res.Exchanges
 		rep.AveragingRounds += res.Rounds
+		rep.TrainingPeriods += float64(res.Periods)
+		rep.ConsensusRoundsMean += float64(res.ConsensusRounds)
 		rep.ConsensusRounds = max(rep.ConsensusRounds, res.ConsensusRounds)
 		rep.ConsensusDistance = max(rep.ConsensusDistance, res.Distance)
 		rep.Rejected += res.Rejected
@@ -249,6 +282,16 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 	rep.ModelHashAgreement = len(hashes) == 1
 	rep.BytesSentPerPeer = sent / int64(len(accs))
 	rep.AveragingRounds /= len(accs)
+	rep.TrainingPeriods /= float64(len(accs))
+	rep.ConsensusRoundsMean /= float64(len(accs))
+	rep.AveragingPeriods = rep.TrainingPeriods + rep.ConsensusRoundsMean
+	if rep.ParamBytes > 0 && rep.TrainingPeriods > 0 {
+		copies := float64(rep.BytesSentPerPeer) / float64(rep.ParamBytes)
+		rep.BytesPerPeerPerPeriod = copies / rep.AveragingPeriods
+		rep.BytesPerPeerPerTrainingPeriod = copies / rep.TrainingPeriods
+		rep.ExchangesPerPeerPerPeriod = float64(allExchanges) / float64(len(accs)) / rep.AveragingPeriods
+	}
+	rep.AllReduceBytesPerPeriod = AllReduceCopies(opts.Peers)
 	if exchanges > 0 {
 		rep.BytesPerExchange = float64(trainSent) / float64(exchanges)
 		rep.CommRatio = rep.BytesPerExchange / float64(rep.ParamBytes)
@@ -271,6 +314,16 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 		rep.BaselineAccuracy, rep.FedAvgAccuracy = &base.Accuracy, &fed.Accuracy
 	}
 	return rep, nil
+}
+
+// AllReduceCopies is what one peer sends, in model copies, for one exact
+// average of n peers by ring all-reduce (reduce-scatter then all-gather,
+// each n−1 steps of 1/n of the model): 2(n−1)/n.
+func AllReduceCopies(n int) float64 {
+	if n < 2 {
+		return 0
+	}
+	return 2 * float64(n-1) / float64(n)
 }
 
 // churn kills and restarts round(Churn × Peers) peers one after another,

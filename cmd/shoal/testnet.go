@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -81,6 +82,9 @@ func runTestnet(cmd *cobra.Command, o *testnetOptions) error {
 	if err != nil {
 		return err
 	}
+	done := make(chan struct{})
+	defer close(done)
+	go exitAfterGrace(ctx, done, stderr)
 	if o.job.wanted() {
 		return runTestnetJob(ctx, o.peers, &o.job, o.asJSON, log, stdout, stderr)
 	}
@@ -131,6 +135,32 @@ func runTestnet(cmd *cobra.Command, o *testnetOptions) error {
 	fmt.Fprintln(stderr, "running until Ctrl-C")
 	<-ctx.Done()
 	return nil
+}
+
+// testnetShutdownGrace is how long `shoal testnet` may take to stop once
+// it is signalled. Closing a hundred in-process nodes normally takes a
+// second or two, but a node stuck in a busy libp2p call (a GossipSub
+// ListPeers behind a full validation queue was seen) would hold the
+// process for minutes: past the grace it exits anyway, as a signalled
+// process must.
+const testnetShutdownGrace = 10 * time.Second
+
+// exitAfterGrace exits the process testnetShutdownGrace after ctx ends,
+// unless done is closed first (the command returned).
+func exitAfterGrace(ctx context.Context, done <-chan struct{}, stderr io.Writer) {
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(testnetShutdownGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		fmt.Fprintf(stderr, "shoal: testnet still stopping %v after the signal; exiting now\n", testnetShutdownGrace)
+		os.Exit(1)
+	}
 }
 
 func writeTestnet(w io.Writer, out testnetOutput, asJSON bool) error {

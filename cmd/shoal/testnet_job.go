@@ -19,6 +19,7 @@ type testnetJobFlags struct {
 	baseline bool
 	churn    float64
 	poison   int
+	initProb float64
 }
 
 func (f *testnetJobFlags) register(fs *pflag.FlagSet) {
@@ -39,6 +40,7 @@ func (f *testnetJobFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.baseline, "baseline", false, "also train alone and with exact server averaging, for comparison")
 	fs.Float64Var(&f.churn, "churn", 0, "fraction of peers killed and restarted during the job")
 	fs.IntVar(&f.poison, "poison", 0, "peers that send corrupted parameters (×100 and NaN)")
+	fs.Float64Var(&f.initProb, "initiate-probability", 0, "a peer no partner averaged with in a period initiates with this probability (0: the job's ½; 1: always)")
 }
 
 func (f *testnetJobFlags) wanted() bool { return f.spec.Model != "" || f.spec.Data != "" }
@@ -56,13 +58,15 @@ func runTestnetJob(ctx context.Context, peers int, f *testnetJobFlags, asJSON bo
 	}
 	rep, err := testnet.RunJob(ctx, testnet.JobOptions{
 		Peers: peers, Spec: spec, Baseline: f.baseline, Churn: f.churn, Poison: f.poison,
-		Seed: f.spec.Seed, Logger: log,
+		Seed: f.spec.Seed, Logger: log, InitiateProbability: f.initProb,
 	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "job %s: %d peers, accuracy %.4f (min %.4f, max %.4f), models agree: %v, %d rounds, %.1f s\n",
 		rep.Job, rep.Peers, rep.AccuracyMean, rep.AccuracyMin, rep.AccuracyMax, rep.ModelHashAgreement, rep.AveragingRounds, rep.Seconds)
+	fmt.Fprintf(stderr, "sent per peer: %.3f model copies per averaging period (%.1f periods, %.1f of them consensus rounds; %.3f per training period); ring all-reduce: %.3f\n",
+		rep.BytesPerPeerPerPeriod, rep.AveragingPeriods, rep.ConsensusRoundsMean, rep.BytesPerPeerPerTrainingPeriod, rep.AllReduceBytesPerPeriod)
 	if rep.BaselineAccuracy != nil {
 		fmt.Fprintf(stderr, "alone: %.4f, server averaging (FedAvg): %.4f\n", *rep.BaselineAccuracy, *rep.FedAvgAccuracy)
 	}

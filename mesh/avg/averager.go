@@ -54,6 +54,15 @@ type Averager struct {
 	final    []float32     // set once frozen
 	finalSum [32]byte
 
+	// One exchange per period (see Round): servedInPeriod is set when a
+	// partner's exchange completed since the last period boundary,
+	// initiatedInPeriod when this peer's own one did; either makes serve
+	// refuse further partners until the next boundary. lastServed
+	// describes the served exchange, for Round to return.
+	paced                             bool // Round was called: one exchange per period
+	servedInPeriod, initiatedInPeriod bool
+	lastServed                        ExchangeStats
+
 	outerStart, outerMom []float32
 }
 

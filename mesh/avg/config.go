@@ -16,6 +16,12 @@ const (
 	// model twice over one stream, and a partner that has not finished by
 	// then is given up on, with params untouched.
 	defaultTimeout = 30 * time.Second
+	// minExchangeTimeout and exchTimeoutFactor set the deadline of an
+	// exchange once one has completed (exchangeTimeout): 20 typical
+	// exchanges leave room for a partner busy with another and for a GC
+	// pause; 2 s for a loaded machine whose exchanges take milliseconds.
+	minExchangeTimeout = 2 * time.Second
+	exchTimeoutFactor  = 20
 	// firstHeaderTimeout bounds reading the first header of an incoming
 	// stream, before its job (and so the job's Timeout) is known, so a
 	// caller that says nothing cannot hold a stream open for ever.
@@ -123,10 +129,14 @@ func ParseRobust(s string) (Robust, error) {
 // Config tunes one Averager. The zero value is usable: f32, no clipping,
 // 30 s deadlines, no outer step.
 type Config struct {
-	Encoding Encoding      // what this peer sends when it initiates; replies mirror the initiator
-	Robust   Robust        // RobustClip enables ClippedGossip
-	Timeout  time.Duration // deadline of one exchange or fetch (default 30 s)
-	Attempts int           // partners tried by Round when one is busy/unreachable/rejected (default 8)
+	Encoding Encoding // what this peer sends when it initiates; replies mirror the initiator
+	// ConsensusEncoding is what it sends in the consensus phase (default
+	// f32): compression noise keeps peers apart by about its own size, so
+	// a compressed consensus stops at a larger distance.
+	ConsensusEncoding Encoding
+	Robust            Robust        // RobustClip enables ClippedGossip
+	Timeout           time.Duration // deadline of one exchange or fetch (default 30 s)
+	Attempts          int           // partners tried by Round when one is busy/unreachable/rejected (default 8)
 
 	MinReputation  float64 // below it a peer is not chosen and its pushes are refused (default 0.2)
 	ClipMultiplier float64 // clip radius = this × median of recent difference norms (default 3)
@@ -139,6 +149,11 @@ type Config struct {
 
 	Seed uint64 // partner choice
 
+	// InitiateProbability, when in (0, 1), makes Round initiate with this
+	// probability when no partner averaged with this peer in the period;
+	// 0 (the default) initiates always then. See Round.
+	InitiateProbability float64
+
 	// Tamper corrupts a copy of what this peer sends (never its own params).
 	// Only for tests and `testnet --poison`.
 	Tamper func(out []float32)
@@ -150,6 +165,9 @@ type Config struct {
 func (c *Config) fill() {
 	if c.Encoding == 0 {
 		c.Encoding = EncF32
+	}
+	if c.ConsensusEncoding == 0 {
+		c.ConsensusEncoding = EncF32
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = defaultTimeout

@@ -12,17 +12,19 @@ import (
 // Consensus runs equal-weight rounds with peers from candidates() until this
 // peer's distance estimate (ExchangeStats.Distance) stays below target with
 // ConsensusPatience distinct partners in a row, or a partner says the job is final, or
-// maxRounds rounds ran. Failed rounds are counted and skipped. It returns the
-// rounds run; the error is non-nil when ctx ended or maxRounds ran out
+// maxRounds rounds ran. Failed rounds (no partner free) count towards
+// maxRounds and are skipped. It returns the rounds that averaged with a
+// partner (each is one averaging period of this peer, see Round); the error is non-nil when ctx ended or maxRounds ran out
 // without reaching the target. Params stay averaged with peers; call
 // Finalize next for bit-identical vectors.
 func (a *Averager) Consensus(ctx context.Context, candidates func() []peer.ID, target float64, maxRounds int) (int, error) {
 	a.SetConsensus(true)
 	below := map[peer.ID]bool{}
 	last := math.Inf(1)
-	for r := 1; r <= maxRounds; r++ {
+	r := 0 // rounds with an exchange
+	for tries := 1; tries <= maxRounds; tries++ {
 		if a.frozen() {
-			return r - 1, nil
+			return r, nil
 		}
 		cands := candidates()
 		st, err := a.Round(ctx, cands)
@@ -35,6 +37,7 @@ func (a *Averager) Consensus(ctx context.Context, candidates func() []peer.ID, t
 		if err != nil {
 			continue
 		}
+		r++
 		last = st.Distance
 		if st.Distance < target {
 			// Distinct partners: meeting the peer we just averaged with
@@ -55,5 +58,5 @@ func (a *Averager) Consensus(ctx context.Context, candidates func() []peer.ID, t
 			clear(below)
 		}
 	}
-	return maxRounds, fmt.Errorf("avg: no consensus after %d rounds (last distance estimate %.3g, target %.3g)", maxRounds, last, target)
+	return r, fmt.Errorf("avg: no consensus after %d rounds (last distance estimate %.3g, target %.3g)", maxRounds, last, target)
 }

@@ -19,6 +19,12 @@ var (
 	ErrNoPartner    = errors.New("avg: no eligible partner")
 	ErrClosed       = errors.New("avg: averager closed")
 	ErrUnreachable  = errors.New("avg: partner unreachable")
+	// ErrPassive: Round drew not to initiate this period
+	// (Config.InitiateProbability) and no partner came.
+	ErrPassive = errors.New("avg: passive this period")
+	// errPeriodDone: a partner averaged with this peer while Round waited
+	// to initiate.
+	errPeriodDone = errors.New("avg: averaged with a partner meanwhile")
 )
 
 // refusedError is a refusal received from a partner.

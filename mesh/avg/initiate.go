@@ -13,7 +13,7 @@ import (
 // ExchangeWith runs one push-pull exchange with p. On success both peers
 // hold the weighted average; on any error params are untouched.
 func (a *Averager) ExchangeWith(ctx context.Context, p peer.ID) (ExchangeStats, error) {
-	cs, err := a.exchange(ctx, p)
+	cs, err := a.exchange(ctx, p, false)
 	if err != nil {
 		a.smu.Lock()
 		a.totals.Failed++
@@ -24,7 +24,9 @@ func (a *Averager) ExchangeWith(ctx context.Context, p peer.ID) (ExchangeStats, 
 
 // exchange is the initiator's side of one exchange (push, payload, reply,
 // commit, done: see doc.go); Round and ExchangeWith count its failures.
-func (a *Averager) exchange(ctx context.Context, p peer.ID) (st ExchangeStats, err error) {
+// With paced (Round), a success marks the period's exchange done before
+// the exchange slot is released, so no partner slips in between.
+func (a *Averager) exchange(ctx context.Context, p peer.ID, paced bool) (st ExchangeStats, err error) {
 	start := time.Now()
 	st.Partner = p
 	if p == a.self {
@@ -36,18 +38,23 @@ func (a *Averager) exchange(ctx context.Context, p peer.ID) (st ExchangeStats, e
 	if a.frozen() {
 		return st, ErrFrozen
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, a.exchangeTimeout())
 	defer cancel()
 	if err := a.acquire(ctx); err != nil {
 		return st, err
 	}
 	defer a.release()
+	if paced && a.periodDone() {
+		// A partner averaged with us while we waited for the slot: that
+		// was this period's exchange (Round picks it up).
+		return st, errPeriodDone
+	}
 
-	// The consensus phase always sends f32: compression noise would keep
-	// the peers apart by about its own size (int8: a few 1e-3, relative).
+	// The consensus phase sends ConsensusEncoding (f32 by default):
+	// compression noise keeps the peers apart by about its own size.
 	enc, chunk := a.cfg.Encoding, DefaultChunk
 	if a.consensus.Load() {
-		enc = EncF32
+		enc = a.cfg.ConsensusEncoding
 	}
 	ver, w, payload, err := a.prepare(enc, chunk)
 	if err != nil {
@@ -133,7 +140,26 @@ func (a *Averager) exchange(ctx context.Context, p peer.ID) (st ExchangeStats, e
 	a.smu.Lock()
 	a.totals.Exchanges++
 	a.totals.LastDistance = dist
+	if paced {
+		a.initiatedInPeriod = true
+	}
 	a.exchTime = ((exchTimeSmoothing-1)*a.exchTime + st.Duration) / exchTimeSmoothing
 	a.smu.Unlock()
 	return st, nil
+}
+
+// exchangeTimeout is the deadline of one exchange: Config.Timeout until
+// one has completed, then exchTimeoutFactor times the typical exchange's
+// duration, within [minExchangeTimeout, Config.Timeout]. A partner cut off
+// mid-exchange (a network split: its connection stays up, silent) then
+// costs this peer a fraction of a period, not the whole Timeout, and the
+// trainer goes on with the peers it can reach.
+func (a *Averager) exchangeTimeout() time.Duration {
+	a.smu.Lock()
+	t := a.exchTime
+	a.smu.Unlock()
+	if t <= 0 {
+		return a.cfg.Timeout
+	}
+	return min(a.cfg.Timeout, max(minExchangeTimeout, exchTimeoutFactor*t))
 }

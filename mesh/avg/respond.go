@@ -31,7 +31,7 @@ func (a *Averager) serve(cs *countingStream, push *header) {
 	// lower. Waits then go from lower to higher ids, so waiting initiators
 	// never form a cycle; the other direction is refused at once and the
 	// initiator tries another partner.
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), a.exchangeTimeout())
 	defer cancel()
 	if p < a.self {
 		if err := a.acquire(ctx); err != nil {
@@ -49,6 +49,10 @@ func (a *Averager) serve(cs *countingStream, push *header) {
 	defer a.release()
 	if a.frozen() {
 		refuse(cs, stFrozen, "")
+		return
+	}
+	if a.periodDone() {
+		refuse(cs, stBusy, "averaged this period")
 		return
 	}
 	stop := context.AfterFunc(ctx, func() { _ = cs.Reset() })
@@ -99,6 +103,10 @@ func (a *Averager) serve(cs *countingStream, push *header) {
 	a.smu.Lock()
 	a.totals.Served++
 	a.totals.LastDistance = dist
+	if a.paced {
+		a.servedInPeriod = true
+		a.lastServed = ExchangeStats{Partner: p, Round: push.Round, BytesSent: cs.sent, BytesRecv: cs.recv, Distance: dist}
+	}
 	a.smu.Unlock()
 	_ = writeHeader(cs, &header{Kind: kindDone})
 }

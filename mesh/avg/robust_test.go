@@ -49,7 +49,8 @@ func damage(ps *peerSet, liar int, base []float32) (worst float64, nonFinite boo
 }
 
 func TestPoisonedPartner(t *testing.T) {
-	const peers, n, rounds, liar = 5, 20_000, 10, 2
+	// 20 paced rounds: one exchange per peer each, as many as 10 unpaced ones.
+	const peers, n, rounds, liar = 5, 20_000, 20, 2
 	for _, c := range []struct {
 		name   string
 		robust Robust
@@ -116,7 +117,8 @@ func scale100(v []float32) {
 // meeting but does not stop a persistent subtle liar. Measured over runs:
 // damage without clipping 1.7–2.0, with clipping 0.13–0.16.
 func TestSubtleLiar(t *testing.T) {
-	const peers, n, rounds, liar = 5, 20_000, 10, 2
+	// 20 paced rounds: one exchange per peer each, as many as 10 unpaced ones.
+	const peers, n, rounds, liar = 5, 20_000, 20, 2
 	var dmg [2]float64
 	for k, robust := range []Robust{RobustNone, RobustClip} {
 		base, vec := honestStart(22, n)

@@ -57,6 +57,9 @@ func (s *Service) Join(jobID string, params []float32, cfg Config) (*Averager, e
 	if cfg.Encoding != 0 && !cfg.Encoding.valid() {
 		return nil, fmt.Errorf("avg: unknown encoding %d", cfg.Encoding)
 	}
+	if cfg.ConsensusEncoding != 0 && !cfg.ConsensusEncoding.valid() {
+		return nil, fmt.Errorf("avg: unknown consensus encoding %d", cfg.ConsensusEncoding)
+	}
 	cfg.fill()
 	n := len(params)
 	a := &Averager{
@@ -105,11 +108,12 @@ func (s *Service) handle(str network.Stream) {
 		refuse(cs, stUnknownJob, h.Job)
 		return
 	}
-	_ = str.SetDeadline(time.Now().Add(a.cfg.Timeout))
 	switch h.Kind {
 	case kindPush:
+		_ = str.SetDeadline(time.Now().Add(a.exchangeTimeout()))
 		a.serve(cs, &h)
 	case kindFetch:
+		_ = str.SetDeadline(time.Now().Add(a.cfg.Timeout))
 		a.serveFinal(cs)
 	default:
 		refuse(cs, stProtocol, "expected push or fetch, got "+h.Kind.String())

@@ -9,9 +9,14 @@ type Result struct {
 	ParamsHash string `json:"params_hash"` // SHA-256 of the final parameter vector
 	ModelBytes int64  `json:"model_bytes"`
 	Steps      int    `json:"steps"`
-	// Rounds counts the averaging rounds this peer started and completed
-	// while training; ConsensusRounds those of the consensus phase.
-	Rounds          int     `json:"averaging_rounds"`
+	// Rounds counts the training periods in which this peer averaged with a
+	// partner (it started the exchange or answered one); ConsensusRounds
+	// the same for the consensus phase, where each round is a period.
+	Rounds int `json:"averaging_rounds"`
+	// Periods counts the averaging periods of the training phase (every H
+	// local steps with a partner in sight), whether or not this peer's
+	// exchange of the period worked.
+	Periods         int     `json:"averaging_periods"`
 	ConsensusRounds int     `json:"consensus_rounds"`
 	Exchanges       int64   `json:"exchanges"` // completed, started by either side
 	Rejected        int64   `json:"rejected"`

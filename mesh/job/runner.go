@@ -37,9 +37,13 @@ type runner struct {
 	local   *data.Dataset
 	primary []shards.ID
 
-	st         Status
-	lastPub    time.Time
-	sentHave   int
+	st       Status
+	lastPub  time.Time
+	sentHave int
+	// expected holds every member seen while training: the final
+	// agreement waits a while for those out of sight (a network split)
+	// rather than agree without them.
+	expected   map[peer.ID]bool
 	stepsTotal int
 	nonFinite  int
 }
@@ -99,6 +103,11 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	model.SetSeed(r.seed())
 	cfg := avg.Config{Seed: r.seed(), OuterLR: r.spec.OuterLR}
 	cfg.Encoding, _ = avg.ParseEncoding(r.spec.Compress)
+	// The consensus phase sends what training sends: f32 there would cost
+	// more than the whole compressed training (one copy per round, against
+	// a quarter with int8); consensusTarget allows for the noise.
+	cfg.ConsensusEncoding = cfg.Encoding
+	cfg.InitiateProbability = initiateProbability
 	cfg.Robust, _ = avg.ParseRobust(r.spec.Robust)
 	if r.m.cfg.Averaging != nil {
 		r.m.cfg.Averaging(r.spec, &cfg)

@@ -23,6 +23,12 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 	for outer := 1; step < r.stepsTotal; outer++ {
 		if now := r.m.members(r.spec.ID, true); r.local == nil || !slices.Equal(now, members) {
 			members = now
+			if r.expected == nil {
+				r.expected = map[peer.ID]bool{}
+			}
+			for _, p := range now {
+				r.expected[p] = true
+			}
 			if !r.spec.Private {
 				if err := r.refresh(ctx, members); err != nil {
 					return err
@@ -66,6 +72,7 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 		}
 		r.st.Step, r.st.Epoch = step, min(r.spec.Epochs, step/stepsPerEpoch+1)
 		if others := without(members, r.m.node.ID()); len(others) > 0 {
+			res.Periods++
 			if _, err := r.av.Round(ctx, others); err != nil {
 				r.log.Debug("averaging round failed", "err", err)
 			} else {
