@@ -7,3 +7,5 @@ import "os"
 func available() []kernelSet { return []kernelSet{goKernels} }
 
 var impl = choose(os.Getenv("SHOAL_QGEMM"))
+
+func asmTile(kernelKind, *tile) { panic("qgemm: no assembly kernels here") }
