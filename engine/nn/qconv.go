@@ -15,14 +15,22 @@ import (
 // in HWC, and a dense layer after flatten has its kernel rows permuted to
 // HWC order when the model is built (see quantBuild), so the float CHW
 // order is never rebuilt on the way.
+//
+// A max pool right after the conv is done by the conv itself (pool set),
+// image by image while the conv's output is still in cache: a batch of
+// 64 MNIST images has a 3 MB first feature map, which a separate pool
+// layer would write out and read back.
 type qconv struct {
 	c, h, w, f, k, stride, pad, ho, wo int
 	act                                actKind
 	inHWC                              bool // input layout: HWC from a qconv/qmaxpool, else CHW
+	gray                               bool // one channel: taps are 4 pixels of a kernel row (see newQConv)
 	cp, hp, wp                         int  // channels rounded up to 4, padded height and width
+	px                                 int  // bytes per pixel in the image: 1 (gray) or cp
 	wq                                 *qgemm.Weights
 	offs                               []int // byte offset of each tap in the image
 	max                                float32
+	pool                               *pool2d // fused max pool, or nil
 
 	img     []uint8 // one sample's padded image; the border stays the code of 0
 	imgFill uint8   // the code the border was filled with
@@ -31,6 +39,9 @@ type qconv struct {
 	tmp     []float32
 	y       []float32
 }
+
+// pool2d is a max pool's geometry: its window, step and output size.
+type pool2d struct{ pool, stride, ho, wo int }
 
 func (l *qconv) kind() string          { return "conv2d" }
 func (l *qconv) params() []paramDef    { return nil }
@@ -41,38 +52,78 @@ func (l *qconv) backward(*batchCtx, []float32, []float32, bool) []float32 {
 
 // newQConv packs the int8 kernel [F, C, K, K] as a (K·K·Cp)×F matrix whose
 // row (ky·K+kx)·Cp + ch matches the image's byte order for that tap.
-func newQConv(l *conv2d, inHWC bool, wq []int8, scale, bias []float32) (*qconv, error) {
+//
+// With one input channel (gray) that layout would pad every pixel to four
+// bytes, three of them multiplied by zero weights. Instead the image has
+// one byte per pixel and a tap is four neighbouring pixels of a kernel row:
+// K·⌈K/4⌉ taps (3 instead of 9 quads for a 3×3 kernel), the kernel's
+// columns kx ≥ K zero. The int32 sums are the same, only summed in
+// another order, so the results are bit for bit those of the plain layout.
+func newQConv(l *conv2d, inHWC, gray bool, wq []int8, scale, bias []float32) (*qconv, error) {
 	q := &qconv{c: l.c, h: l.h, w: l.w, f: l.f, k: l.k, stride: l.stride, pad: l.pad, ho: l.ho, wo: l.wo, act: l.act, inHWC: inHWC}
+	q.gray = gray && q.c == 1
 	q.cp = (q.c + 3) &^ 3
 	q.hp, q.wp = q.h+2*q.pad, q.w+2*q.pad
 	kk := q.k * q.k
-	mat := make([]int8, kk*q.cp*q.f)
-	for f := 0; f < q.f; f++ {
-		for ch := 0; ch < q.c; ch++ {
-			for t := 0; t < kk; t++ {
-				mat[(t*q.cp+ch)*q.f+f] = wq[(f*q.c+ch)*kk+t]
+	var mat []int8
+	rows := 0
+	if q.gray {
+		kq := (q.k + 3) / 4
+		rows = q.k * kq * 4
+		mat = make([]int8, rows*q.f)
+		for f := 0; f < q.f; f++ {
+			for ky := 0; ky < q.k; ky++ {
+				for kx := 0; kx < q.k; kx++ {
+					mat[((ky*kq+kx/4)*4+kx%4)*q.f+f] = wq[f*kk+ky*q.k+kx]
+				}
+			}
+		}
+		q.px = 1
+		for ky := 0; ky < q.k; ky++ {
+			for j := 0; j < kq; j++ {
+				q.offs = append(q.offs, ky*q.wp+4*j)
+			}
+		}
+	} else {
+		rows = kk * q.cp
+		mat = make([]int8, rows*q.f)
+		for f := 0; f < q.f; f++ {
+			for ch := 0; ch < q.c; ch++ {
+				for t := 0; t < kk; t++ {
+					mat[(t*q.cp+ch)*q.f+f] = wq[(f*q.c+ch)*kk+t]
+				}
+			}
+		}
+		q.px = q.cp
+		for ky := 0; ky < q.k; ky++ {
+			for kx := 0; kx < q.k; kx++ {
+				q.offs = append(q.offs, (ky*q.wp+kx)*q.cp)
 			}
 		}
 	}
-	w, err := qgemm.Pack(kk*q.cp, q.f, mat, q.f, 1, scale, bias)
+	w, err := qgemm.Pack(rows, q.f, mat, q.f, 1, scale, bias)
 	if err != nil {
 		return nil, err
 	}
 	q.wq = w
-	for ky := 0; ky < q.k; ky++ {
-		for kx := 0; kx < q.k; kx++ {
-			q.offs = append(q.offs, (ky*q.wp+kx)*q.cp)
-		}
-	}
 	return q, nil
+}
+
+// outSize is one sample's output: the pool's when one is fused.
+func (l *qconv) outSize() int {
+	if l.pool != nil {
+		return l.pool.ho * l.pool.wo * l.f
+	}
+	return l.ho * l.wo * l.f
 }
 
 func (l *qconv) forward(c *batchCtx, x []float32) []float32 {
 	n := c.n
 	chw := l.c * l.h * l.w
-	out := l.ho * l.wo * l.f
+	out := l.outSize()
 	l.y = grow(l.y, n*out)
-	size := l.hp * l.wp * l.cp
+	// A gray tap reads up to 3 bytes past the last pixel (zero weights).
+	size := l.hp*l.wp*l.px + 4
 	sh := uint8(qgemm.Shift())
 	if len(l.img) != size || l.imgFill != sh {
 		l.img = make([]uint8, size)
@@ -88,13 +139,17 @@ func (l *qconv) forward(c *batchCtx, x []float32) []float32 {
 	// Stride 1: one product per sample over every pixel of the padded
 	// width (pixel p = oy·Wp + ox); the Wp−Wo pixels past each row's end
 	// are computed and dropped, which costs less than a call per row.
-	rows := (l.ho-1)*l.wp + l.wo
-	if l.stride == 1 {
-		l.tmp = grow(l.tmp, rows*l.f)
-		l.as = grow(l.as, rows)
-	} else {
-		l.as = grow(l.as, l.wo)
+	// The products go to tmp, rows of ldt pixels, except for a strided
+	// conv without a pool, which writes its output in place.
+	rows, ldt := (l.ho-1)*l.wp+l.wo, l.wp
+	if l.stride != 1 {
+		rows, ldt = l.ho*l.wo, l.wo
 	}
+	direct := l.stride != 1 && l.pool == nil
+	if !direct {
+		l.tmp = grow(l.tmp, rows*l.f)
+	}
+	l.as = grow(l.as, max(rows, l.wo))
 	for i := 0; i < n; i++ {
 		xi := x[i*chw : (i+1)*chw]
 		m := l.max
@@ -104,27 +159,37 @@ func (l *qconv) forward(c *batchCtx, x []float32) []float32 {
 		s, inv := qgemm.RowScale(m)
 		l.fillImage(xi, inv)
 		yi := l.y[i*out : (i+1)*out]
-		if l.stride == 1 {
-			as := l.as[:rows]
-			for r := range as {
-				as[r] = s
-			}
-			qgemm.GemmTaps(rows, l.img, l.cp, l.offs, as, l.wq, l.tmp, l.f, f)
-			for oy := 0; oy < l.ho; oy++ {
-				copy(yi[oy*l.wo*l.f:(oy+1)*l.wo*l.f], l.tmp[oy*l.wp*l.f:])
-			}
-			continue
+		dst := l.tmp
+		if direct {
+			dst = yi
 		}
-		as := l.as[:l.wo]
+		as := l.as
 		for r := range as {
 			as[r] = s
 		}
+		if l.stride == 1 {
+			qgemm.GemmTaps(rows, l.img, l.px, l.offs, as, l.wq, dst, l.f, f)
+		} else {
+			for oy := 0; oy < l.ho; oy++ {
+				base := oy * l.stride * l.wp * l.px
+				qgemm.GemmTaps(l.wo, l.img[base:], l.stride*l.px, l.offs, as, l.wq, dst[oy*l.wo*l.f:], l.f, f)
+			}
+		}
+		if direct {
+			continue
+		}
+		if l.act != actReLU && l.act != actLinear {
+			applyAct(l.act, dst[:rows*l.f], l.f)
+		}
+		if p := l.pool; p != nil {
+			qgemm.MaxPoolHWC(yi, dst, ldt*l.f, l.f, p.pool, p.stride, p.ho, p.wo)
+			continue
+		}
 		for oy := 0; oy < l.ho; oy++ {
-			base := oy * l.stride * l.wp * l.cp
-			qgemm.GemmTaps(l.wo, l.img[base:], l.stride*l.cp, l.offs, as, l.wq, yi[oy*l.wo*l.f:], l.f, f)
+			copy(yi[oy*l.wo*l.f:(oy+1)*l.wo*l.f], dst[oy*ldt*l.f:])
 		}
 	}
-	if l.act != actReLU && l.act != actLinear {
+	if direct && l.act != actReLU && l.act != actLinear {
 		applyAct(l.act, l.y, l.f)
 	}
 	return l.y
@@ -132,10 +197,13 @@ func (l *qconv) forward(c *batchCtx, x []float32) []float32 {
 
 // fillImage writes the codes of one sample into the padded image.
 func (l *qconv) fillImage(xi []float32, inv float32) {
-	if l.inHWC && l.cp == l.c {
+	if l.gray || (l.inHWC && l.cp == l.c) {
+		// Rows of the image are contiguous codes (one channel, or HWC
+		// with channels a multiple of 4).
+		rl := l.w * l.c
 		for y := 0; y < l.h; y++ {
-			dst := l.img[((y+l.pad)*l.wp+l.pad)*l.cp:]
-			qgemm.QuantizeTo(dst[:l.w*l.c], xi[y*l.w*l.c:(y+1)*l.w*l.c], inv)
+			dst := l.img[((y+l.pad)*l.wp+l.pad)*l.px:]
+			qgemm.QuantizeTo(dst[:rl], xi[y*rl:(y+1)*rl], inv)
 		}
 		return
 	}
@@ -181,65 +249,10 @@ func (l *hwcPool) backward(*batchCtx, []float32, []float32, bool) []float32 {
 func (l *hwcPool) forward(c *batchCtx, x []float32) []float32 {
 	in, out := l.h*l.w*l.c, l.ho*l.wo*l.c
 	l.y = grow(l.y, c.n*out)
-	if l.pool == 2 && l.stride == 2 {
-		l.forward2(x, c.n)
-		return l.y
-	}
 	for i := 0; i < c.n; i++ {
-		xi := x[i*in : (i+1)*in]
-		for oy := 0; oy < l.ho; oy++ {
-			for ox := 0; ox < l.wo; ox++ {
-				dst := l.y[i*out+(oy*l.wo+ox)*l.c:][:l.c]
-				first := true
-				for ky := 0; ky < l.pool; ky++ {
-					for kx := 0; kx < l.pool; kx++ {
-						src := xi[((oy*l.stride+ky)*l.w+ox*l.stride+kx)*l.c:][:l.c]
-						if first {
-							copy(dst, src)
-							first = false
-							continue
-						}
-						for ch, v := range src {
-							dst[ch] = max(dst[ch], v)
-						}
-					}
-				}
-			}
-		}
+		qgemm.MaxPoolHWC(l.y[i*out:(i+1)*out], x[i*in:(i+1)*in], l.w*l.c, l.c, l.pool, l.stride, l.ho, l.wo)
 	}
 	return l.y
-}
-
-// forward2 is the common 2×2, stride 2 pool: four rows of C floats per
-// output pixel, compared with plain ifs (Go's max branches on NaN and
-// signed zeros, which cost half of an int8 cnn pass when this loop used it).
-func (l *hwcPool) forward2(x []float32, n int) {
-	in, out, c := l.h*l.w*l.c, l.ho*l.wo*l.c, l.c
-	rowIn := l.w * c
-	for i := 0; i < n; i++ {
-		xi := x[i*in : (i+1)*in]
-		for oy := 0; oy < l.ho; oy++ {
-			for ox := 0; ox < l.wo; ox++ {
-				p := (2*oy*l.w + 2*ox) * c
-				a, b := xi[p:p+c], xi[p+c:p+2*c]
-				d, e := xi[p+rowIn:p+rowIn+c], xi[p+rowIn+c:p+rowIn+2*c]
-				dst := l.y[i*out+(oy*l.wo+ox)*c:][:c]
-				b, d, e = b[:len(a)], d[:len(a)], e[:len(a)]
-				for ch, v := range a {
-					if w := b[ch]; w > v {
-						v = w
-					}
-					if w := d[ch]; w > v {
-						v = w
-					}
-					if w := e[ch]; w > v {
-						v = w
-					}
-					dst[ch] = v
-				}
-			}
-		}
-	}
 }
 
 // toCHW turns channels-last activations back into the engine's CHW order,

@@ -91,13 +91,18 @@ func BuildQuantized(s Spec, f32 []Tensor, i8 []Int8Tensor, o QuantizeOptions) (*
 			if b.err != nil {
 				return nil, b.err
 			}
-			qc, err := newQConv(fl, hwc, q, sc, bias)
+			qc, err := newQConv(fl, hwc, quantFuse, q, sc, bias)
 			if err != nil {
 				return nil, fmt.Errorf("nn: layer %d (conv2d): %w", i, err)
 			}
 			qc.max = static
 			l, hwc, shape = qc, true, []int{fl.f, fl.ho, fl.wo}
 		case *maxpool:
+			if prev, ok := lastLayer(m.layers).(*qconv); ok && hwc && quantFuse && prev.pool == nil && prev.act != actSoftmax {
+				prev.pool = &pool2d{pool: fl.pool, stride: fl.stride, ho: fl.ho, wo: fl.wo}
+				shape = []int{fl.c, fl.ho, fl.wo}
+				continue
+			}
 			if hwc {
 				l = &hwcPool{c: fl.c, h: fl.h, w: fl.w, pool: fl.pool, stride: fl.stride, ho: fl.ho, wo: fl.wo}
 			} else {
@@ -179,6 +184,18 @@ func BuildQuantized(s Spec, f32 []Tensor, i8 []Int8Tensor, o QuantizeOptions) (*
 	m.inputs = make([][]float32, len(m.layers))
 	m.ctx.rng = rand.New(rand.NewPCG(0, 0xd50f))
 	return m, nil
+}
+
+// quantFuse lets BuildQuantized fuse a max pool into the conv before it
+// and pack one-channel convolutions by kernel rows (see newQConv). Both
+// give the same bits as the plain layers; tests turn it off to check that.
+var quantFuse = true
+
+func lastLayer(ls []layer) layer {
+	if len(ls) == 0 {
+		return nil
+	}
+	return ls[len(ls)-1]
 }
 
 // hwcPerm maps each position of a flattened HWC [c, h, w] activation to

@@ -14,13 +14,11 @@ import "math"
 // looked for: activations of a model with finite weights and inputs are
 // finite.
 func MaxAbs(x []float32) float32 {
-	var m float32
-	n16 := 0
-	if useAsmActs && len(x) >= 16 {
-		n16 = len(x) &^ 15
-		m = maxAbs512(&x[0], n16)
+	if useAsmActs && len(x) > 0 {
+		return maxAbs512(&x[0], len(x))
 	}
-	for _, v := range x[n16:] {
+	var m float32
+	for _, v := range x {
 		m = max(m, math.Float32frombits(math.Float32bits(v)&0x7fffffff))
 	}
 	return m
@@ -40,13 +38,12 @@ func RowScale(m float32) (scale, inv float32) {
 // QuantizeTo writes the codes of x under inv (from RowScale) into dst.
 func QuantizeTo(dst []uint8, x []float32, inv float32) {
 	dst = dst[:len(x)]
-	n16 := 0
 	lv, sh := Levels(), Shift()
-	if useAsmActs && len(x) >= 16 {
-		n16 = len(x) &^ 15
-		quant512(&dst[0], &x[0], n16, inv, sh, lv)
+	if useAsmActs && len(x) > 0 {
+		quant512(&dst[0], &x[0], len(x), inv, sh, lv)
+		return
 	}
-	for i := n16; i < len(x); i++ {
+	for i := range x {
 		dst[i] = code(x[i], inv, lv, sh)
 	}
 }

@@ -23,8 +23,17 @@ func TestActsAsmMatchGo(t *testing.T) {
 			x[r.IntN(n)] = 0.5 / (float32(r.IntN(3)) + 1) // a tie for round-to-even
 		}
 		_, inv := RowScale(MaxAbs(x))
-		got := make([]uint8, n)
+		buf := make([]uint8, n+16)
+		for i := range buf {
+			buf[i] = 0xa5
+		}
+		got := buf[:n]
 		QuantizeTo(got, x, inv)
+		for i, b := range buf[n:] {
+			if b != 0xa5 {
+				t.Fatalf("n=%d: byte %d past the codes was written", n, i)
+			}
+		}
 		gm := MaxAbs(x)
 		useAsmActs = false
 		want := make([]uint8, n)
@@ -93,4 +102,64 @@ func FuzzQuantizeTo(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMaxPoolHWC checks the pool against a direct reading of its
+// definition, and the AVX-512 row loop against the Go one bit for bit
+// (signed zeros and ties included), on odd shapes and row strides.
+func TestMaxPoolHWC(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	vals := []float32{0, float32(math.Copysign(0, -1)), 1, -1, 0.5}
+	for trial := 0; trial < 300; trial++ {
+		c := []int{1, 3, 16, 32, 48}[r.IntN(5)]
+		pool, stride := 2, 2
+		if trial%5 == 4 {
+			pool, stride = 1+r.IntN(3), 1+r.IntN(3)
+		}
+		ho, wo := 1+r.IntN(7), 1+r.IntN(7)
+		h, w := (ho-1)*stride+pool, (wo-1)*stride+pool
+		ld := (w + r.IntN(3)) * c
+		src := make([]float32, (h-1)*ld+w*c)
+		for i := range src {
+			if r.IntN(3) == 0 {
+				src[i] = vals[r.IntN(len(vals))]
+			} else {
+				src[i] = r.Float32()*4 - 2
+			}
+		}
+		got := make([]float32, ho*wo*c)
+		gm := MaxPoolHWC(got, src, ld, c, pool, stride, ho, wo)
+		saved := useAsmActs
+		useAsmActs = false
+		want := make([]float32, len(got))
+		wm := MaxPoolHWC(want, src, ld, c, pool, stride, ho, wo)
+		useAsmActs = saved
+		if gm != wm {
+			t.Fatalf("c=%d %dx%d: max %v, Go %v", c, ho, wo, gm, wm)
+		}
+		var m float32
+		for oy := 0; oy < ho; oy++ {
+			for ox := 0; ox < wo; ox++ {
+				for ch := 0; ch < c; ch++ {
+					i := (oy*wo+ox)*c + ch
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("c=%d %dx%d pool %d/%d: value %d = %v, Go %v", c, ho, wo, pool, stride, i, got[i], want[i])
+					}
+					best := float32(math.Inf(-1))
+					for ky := 0; ky < pool; ky++ {
+						for kx := 0; kx < pool; kx++ {
+							best = max(best, src[(oy*stride+ky)*ld+(ox*stride+kx)*c+ch])
+						}
+					}
+					if got[i] != best {
+						t.Fatalf("value %d = %v, the window's max is %v", i, got[i], best)
+					}
+					m = max(m, float32(math.Abs(float64(best))))
+				}
+			}
+		}
+		if gm != m {
+			t.Fatalf("returned max %v, want %v", gm, m)
+		}
+	}
 }

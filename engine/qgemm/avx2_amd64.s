@@ -5,10 +5,14 @@
 #include "textflag.h"
 
 // Arguments (see kernel_amd64.go): taps+0 offs+8 qpt+16 a+24 lda+32 b+40
-// ldb+48 corr+56 ws+64 as+72 bias+80 c+88 ldc+96 flags+104.
+// ldb+48 corr+56 ws+64 as+72 bias+80 c+88 ldc+96 flags+104 mt+112.
+// A call computes mt tiles of rows×(16·vecs) outputs, one below the other:
+// between tiles the a, as and c arguments move down by rows (one call per
+// tile cost more than the arithmetic of a thin convolution's tile).
 
-// func kernAVX2_4x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernAVX2_4x1(SB), NOSPLIT, $0-112
+// func kernAVX2_4x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernAVX2_4x1(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU (DX), Y0
 	VMOVDQU 32(DX), Y1
@@ -133,8 +137,7 @@ next:
 	VMULPS Y15, Y7, Y7
 	VADDPS 32(BX), Y7, Y7
 	VMOVUPS Y7, 32(R13)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Y15
 	VCVTDQ2PS Y0, Y0
@@ -188,8 +191,7 @@ f1:
 	VADDPS 32(BX), Y7, Y7
 	VMAXPS Y14, Y7, Y7
 	VMOVUPS Y7, 32(R13)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Y15
 	VCVTDQ2PS Y0, Y0
@@ -243,8 +245,7 @@ f2:
 	VADDPS 32(BX), Y7, Y7
 	VADDPS 32(R13), Y7, Y7
 	VMOVUPS Y7, 32(R13)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Y15
 	VCVTDQ2PS Y0, Y0
@@ -306,11 +307,27 @@ f3:
 	VADDPS 32(R13), Y7, Y7
 	VMAXPS Y14, Y7, Y7
 	VMOVUPS Y7, 32(R13)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $4, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $16, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $16, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernAVX2_2x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernAVX2_2x1(SB), NOSPLIT, $0-112
+// func kernAVX2_2x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernAVX2_2x1(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU (DX), Y0
 	VMOVDQU 32(DX), Y1
@@ -390,8 +407,7 @@ next:
 	VMULPS Y15, Y3, Y3
 	VADDPS 32(BX), Y3, Y3
 	VMOVUPS Y3, 32(R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Y15
 	VCVTDQ2PS Y0, Y0
@@ -419,8 +435,7 @@ f1:
 	VADDPS 32(BX), Y3, Y3
 	VMAXPS Y14, Y3, Y3
 	VMOVUPS Y3, 32(R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Y15
 	VCVTDQ2PS Y0, Y0
@@ -448,8 +463,7 @@ f2:
 	VADDPS 32(BX), Y3, Y3
 	VADDPS 32(R11)(R12*1), Y3, Y3
 	VMOVUPS Y3, 32(R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Y15
 	VCVTDQ2PS Y0, Y0
@@ -481,11 +495,27 @@ f3:
 	VADDPS 32(R11)(R12*1), Y3, Y3
 	VMAXPS Y14, Y3, Y3
 	VMOVUPS Y3, 32(R11)(R12*1)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $2, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $8, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $8, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernAVX2_1x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernAVX2_1x1(SB), NOSPLIT, $0-112
+// func kernAVX2_1x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernAVX2_1x1(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU (DX), Y0
 	VMOVDQU 32(DX), Y1
@@ -545,8 +575,7 @@ next:
 	VMULPS Y15, Y1, Y1
 	VADDPS 32(BX), Y1, Y1
 	VMOVUPS Y1, 32(R11)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Y15
 	VCVTDQ2PS Y0, Y0
@@ -561,8 +590,7 @@ f1:
 	VADDPS 32(BX), Y1, Y1
 	VMAXPS Y14, Y1, Y1
 	VMOVUPS Y1, 32(R11)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Y15
 	VCVTDQ2PS Y0, Y0
@@ -577,8 +605,7 @@ f2:
 	VADDPS 32(BX), Y1, Y1
 	VADDPS 32(R11), Y1, Y1
 	VMOVUPS Y1, 32(R11)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Y15
 	VCVTDQ2PS Y0, Y0
@@ -595,5 +622,20 @@ f3:
 	VADDPS 32(R11), Y1, Y1
 	VMAXPS Y14, Y1, Y1
 	VMOVUPS Y1, 32(R11)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $1, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $4, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $4, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET

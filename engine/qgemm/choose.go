@@ -1,6 +1,6 @@
 package qgemm
 
-// choose returns the kernel set named by want ("go", "avx2", "vnni" or
+// choose returns the kernel set named by want ("go", "avx2", "vnni", "sdot" or
 // "avx512-vnni"), or the best one this machine has when want is empty or
 // names one it cannot run.
 func choose(want string) kernelSet {
@@ -16,7 +16,7 @@ func choose(want string) kernelSet {
 	return ks[0]
 }
 
-// Kernel names the kernel set in use: "avx512-vnni", "avx2" or "go".
+// Kernel names the kernel set in use: "avx512-vnni", "avx2", "sdot" or "go".
 func Kernel() string { return impl.name }
 
 // Levels is the largest activation code of the kernel set in use: 127

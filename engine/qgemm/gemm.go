@@ -7,6 +7,9 @@ import "fmt"
 // at c[i*ldc:]). Only those m×n elements of C are written. It panics on
 // slices too short for the sizes, like engine/gemm.
 func Gemm(m int, a []uint8, lda int, as []float32, w *Weights, c []float32, ldc int, f Flags) {
+	if lda < w.kp {
+		panic(fmt.Sprintf("qgemm: lda %d is shorter than a row of k = %d", lda, w.kp))
+	}
 	offs := [1]int{0}
 	GemmTaps(m, a, lda, offs[:], as, w, c, ldc, f)
 }
@@ -16,7 +19,9 @@ func Gemm(m int, a []uint8, lda int, as []float32, w *Weights, c []float32, ldc 
 // bytes. A convolution over a padded channels-last image is one such
 // product: a tap per kernel position, offs[t] its shift in the image, and
 // consecutive output pixels of one image row consecutive rows (lda = the
-// channels' bytes, for stride 1).
+// channels' bytes, for stride 1). Rows may overlap (lda below a segment's
+// length): a one-channel image's taps are 4 neighbouring pixels, one byte
+// apart from the next row's.
 func GemmTaps(m int, a []uint8, lda int, offs []int, as []float32, w *Weights, c []float32, ldc int, f Flags) {
 	if m == 0 {
 		return
@@ -26,7 +31,7 @@ func GemmTaps(m int, a []uint8, lda int, offs []int, as []float32, w *Weights, c
 		panic(fmt.Sprintf("qgemm: %d taps do not divide k = %d into quads", taps, w.kp))
 	}
 	seg := w.kp / taps
-	if m < 0 || lda < 0 || (taps == 1 && lda < w.kp) || ldc < w.N || len(as) < m || len(c) < (m-1)*ldc+w.N {
+	if m < 0 || lda < 0 || ldc < w.N || len(as) < m || len(c) < (m-1)*ldc+w.N {
 		panic(fmt.Sprintf("qgemm: bad sizes m=%d lda=%d ldc=%d (k=%d n=%d) for %d row scales and %d outputs", m, lda, ldc, w.kp, w.N, len(as), len(c)))
 	}
 	for _, o := range offs {
@@ -62,8 +67,12 @@ func run(k kernelSet, m int, a []uint8, lda int, offs []int, qpt int, as []float
 					break
 				}
 			}
+			mt := 1 // tiles of this height in one call; one through tmp
+			if !edge {
+				mt = (m - i0) / rows
+			}
 			t := tile{
-				rows: rows, vecs: vecs, taps: offs, qpt: qpt,
+				rows: rows, mt: mt, vecs: vecs, taps: offs, qpt: qpt,
 				a: a, aoff: i0 * lda, lda: lda,
 				w: w, j0: j0, corr: corr[j0:], as: as[i0:],
 				c: c, coff: i0*ldc + j0, ldc: ldc, f: f,
@@ -76,34 +85,35 @@ func run(k kernelSet, m int, a []uint8, lda int, offs []int, qpt int, as []float
 					}
 				}
 				t.c, t.coff, t.ldc = tmp[:], 0, width
-				k.tile(&t)
+				k.doTile(&t)
 				for r := 0; r < rows; r++ {
 					copy(c[(i0+r)*ldc+j0:(i0+r)*ldc+j0+cols], tmp[r*width:])
 				}
 			} else {
-				k.tile(&t)
+				k.doTile(&t)
 			}
-			i0 += rows
+			i0 += rows * mt
 		}
 		j0 += width
 	}
 }
 
-// tile is one call of a kernel: rows×(16·vecs) outputs from row aoff of a
-// and column j0 of w, into c at coff.
+// tile is one call of a kernel: mt tiles of rows×(16·vecs) outputs, one
+// below the other, from row aoff of a and column j0 of w, into c at coff.
 type tile struct {
-	rows, vecs int
-	taps       []int
-	qpt        int // quads (4 k values) per tap
-	a          []uint8
-	aoff, lda  int
-	w          *Weights
-	j0         int
-	corr       []int32
-	as         []float32
-	c          []float32
-	coff, ldc  int
-	f          Flags
+	rows, mt  int
+	vecs      int
+	taps      []int
+	qpt       int // quads (4 k values) per tap
+	a         []uint8
+	aoff, lda int
+	w         *Weights
+	j0        int
+	corr      []int32
+	as        []float32
+	c         []float32
+	coff, ldc int
+	f         Flags
 }
 
 // kernelSet is one instruction set's kernels: the shift its activations
@@ -111,9 +121,29 @@ type tile struct {
 // row counts for each width (largest first) and the call.
 type kernelSet struct {
 	name   string
+	kind   kernelKind
 	shift  int32
 	levels int32
 	vecs   []int
 	rows   [5][]int
-	tile   func(*tile)
+}
+
+// kernelKind names a kernel set for dispatch. The call goes through a
+// switch (doTile), not a func field: through a func value the tile (and
+// run's edge buffer) would escape to the heap, one allocation per tile.
+type kernelKind uint8
+
+const (
+	kindGo kernelKind = iota
+	kindVNNI
+	kindAVX2
+	kindSDOT
+)
+
+func (k *kernelSet) doTile(t *tile) {
+	if k.kind == kindGo {
+		goTile(t)
+		return
+	}
+	asmTile(k.kind, t)
 }

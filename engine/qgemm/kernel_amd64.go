@@ -3,48 +3,76 @@
 package qgemm
 
 import (
+	"fmt"
 	"os"
 
 	"golang.org/x/sys/cpu"
 )
-
-// asmFunc is the signature of every generated kernel (kernels_amd64.go).
-type asmFunc func(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
 
 var (
 	haveVNNI = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
 	haveAVX2 = cpu.X86.HasAVX2
 )
 
-// vnniFuncs[vecs][rows], avx2Funcs[rows].
-var (
-	vnniFuncs = [5][9]asmFunc{
-		1: {1: kernVNNI_1x1, 2: kernVNNI_2x1, 4: kernVNNI_4x1, 8: kernVNNI_8x1},
-		2: {1: kernVNNI_1x2, 2: kernVNNI_2x2, 4: kernVNNI_4x2, 8: kernVNNI_8x2},
-		4: {1: kernVNNI_1x4, 2: kernVNNI_2x4, 4: kernVNNI_4x4, 6: kernVNNI_6x4},
-	}
-	avx2Funcs = [5]asmFunc{1: kernAVX2_1x1, 2: kernAVX2_2x1, 4: kernAVX2_4x1}
-)
-
 var vnniKernels = kernelSet{
-	name: "avx512-vnni", shift: 128, levels: 127,
+	name: "avx512-vnni", kind: kindVNNI, shift: 128, levels: 127,
 	vecs: []int{4, 2, 1},
 	rows: [5][]int{1: {8, 4, 2, 1}, 2: {8, 4, 2, 1}, 4: {6, 4, 2, 1}},
-	tile: func(t *tile) { callAsm(vnniFuncs[t.vecs][t.rows], t) },
 }
 
 var avx2Kernels = kernelSet{
-	name: "avx2", shift: 64, levels: 63,
+	name: "avx2", kind: kindAVX2, shift: 64, levels: 63,
 	vecs: []int{1},
 	rows: [5][]int{1: {4, 2, 1}},
-	tile: func(t *tile) { callAsm(avx2Funcs[t.rows], t) },
 }
 
-func callAsm(fn asmFunc, t *tile) {
+// asmTile calls the kernel for t's shape. It is a switch over direct
+// calls, not a table of func values: arguments passed through a func
+// value escape, which would put every tile (and run's edge buffer) on the
+// heap.
+func asmTile(kind kernelKind, t *tile) {
 	w := t.w
-	fn(len(t.taps), &t.taps[0], t.qpt, &t.a[t.aoff], t.lda, &w.data[4*t.j0], 4*w.np,
-		&t.corr[0], &w.scale[t.j0], &t.as[0], &w.bias[t.j0], &t.c[t.coff], t.ldc, int(t.f))
+	taps, offs, qpt := len(t.taps), &t.taps[0], t.qpt
+	a, lda, b, ldb := &t.a[t.aoff], t.lda, &w.data[4*t.j0], 4*w.np
+	corr, ws, as, bias := &t.corr[0], &w.scale[t.j0], &t.as[0], &w.bias[t.j0]
+	c, ldc, fl := &t.c[t.coff], t.ldc, int(t.f)
+	switch tileKey(kind, t.vecs, t.rows) {
+	case tileKey(kindVNNI, 1, 8):
+		kernVNNI_8x1(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 1, 4):
+		kernVNNI_4x1(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 1, 2):
+		kernVNNI_2x1(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 1, 1):
+		kernVNNI_1x1(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 2, 8):
+		kernVNNI_8x2(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 2, 4):
+		kernVNNI_4x2(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 2, 2):
+		kernVNNI_2x2(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 2, 1):
+		kernVNNI_1x2(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 4, 6):
+		kernVNNI_6x4(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 4, 4):
+		kernVNNI_4x4(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 4, 2):
+		kernVNNI_2x4(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindVNNI, 4, 1):
+		kernVNNI_1x4(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindAVX2, 1, 4):
+		kernAVX2_4x1(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindAVX2, 1, 2):
+		kernAVX2_2x1(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	case tileKey(kindAVX2, 1, 1):
+		kernAVX2_1x1(taps, offs, qpt, a, lda, b, ldb, corr, ws, as, bias, c, ldc, fl, t.mt)
+	default:
+		panic(fmt.Sprintf("qgemm: no %d×%d kernel in set %d", t.rows, t.vecs, kind))
+	}
 }
+
+func tileKey(kind kernelKind, vecs, rows int) int { return int(kind)<<8 | vecs<<4 | rows }
 
 // available lists the kernel sets this machine can run, best first.
 func available() []kernelSet {

@@ -3,10 +3,9 @@ package qgemm
 // goKernels is the portable kernel set: the same tiles as the assembly,
 // computed with Go loops over the packed weights (8-bit activations).
 var goKernels = kernelSet{
-	name: "go", shift: 128, levels: 127,
+	name: "go", kind: kindGo, shift: 128, levels: 127,
 	vecs: []int{1},
 	rows: [5][]int{1: {1}},
-	tile: goTile,
 }
 
 func goTile(t *tile) {
@@ -14,7 +13,7 @@ func goTile(t *tile) {
 	ldb := 4 * w.np
 	var acc [64]int32
 	width := 16 * t.vecs
-	for r := 0; r < t.rows; r++ {
+	for r := 0; r < t.rows*t.mt; r++ {
 		copy(acc[:width], t.corr[:width])
 		q := 0 // quad index into the weights
 		for _, off := range t.taps {

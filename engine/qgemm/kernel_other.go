@@ -1,4 +1,4 @@
-//go:build !amd64 || purego
+//go:build (!amd64 && !arm64) || purego
 
 package qgemm
 
@@ -7,3 +7,5 @@ import "os"
 func available() []kernelSet { return []kernelSet{goKernels} }
 
 var impl = choose(os.Getenv("SHOAL_QGEMM"))
+
+func asmTile(kernelKind, *tile) { panic("qgemm: no assembly kernels here") }

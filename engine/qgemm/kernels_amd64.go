@@ -5,46 +5,46 @@
 package qgemm
 
 //go:noescape
-func kernVNNI_8x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_8x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_4x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_4x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_2x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_2x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_1x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_1x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_8x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_8x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_4x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_4x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_2x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_2x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_1x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_1x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_6x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_6x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_4x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_4x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_2x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_2x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernVNNI_1x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernVNNI_1x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernAVX2_4x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernAVX2_4x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernAVX2_2x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernAVX2_2x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
 
 //go:noescape
-func kernAVX2_1x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
+func kernAVX2_1x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)

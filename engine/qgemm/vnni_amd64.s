@@ -5,10 +5,14 @@
 #include "textflag.h"
 
 // Arguments (see kernel_amd64.go): taps+0 offs+8 qpt+16 a+24 lda+32 b+40
-// ldb+48 corr+56 ws+64 as+72 bias+80 c+88 ldc+96 flags+104.
+// ldb+48 corr+56 ws+64 as+72 bias+80 c+88 ldc+96 flags+104 mt+112.
+// A call computes mt tiles of rows×(16·vecs) outputs, one below the other:
+// between tiles the a, as and c arguments move down by rows (one call per
+// tile cost more than the arithmetic of a thin convolution's tile).
 
-// func kernVNNI_8x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_8x1(SB), NOSPLIT, $0-112
+// func kernVNNI_8x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_8x1(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 (DX), Z1
@@ -127,8 +131,7 @@ next:
 	VMULPS Z30, Z7, Z7
 	VADDPS (BX), Z7, Z7
 	VMOVUPS Z7, (R9)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -186,8 +189,7 @@ f1:
 	VADDPS (BX), Z7, Z7
 	VMAXPS Z31, Z7, Z7
 	VMOVUPS Z7, (R9)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -245,8 +247,7 @@ f2:
 	VADDPS (BX), Z7, Z7
 	VADDPS (R9)(R12*1), Z7, Z7
 	VMOVUPS Z7, (R9)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -312,11 +313,27 @@ f3:
 	VADDPS (R9)(R12*1), Z7, Z7
 	VMAXPS Z31, Z7, Z7
 	VMOVUPS Z7, (R9)(R12*1)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $8, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $32, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $32, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_4x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_4x1(SB), NOSPLIT, $0-112
+// func kernVNNI_4x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_4x1(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 (DX), Z1
@@ -394,8 +411,7 @@ next:
 	VMULPS Z30, Z3, Z3
 	VADDPS (BX), Z3, Z3
 	VMOVUPS Z3, (R13)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -425,8 +441,7 @@ f1:
 	VADDPS (BX), Z3, Z3
 	VMAXPS Z31, Z3, Z3
 	VMOVUPS Z3, (R13)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -456,8 +471,7 @@ f2:
 	VADDPS (BX), Z3, Z3
 	VADDPS (R13), Z3, Z3
 	VMOVUPS Z3, (R13)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -491,11 +505,27 @@ f3:
 	VADDPS (R13), Z3, Z3
 	VMAXPS Z31, Z3, Z3
 	VMOVUPS Z3, (R13)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $4, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $16, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $16, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_2x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_2x1(SB), NOSPLIT, $0-112
+// func kernVNNI_2x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_2x1(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 (DX), Z1
@@ -550,8 +580,7 @@ next:
 	VMULPS Z30, Z1, Z1
 	VADDPS (BX), Z1, Z1
 	VMOVUPS Z1, (R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -567,8 +596,7 @@ f1:
 	VADDPS (BX), Z1, Z1
 	VMAXPS Z31, Z1, Z1
 	VMOVUPS Z1, (R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -584,8 +612,7 @@ f2:
 	VADDPS (BX), Z1, Z1
 	VADDPS (R11)(R12*1), Z1, Z1
 	VMOVUPS Z1, (R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -603,11 +630,27 @@ f3:
 	VADDPS (R11)(R12*1), Z1, Z1
 	VMAXPS Z31, Z1, Z1
 	VMOVUPS Z1, (R11)(R12*1)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $2, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $8, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $8, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_1x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_1x1(SB), NOSPLIT, $0-112
+// func kernVNNI_1x1(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_1x1(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	MOVQ b+40(FP), BX
@@ -653,8 +696,7 @@ next:
 	VMULPS Z30, Z0, Z0
 	VADDPS (BX), Z0, Z0
 	VMOVUPS Z0, (R11)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -663,8 +705,7 @@ f1:
 	VADDPS (BX), Z0, Z0
 	VMAXPS Z31, Z0, Z0
 	VMOVUPS Z0, (R11)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -673,8 +714,7 @@ f2:
 	VADDPS (BX), Z0, Z0
 	VADDPS (R11), Z0, Z0
 	VMOVUPS Z0, (R11)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -684,11 +724,27 @@ f3:
 	VADDPS (R11), Z0, Z0
 	VMAXPS Z31, Z0, Z0
 	VMOVUPS Z0, (R11)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $1, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $4, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $4, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_8x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_8x2(SB), NOSPLIT, $0-112
+// func kernVNNI_8x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_8x2(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 64(DX), Z1
@@ -864,8 +920,7 @@ next:
 	VMULPS Z30, Z15, Z15
 	VADDPS 64(BX), Z15, Z15
 	VMOVUPS Z15, 64(R9)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -971,8 +1026,7 @@ f1:
 	VADDPS 64(BX), Z15, Z15
 	VMAXPS Z31, Z15, Z15
 	VMOVUPS Z15, 64(R9)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1078,8 +1132,7 @@ f2:
 	VADDPS 64(BX), Z15, Z15
 	VADDPS 64(R9)(R12*1), Z15, Z15
 	VMOVUPS Z15, 64(R9)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1201,11 +1254,27 @@ f3:
 	VADDPS 64(R9)(R12*1), Z15, Z15
 	VMAXPS Z31, Z15, Z15
 	VMOVUPS Z15, 64(R9)(R12*1)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $8, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $32, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $32, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_4x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_4x2(SB), NOSPLIT, $0-112
+// func kernVNNI_4x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_4x2(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 64(DX), Z1
@@ -1312,8 +1381,7 @@ next:
 	VMULPS Z30, Z7, Z7
 	VADDPS 64(BX), Z7, Z7
 	VMOVUPS Z7, 64(R13)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1367,8 +1435,7 @@ f1:
 	VADDPS 64(BX), Z7, Z7
 	VMAXPS Z31, Z7, Z7
 	VMOVUPS Z7, 64(R13)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1422,8 +1489,7 @@ f2:
 	VADDPS 64(BX), Z7, Z7
 	VADDPS 64(R13), Z7, Z7
 	VMOVUPS Z7, 64(R13)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1485,11 +1551,27 @@ f3:
 	VADDPS 64(R13), Z7, Z7
 	VMAXPS Z31, Z7, Z7
 	VMOVUPS Z7, 64(R13)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $4, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $16, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $16, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_2x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_2x2(SB), NOSPLIT, $0-112
+// func kernVNNI_2x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_2x2(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 64(DX), Z1
@@ -1559,8 +1641,7 @@ next:
 	VMULPS Z30, Z3, Z3
 	VADDPS 64(BX), Z3, Z3
 	VMOVUPS Z3, 64(R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1588,8 +1669,7 @@ f1:
 	VADDPS 64(BX), Z3, Z3
 	VMAXPS Z31, Z3, Z3
 	VMOVUPS Z3, 64(R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1617,8 +1697,7 @@ f2:
 	VADDPS 64(BX), Z3, Z3
 	VADDPS 64(R11)(R12*1), Z3, Z3
 	VMOVUPS Z3, 64(R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1650,11 +1729,27 @@ f3:
 	VADDPS 64(R11)(R12*1), Z3, Z3
 	VMAXPS Z31, Z3, Z3
 	VMOVUPS Z3, 64(R11)(R12*1)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $2, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $8, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $8, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_1x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_1x2(SB), NOSPLIT, $0-112
+// func kernVNNI_1x2(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_1x2(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 64(DX), Z1
@@ -1708,8 +1803,7 @@ next:
 	VMULPS Z30, Z1, Z1
 	VADDPS 64(BX), Z1, Z1
 	VMOVUPS Z1, 64(R11)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1724,8 +1818,7 @@ f1:
 	VADDPS 64(BX), Z1, Z1
 	VMAXPS Z31, Z1, Z1
 	VMOVUPS Z1, 64(R11)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1740,8 +1833,7 @@ f2:
 	VADDPS 64(BX), Z1, Z1
 	VADDPS 64(R11), Z1, Z1
 	VMOVUPS Z1, 64(R11)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -1758,11 +1850,27 @@ f3:
 	VADDPS 64(R11), Z1, Z1
 	VMAXPS Z31, Z1, Z1
 	VMOVUPS Z1, 64(R11)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $1, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $4, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $4, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_6x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_6x4(SB), NOSPLIT, $0-112
+// func kernVNNI_6x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_6x4(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 64(DX), Z1
@@ -1987,8 +2095,7 @@ next:
 	VMULPS Z30, Z23, Z23
 	VADDPS 192(BX), Z23, Z23
 	VMOVUPS Z23, 192(R13)(R12*2)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -2140,8 +2247,7 @@ f1:
 	VADDPS 192(BX), Z23, Z23
 	VMAXPS Z31, Z23, Z23
 	VMOVUPS Z23, 192(R13)(R12*2)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -2293,8 +2399,7 @@ f2:
 	VADDPS 192(BX), Z23, Z23
 	VADDPS 192(R13)(R12*2), Z23, Z23
 	VMOVUPS Z23, 192(R13)(R12*2)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -2470,11 +2575,27 @@ f3:
 	VADDPS 192(R13)(R12*2), Z23, Z23
 	VMAXPS Z31, Z23, Z23
 	VMOVUPS Z23, 192(R13)(R12*2)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $6, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $24, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $24, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_4x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_4x4(SB), NOSPLIT, $0-112
+// func kernVNNI_4x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_4x4(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 64(DX), Z1
@@ -2639,8 +2760,7 @@ next:
 	VMULPS Z30, Z15, Z15
 	VADDPS 192(BX), Z15, Z15
 	VMOVUPS Z15, 192(R13)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -2742,8 +2862,7 @@ f1:
 	VADDPS 192(BX), Z15, Z15
 	VMAXPS Z31, Z15, Z15
 	VMOVUPS Z15, 192(R13)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -2845,8 +2964,7 @@ f2:
 	VADDPS 192(BX), Z15, Z15
 	VADDPS 192(R13), Z15, Z15
 	VMOVUPS Z15, 192(R13)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -2964,11 +3082,27 @@ f3:
 	VADDPS 192(R13), Z15, Z15
 	VMAXPS Z31, Z15, Z15
 	VMOVUPS Z15, 192(R13)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $4, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $16, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $16, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_2x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_2x4(SB), NOSPLIT, $0-112
+// func kernVNNI_2x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_2x4(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 64(DX), Z1
@@ -3068,8 +3202,7 @@ next:
 	VMULPS Z30, Z7, Z7
 	VADDPS 192(BX), Z7, Z7
 	VMOVUPS Z7, 192(R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -3121,8 +3254,7 @@ f1:
 	VADDPS 192(BX), Z7, Z7
 	VMAXPS Z31, Z7, Z7
 	VMOVUPS Z7, 192(R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -3174,8 +3306,7 @@ f2:
 	VADDPS 192(BX), Z7, Z7
 	VADDPS 192(R11)(R12*1), Z7, Z7
 	VMOVUPS Z7, 192(R11)(R12*1)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -3235,11 +3366,27 @@ f3:
 	VADDPS 192(R11)(R12*1), Z7, Z7
 	VMAXPS Z31, Z7, Z7
 	VMOVUPS Z7, 192(R11)(R12*1)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $2, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $8, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $8, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
 
-// func kernVNNI_1x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags int)
-TEXT ·kernVNNI_1x4(SB), NOSPLIT, $0-112
+// func kernVNNI_1x4(taps int, offs *int, qpt int, a *uint8, lda int, b *int8, ldb int, corr *int32, ws, as, bias, c *float32, ldc int, flags, mt int)
+TEXT ·kernVNNI_1x4(SB), NOSPLIT, $0-120
+tile:
 	MOVQ corr+56(FP), DX
 	VMOVDQU32 (DX), Z0
 	VMOVDQU32 64(DX), Z1
@@ -3309,8 +3456,7 @@ next:
 	VMULPS Z30, Z3, Z3
 	VADDPS 192(BX), Z3, Z3
 	VMOVUPS Z3, 192(R11)
-	VZEROUPPER
-	RET
+	JMP more
 f1:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -3337,8 +3483,7 @@ f1:
 	VADDPS 192(BX), Z3, Z3
 	VMAXPS Z31, Z3, Z3
 	VMOVUPS Z3, 192(R11)
-	VZEROUPPER
-	RET
+	JMP more
 f2:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -3365,8 +3510,7 @@ f2:
 	VADDPS 192(BX), Z3, Z3
 	VADDPS 192(R11), Z3, Z3
 	VMOVUPS Z3, 192(R11)
-	VZEROUPPER
-	RET
+	JMP more
 f3:
 	VBROADCASTSS (AX), Z30
 	VCVTDQ2PS Z0, Z0
@@ -3397,5 +3541,20 @@ f3:
 	VADDPS 192(R11), Z3, Z3
 	VMAXPS Z31, Z3, Z3
 	VMOVUPS Z3, 192(R11)
+	JMP more
+more:
+	MOVQ mt+112(FP), CX
+	DECQ CX
+	JZ done
+	MOVQ CX, mt+112(FP)
+	MOVQ lda+32(FP), DI
+	IMULQ $1, DI
+	ADDQ DI, a+24(FP)
+	ADDQ $4, as+72(FP)
+	MOVQ ldc+96(FP), DI
+	IMULQ $4, DI
+	ADDQ DI, c+88(FP)
+	JMP tile
+done:
 	VZEROUPPER
 	RET
