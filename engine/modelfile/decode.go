@@ -78,21 +78,11 @@ func Read(path string) (*File, error) {
 // ReadWithLimits is Read with explicit size limits.
 func ReadWithLimits(path string, lim Limits) (*File, error) {
 	lim = lim.withDefaults()
-	fh, err := os.Open(path)
+	fh, st, err := openRegular(path, lim)
 	if err != nil {
-		return nil, fmt.Errorf("modelfile: %w", err)
+		return nil, err
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("modelfile: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrFormat, path)
-	}
-	if st.Size() > lim.MaxFileSize {
-		return nil, fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, path, st.Size(), lim.MaxFileSize)
-	}
 	// Read one byte past the stat size to notice a file that grew meanwhile.
 	b, err := io.ReadAll(io.LimitReader(fh, st.Size()+1))
 	if err != nil {
@@ -404,4 +394,27 @@ func readUints(dec *json.Decoder, what string, max int) ([]uint64, error) {
 		return nil, formatErr("%s is not valid JSON: %v", what, err)
 	}
 	return out, nil
+}
+
+// openRegular opens the model file at path and checks that it is a regular
+// file within lim's size: Read and ReadHeader refuse the same files.
+func openRegular(path string, lim Limits) (*os.File, os.FileInfo, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("modelfile: %w", err)
+	}
+	st, err := fh.Stat()
+	if err != nil {
+		fh.Close()
+		return nil, nil, fmt.Errorf("modelfile: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		fh.Close()
+		return nil, nil, fmt.Errorf("%w: %s is not a regular file", ErrFormat, path)
+	}
+	if st.Size() > lim.MaxFileSize {
+		fh.Close()
+		return nil, nil, fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, path, st.Size(), lim.MaxFileSize)
+	}
+	return fh, st, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 )
@@ -37,21 +36,11 @@ type HeaderTensor struct {
 // that the spans tile the data (Read does both).
 func ReadHeader(path string, lim Limits) (*Header, error) {
 	lim = lim.withDefaults()
-	fh, err := os.Open(path)
+	fh, st, err := openRegular(path, lim)
 	if err != nil {
-		return nil, fmt.Errorf("modelfile: %w", err)
+		return nil, err
 	}
 	defer fh.Close()
-	st, err := fh.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("modelfile: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrFormat, path)
-	}
-	if st.Size() > lim.MaxFileSize {
-		return nil, fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, path, st.Size(), lim.MaxFileSize)
-	}
 	var n [8]byte
 	if _, err := io.ReadFull(fh, n[:]); err != nil {
 		return nil, formatErr("%s: too short for the 8-byte header length", path)
