@@ -19,6 +19,9 @@ import (
 // Finalize next for bit-identical vectors.
 func (a *Averager) Consensus(ctx context.Context, candidates func() []peer.ID, target float64, maxRounds int) (int, error) {
 	a.SetConsensus(true)
+	// Once this peer is done, it answers the others without pacing: they
+	// may still need it as a partner while it waits to finalize.
+	defer a.endPacing()
 	below := map[peer.ID]bool{}
 	last := math.Inf(1)
 	r := 0 // rounds with an exchange

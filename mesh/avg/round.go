@@ -106,6 +106,17 @@ func (a *Averager) beginPeriod() (ExchangeStats, bool) {
 	return st, served
 }
 
+// endPacing leaves paced mode: a peer that stops calling Round (its
+// consensus ended, it now waits in Finalize) would otherwise refuse every
+// partner as "averaged this period" for good, since its period never ends,
+// and the peers still converging could reach nobody.
+func (a *Averager) endPacing() {
+	a.smu.Lock()
+	defer a.smu.Unlock()
+	a.paced = false
+	a.servedInPeriod, a.initiatedInPeriod = false, false
+}
+
 // servedMeanwhile reports an exchange a partner ran with this peer while
 // Round was looking for one; it counts as this period's (the peer now
 // refuses others until the next boundary, and initiates there).
