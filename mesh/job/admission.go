@@ -13,19 +13,33 @@ import (
 
 // Admission: any member may announce a job, and every full peer used to
 // start every valid announcement — no cap, no consent, and sizes up to a
-// width of 2^24 and a batch of 2^16 (terabytes for one batch). A peer now
-// takes a job only when
-//   - its id is the hash of its spec (a job is what it says it is),
+// width of 2^24 and a batch of 2^16 (terabytes for one batch). Its checks
+// are in two parts.
+//
+// What an announcement must satisfy wherever it is heard, so that a peer
+// sending one that does not is at fault (verify): its fields are in range
+// (validate), its id is the hash of its spec (a job is what it says it is),
+// and its model can be sized — a preset this version knows or an inline spec
+// that parses, at most nn.MaxParams parameters, taking the manifest's
+// samples. decodeMessage runs these in the jobs topic's validator, so such
+// an announcement is dropped before any peer forwards or admits it and
+// GossipSub scores its sender down (mesh/score.go, P4): a member that
+// publishes a handful is graylisted. No refusal is sent: the submitter
+// is the offender, and the message never reaches it anyway.
+//
+// What depends on this node alone (admit): a peer takes a job only when
 //   - the operator lets it join jobs (JoinPolicy; the node's own
 //     submissions always run),
 //   - fewer than MaxJobs jobs run here, and
 //   - the job's memory, estimated from its spec and manifest before
-//     anything is allocated, fits the budget.
+//     anything is allocated, fits the budget;
 // and an edge peer takes only jobs that ask for edge peers. Under JoinAsk
-// an admissible job then waits for the operator (pending.go).
-// A refusal is logged, sent to local subscribers as a job_refused event
-// and to the job's submitter as a refusal message (refusal.go); for a job
-// submitted here it is returned to the submitter.
+// an admissible job then waits for the operator (pending.go). These are
+// not the sender's fault: its message is accepted and forwarded (so the
+// peers that can take the job hear it), and the refusal is logged, sent to
+// local subscribers as a job_refused event and to the job's submitter as
+// a refusal message (refusal.go); for a job submitted here it is returned
+// to the submitter.
 
 // Join policies.
 const (
@@ -42,7 +56,10 @@ const (
 	RefusedBusy     = "busy"     // --max-jobs jobs run there, or too many wait for an answer
 	RefusedMemory   = "memory"   // the job's estimate exceeds its --mem-budget
 	RefusedEdge     = "edge"     // an edge peer, and the job does not ask for edge peers
-	RefusedInvalid  = "invalid"  // the id is not the spec's hash, or the model cannot be sized
+	// RefusedInvalid: the id is not the spec's hash, or the model cannot
+	// be sized. Older peers send it; this version rejects such an
+	// announcement in the topic validator instead (verify).
+	RefusedInvalid = "invalid"
 )
 
 // refusedReasons is the set of reasons a refusal message may carry.
@@ -83,14 +100,10 @@ const (
 var ErrRefused = errors.New("job refused")
 
 // admit says whether this peer takes ann's job; submitted marks a job this
-// node's own operator submitted.
+// node's own operator submitted. ann has passed verify (the topic's
+// validator, or launch for a submission).
 func (m *Manager) admit(ann Announcement, submitted bool) error {
 	spec := ann.Spec
-	check := spec
-	check.assignID()
-	if check.ID != spec.ID {
-		return refused(RefusedInvalid, "id %s is not the hash of its spec (%s)", spec.ID, check.ID)
-	}
 	if !submitted && m.cfg.JoinPolicy == JoinOff {
 		return refused(RefusedPolicy, "this peer joins no jobs of others (shoal up --jobs off)")
 	}
@@ -102,11 +115,47 @@ func (m *Manager) admit(ann Announcement, submitted bool) error {
 	}
 	need, err := EstimateBytes(spec, ann.Manifest)
 	if err != nil {
-		return refused(RefusedInvalid, "%v", err)
+		return refused(RefusedInvalid, "%v", err) // verify sized it already
 	}
 	if budget := m.memBudget(); budget > 0 && need > budget {
 		return refused(RefusedMemory, "it needs about %s of memory, this peer's budget is %s (shoal up --mem-budget)",
 			humanize.IBytes(uint64(need)), humanize.IBytes(uint64(budget)))
+	}
+	return nil
+}
+
+// verify is validate and the checks of an announcement's fields against
+// each other that depend on nothing of this node (see the top of this
+// file): the id hashes the spec, and the model can be sized and takes the
+// samples the manifest describes.
+func (a *Announcement) verify() error {
+	if err := a.validate(); err != nil {
+		return err
+	}
+	check := a.Spec
+	check.assignID()
+	if check.ID != a.Spec.ID {
+		return fmt.Errorf("announce: id %s is not the hash of its spec (%s)", a.Spec.ID, check.ID)
+	}
+	ns, err := jobSpec(a.Spec, a.Manifest)
+	if err != nil {
+		return fmt.Errorf("announce: %w", err)
+	}
+	if _, err := ns.Footprint(); err != nil { // nn.MaxParams, and every layer's shape
+		return fmt.Errorf("announce: job model: %w", err)
+	}
+	width := 1
+	for _, d := range a.Manifest.SampleShape {
+		width *= d // validate bounded the product
+	}
+	in := 1
+	for _, d := range ns.Input {
+		in *= d // Footprint bounded the product
+	}
+	if in != width {
+		// BuildModel would refuse it on every peer, after its shards
+		// were fetched.
+		return fmt.Errorf("announce: job model takes %d values per sample, the data has %d", in, width)
 	}
 	return nil
 }

@@ -12,21 +12,17 @@ func admissionManager(maxJobs int, budget int64, policy string) *Manager {
 	return m
 }
 
-// TestAdmission: each hole of issue 16's job admission, closed — a
-// tampered id, a peer that joins no jobs, the cap on running jobs, and a
-// job whose estimated memory exceeds the budget (a 256 GiB batch) are
-// refused with a message naming the limit; a sound job is taken.
+// TestAdmission: each hole of issue 16's job admission that depends on
+// this node, closed — a peer that joins no jobs, the cap on running jobs,
+// and a job whose estimated memory exceeds the budget (a 256 GiB batch)
+// are refused with a message naming the limit; a sound job is taken. (A
+// tampered id is the sender's fault: the topic validator rejects it,
+// TestDecodeMessageMalformed.)
 func TestAdmission(t *testing.T) {
 	good := validAnnouncement()
 	m := admissionManager(2, 1<<30, JoinAuto)
 	if err := m.admit(good, false); err != nil {
 		t.Fatalf("a sound job was refused: %v", err)
-	}
-
-	tampered := validAnnouncement()
-	tampered.Spec.Epochs = 999 // the id no longer hashes the spec
-	if err := m.admit(tampered, false); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "not the hash of its spec") {
-		t.Errorf("tampered spec: %v", err)
 	}
 
 	off := admissionManager(2, 1<<30, JoinOff)
@@ -57,6 +53,9 @@ func TestAdmission(t *testing.T) {
 	huge.Manifest.SampleShape = []int{1 << 20}
 	huge.Spec.ModelSpec = []byte(`{"input":[1048576],"layers":[{"type":"dense","units":2}]}`)
 	huge.Spec.assignID()
+	if err := huge.verify(); err != nil {
+		t.Fatalf("the 256 GiB job is the sender's fault on no peer, yet: %v", err)
+	}
 	need, err := EstimateBytes(huge.Spec, huge.Manifest)
 	if err != nil || need < 1<<38 {
 		t.Fatalf("estimate of the 256 GiB batch: %d bytes, %v", need, err)

@@ -119,7 +119,11 @@ func encodeEnvelope(e envelope) ([]byte, error) {
 	return b, nil
 }
 
-// decodeMessage reads one job message and validates what it carries.
+// decodeMessage reads one job message and validates what it carries. It
+// is the jobs topic's validator: a message it refuses is dropped unforwarded
+// and counts against the peer that sent it (mesh/score.go, P4), so it checks
+// everything a sender could have got right and nothing of this node's own
+// state (admission.go).
 func decodeMessage(b []byte) (envelope, error) {
 	var e envelope
 	if len(b) > maxMessage {
@@ -146,7 +150,7 @@ func decodeMessage(b []byte) (envelope, error) {
 		if e.Announce == nil || e.bodies() != 1 {
 			return e, errors.New("job message: announce without its body")
 		}
-		return e, e.Announce.validate()
+		return e, e.Announce.verify()
 	case kindStatus:
 		if e.Status == nil || e.bodies() != 1 {
 			return e, errors.New("job message: status without its body")
@@ -157,6 +161,8 @@ func decodeMessage(b []byte) (envelope, error) {
 	}
 }
 
+// validate checks an announcement's fields one by one (verify, in
+// admission.go, checks them against each other).
 func (a *Announcement) validate() error {
 	s := &a.Spec
 	if !validID(s.ID) {

@@ -52,6 +52,11 @@ func TestDecodeMessageMalformed(t *testing.T) {
 		}
 		return string(b)
 	}
+	// resigned is mutate with the id hashing the changed spec again: well
+	// formed, field by field in range, and still the sender's fault.
+	resigned := func(f func(a *Announcement)) string {
+		return mutate(func(a *Announcement) { f(a); a.Spec.assignID() })
+	}
 	id := validAnnouncement().Spec.ID
 	cases := []struct{ name, in, want string }{
 		{"empty", ``, "empty JSON"},
@@ -79,6 +84,16 @@ func TestDecodeMessageMalformed(t *testing.T) {
 		{"row mismatch", mutate(func(a *Announcement) { a.Manifest.TrainRows = 99 }), "rows"},
 		{"duplicate shard", mutate(func(a *Announcement) { a.Manifest.Shards[1] = a.Manifest.Shards[0] }), "twice"},
 		{"shape", mutate(func(a *Announcement) { a.Manifest.SampleShape = []int{0} }), "sample shape"},
+		{"id not the spec's hash", mutate(func(a *Announcement) { a.Spec.Epochs = 999 }), "not the hash of its spec"},
+		{"another job's id", mutate(func(a *Announcement) { a.Spec.ID = strings.Repeat("ab", 8) }), "not the hash of its spec"},
+		{"unknown preset", resigned(func(a *Announcement) { a.Spec.Model = "nosuch" }), "job model"},
+		{"inline spec not a spec", resigned(func(a *Announcement) { a.Spec.ModelSpec = []byte(`{"input":[784]}`) }), "no layers"},
+		{"over the parameter cap", resigned(func(a *Announcement) {
+			// 2^20 inputs × 2^10 units: 2^30 parameters, 8× nn.MaxParams.
+			a.Spec.ModelSpec = []byte(`{"input":[1048576],"layers":[{"type":"dense","units":1024},{"type":"dense","units":2}]}`)
+			a.Manifest.SampleShape = []int{1 << 20}
+		}), "parameters"},
+		{"model and data disagree", resigned(func(a *Announcement) { a.Manifest.SampleShape = []int{28, 29} }), "values per sample"},
 		{"oversized", `{"v":1,"kind":"status","status":{"job":"` + id + `","state":"joined","error":"` + strings.Repeat("x", maxMessage) + `"}}`, "exceeds"},
 	}
 	for _, c := range cases {
@@ -99,10 +114,26 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(b)
 	st, _ := encodeStatus(Status{Job: validAnnouncement().Spec.ID, State: StateDone, Hash: "ab"})
 	f.Add(st)
+	tampered := validAnnouncement()
+	tampered.Spec.Epochs = 999 // the id no longer hashes the spec
+	b, _ = encodeAnnouncement(tampered)
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		env, err := decodeMessage(b)
 		if err != nil {
 			return
+		}
+		if env.Kind == kindAnnounce {
+			// The validator passes only what every peer could admit: an id
+			// that hashes the spec, a model that can be sized.
+			check := env.Announce.Spec
+			check.assignID()
+			if check.ID != env.Announce.Spec.ID {
+				t.Fatalf("accepted id %s of a spec hashing to %s", env.Announce.Spec.ID, check.ID)
+			}
+			if _, err := EstimateBytes(env.Announce.Spec, env.Announce.Manifest); err != nil {
+				t.Fatalf("accepted an announcement that cannot be sized: %v", err)
+			}
 		}
 		// What decodes must encode and decode again to the same kind.
 		again, err := encodeEnvelope(env)

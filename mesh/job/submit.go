@@ -125,7 +125,7 @@ func (m *Manager) launch(spec Spec, kind string) error {
 		return fmt.Errorf("data %s read as %s, expected %s", spec.Data, manifest.Kind, kind)
 	}
 	ann := Announcement{Spec: spec, Manifest: manifest}
-	if err := ann.validate(); err != nil {
+	if err := ann.verify(); err != nil { // as every peer's topic validator will
 		return err
 	}
 	if err := m.admit(ann, true); err != nil {
