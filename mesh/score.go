@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -135,6 +136,7 @@ type scoreKeeper struct {
 
 	mu         sync.Mutex
 	scores     map[peer.ID]*pubsub.PeerScoreSnapshot
+	at         time.Time // when the router reported scores
 	graylisted map[peer.ID]bool
 }
 
@@ -145,7 +147,7 @@ func newScoreKeeper(log *slog.Logger) *scoreKeeper {
 func (sk *scoreKeeper) inspect(scores map[peer.ID]*pubsub.PeerScoreSnapshot) {
 	sk.mu.Lock()
 	defer sk.mu.Unlock()
-	sk.scores = scores
+	sk.scores, sk.at = scores, time.Now()
 	for p, s := range scores {
 		bad := s.Score < scoreGraylistThreshold
 		if bad == sk.graylisted[p] {
@@ -189,4 +191,42 @@ func (n *Node) PeerScore(id peer.ID) (float64, bool) {
 		return 0, false
 	}
 	return s.Score, true
+}
+
+// ScoreReport is what this node's router last reported of one peer's
+// GossipSub score (PeerScoreReport).
+type ScoreReport struct {
+	Score float64
+	// InvalidMessages is the decayed count, over topics, of the peer's
+	// messages a topic validator rejected (P4).
+	InvalidMessages float64
+	// Meshes are the topics (full names, as Node.Topic gives them) whose
+	// mesh here the peer is grafted in, for a decay interval at least (the
+	// router counts mesh time on its decay ticks).
+	Meshes []string
+	// At is when the router reported it.
+	At time.Time
+}
+
+// Graylisted says whether the score is below the graylist threshold: the
+// peer's gossip is ignored.
+func (r ScoreReport) Graylisted() bool { return r.Score < scoreGraylistThreshold }
+
+// PeerScoreReport is PeerScore with what the score is made of.
+func (n *Node) PeerScoreReport(id peer.ID) (ScoreReport, bool) {
+	n.scores.mu.Lock()
+	defer n.scores.mu.Unlock()
+	s, ok := n.scores.scores[id]
+	if !ok {
+		return ScoreReport{}, false
+	}
+	r := ScoreReport{Score: s.Score, At: n.scores.at}
+	for name, t := range s.Topics {
+		r.InvalidMessages += t.InvalidMessageDeliveries
+		if t.TimeInMesh > 0 {
+			r.Meshes = append(r.Meshes, name)
+		}
+	}
+	slices.Sort(r.Meshes)
+	return r, true
 }
