@@ -152,11 +152,15 @@ func (s *Spec) Validate() error {
 
 // assignID sets ID to a hash of the spec without its ID, so the same
 // submission always names the same job and ids never collide by accident.
-func (s *Spec) assignID() {
+func (s *Spec) assignID() { s.ID = s.HashID() }
+
+// HashID is the id of s's job: a hash of the spec without its ID. Every
+// peer's topic validator rejects an announcement whose id is not this.
+func (s Spec) HashID() string {
 	s.ID = ""
 	b, _ := json.Marshal(s)
 	sum := sha256.Sum256(b)
-	s.ID = hex.EncodeToString(sum[:8])
+	return hex.EncodeToString(sum[:8])
 }
 
 // validID reports whether id looks like an id made by assignID.

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -28,6 +29,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/shoalmesh/shoal/mesh"
+	"github.com/shoalmesh/shoal/mesh/job"
+	"github.com/shoalmesh/shoal/mesh/shards"
 )
 
 // The abuse scenarios of issue 16: a member of the mesh (it holds the
@@ -142,6 +145,99 @@ func floodPayloads(r *mrand.Rand) [][]byte {
 	}
 }
 
+// liarKinds name what is wrong with each of liarPayloads' announcements.
+var liarKinds = []string{"id not the spec's hash", "2^30-parameter model (8× the cap)", "unknown model preset", "model and samples disagree"}
+
+// liarPayloads are n job announcements that are well formed and in range
+// field by field, and that the sender's router signs like any, yet that no
+// peer may take, one of each liarKinds in turn, each a job of its own.
+// Before the jobs topic's validator checked them they passed it: every
+// honest peer refused them at admission, sent the sender a refusal each,
+// and scored nobody down.
+func liarPayloads(t *testing.T, n int) (msgs [][]byte, ids []string) {
+	t.Helper()
+	for i := range n {
+		spec := job.Spec{Name: "liar", Model: "mlp", Data: "/data/x", Epochs: 1, Batch: 16, Seed: uint64(i), Submitter: "liar"}
+		spec.Fill()
+		m := job.Manifest{Kind: "image", Labels: []string{"0", "1"}, SampleShape: []int{784}, TrainRows: 10,
+			Shards: []job.ShardRef{{ID: shards.Sum(fmt.Appendf(nil, "liar %d", i)).String(), Rows: 10}},
+			Probe:  job.ShardRef{ID: shards.Sum([]byte("liar probe")).String(), Rows: 3}}
+		switch i % len(liarKinds) {
+		case 0:
+			spec.ID = spec.HashID()
+			spec.Epochs = 2 // after the id was taken
+		case 1:
+			spec.ModelSpec = []byte(`{"input":[1048576],"layers":[{"type":"dense","units":1024},{"type":"dense","units":2}]}`)
+			m.SampleShape = []int{1 << 20}
+		case 2:
+			spec.Model = "nosuch"
+		case 3:
+			m.SampleShape = []int{28, 29}
+		}
+		if spec.ID == "" {
+			spec.ID = spec.HashID()
+		}
+		b, err := json.Marshal(map[string]any{"v": 1, "kind": "announce", "announce": job.Announcement{Spec: spec, Manifest: m}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, ids = append(msgs, b), append(ids, spec.ID)
+	}
+	return msgs, ids
+}
+
+// attackerTopics joins h to the jobs and presence topics of c's mesh
+// (subscribed, so the honest peers take it for a topic peer), connects it
+// to every peer and waits until it sees them all in both topics.
+func attackerTopics(ctx context.Context, t *testing.T, c *Cluster, h host.Host, n int) []*pubsub.Topic {
+	t.Helper()
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithMaxMessageSize(4<<20), pubsub.WithFloodPublish(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	psk, _ := mesh.ReadKey(c.opts.Key)
+	var topics []*pubsub.Topic
+	for _, name := range []string{"jobs", "presence"} {
+		tp, err := ps.Join("/shoal/" + mesh.MeshIDOf(psk) + "/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tp.Subscribe(); err != nil {
+			t.Fatal(err)
+		}
+		topics = append(topics, tp)
+	}
+	for i := range n {
+		if err := h.Connect(ctx, addrInfo(t, c, i)); err != nil {
+			t.Fatalf("an attacker cannot connect to %s: %v", c.Peer(i).Name, err)
+		}
+	}
+	for _, tp := range topics {
+		if err := Poll(ctx, 50*time.Millisecond, func() bool { return len(tp.ListPeers()) >= n }); err != nil {
+			t.Fatalf("topic %s: an attacker sees %d topic peers", tp.String(), len(tp.ListPeers()))
+		}
+	}
+	return topics
+}
+
+// graylistScores waits until every honest peer has logged graylisting
+// attacker id, and returns the scores the lines give.
+func graylistScores(ctx context.Context, t *testing.T, c *Cluster, honest []int, who string, id peer.ID) []string {
+	t.Helper()
+	gray := regexp.MustCompile(`peer graylisted.* peer=` + regexp.QuoteMeta(id.String()) + `.* score=(-?\d+)`)
+	var scores []string
+	for _, i := range honest {
+		m, err := c.Peer(i).WaitLog(ctx, gray)
+		if err != nil {
+			t.Errorf("%s never graylisted the %s: %v", c.Peer(i).Name, who, err)
+			continue
+		}
+		scores = append(scores, m[1])
+	}
+	return scores
+}
+
 // TestSoakFlood: a member floods the jobs and presence topics with
 // malformed and oversized messages (floodPayloads) while the honest peers
 // run a job. The job ends as a clean run does (every honest peer done,
@@ -163,33 +259,9 @@ func TestSoakFlood(t *testing.T) {
 	cleanTook := time.Since(start)
 
 	h := attackerHost(t, c, nil)
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithMaxMessageSize(4<<20), pubsub.WithFloodPublish(true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	psk, _ := mesh.ReadKey(c.opts.Key)
-	var topics []*pubsub.Topic
-	for _, name := range []string{"jobs", "presence"} {
-		tp, err := ps.Join("/shoal/" + mesh.MeshIDOf(psk) + "/" + name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tp.Subscribe(); err != nil { // so the honest peers take it for a topic peer
-			t.Fatal(err)
-		}
-		topics = append(topics, tp)
-	}
-	for _, i := range honest {
-		if err := h.Connect(ctx, addrInfo(t, c, i)); err != nil {
-			t.Fatalf("the attacker cannot connect to %s: %v", c.Peer(i).Name, err)
-		}
-	}
-	for _, tp := range topics {
-		if err := Poll(ctx, 50*time.Millisecond, func() bool { return len(tp.ListPeers()) >= sc.N }); err != nil {
-			t.Fatalf("topic %s: the attacker sees %d topic peers", tp.String(), len(tp.ListPeers()))
-		}
-	}
+	topics := attackerTopics(ctx, t, c, h, sc.N)
+	liar := attackerHost(t, c, nil)
+	liarJobs := attackerTopics(ctx, t, c, liar, sc.N)[0]
 	before := rssAll(t, c, honest)
 
 	id := submit(ctx, t, c, 0, "flooded", data)
@@ -199,6 +271,17 @@ func TestSoakFlood(t *testing.T) {
 	// time is taken when it is seen ended (checked every 100 rounds).
 	const floodMin = 2000
 	payloads := floodPayloads(mrand.New(mrand.NewPCG(1, 2)))
+	// The flood carries the liar's kinds of announcement too; the liar
+	// sends nothing else, so that its score shows what they cost it.
+	liarMsgs, liarIDs := liarPayloads(t, 10*len(liarKinds))
+	payloads = append(payloads, liarMsgs[:len(liarKinds)]...)
+	liarSent := 0
+	for _, m := range liarMsgs {
+		if err := liarJobs.Publish(ctx, m); err != nil {
+			t.Fatalf("the liar's router refused its announcement: %v", err)
+		}
+		liarSent++
+	}
 	var sent, refused int
 	var peak []float64
 	ended := func() bool {
@@ -244,8 +327,8 @@ func TestSoakFlood(t *testing.T) {
 	for x := range after {
 		peak[x] = max(peak[x], after[x])
 	}
-	r.add(t, "flood: %d messages sent (%d refused by the attacker's own router) over %.1fs, %d kinds (garbage, bad JSON, bad version/kind, empty announce, 4 KiB job id, 2^40-value sample, 950 KiB, 1.5 MiB)",
-		sent, refused, flooded.Seconds(), len(payloads))
+	r.add(t, "flood: %d messages sent (%d refused by the attacker's own router) over %.1fs, %d kinds (garbage, bad JSON, bad version/kind, empty announce, 4 KiB job id, 2^40-value sample, 950 KiB, 1.5 MiB, and the liar's %d)",
+		sent, refused, flooded.Seconds(), len(payloads), len(liarKinds))
 	r.add(t, "job under the flood %.1fs (clean %.1fs, %.2f×), model %.12s on %d peers, members %d / clean %d",
 		took.Seconds(), cleanTook.Seconds(), took.Seconds()/cleanTook.Seconds(), hash, len(views), views[0].Members, clean.Members)
 	for _, i := range honest {
@@ -265,17 +348,32 @@ func TestSoakFlood(t *testing.T) {
 	if growth > maxRSSGrowthMiB {
 		t.Errorf("an honest peer grew by %.0f MiB under the flood (bound %d)", growth, maxRSSGrowthMiB)
 	}
-	gray := regexp.MustCompile(`peer graylisted.* peer=` + regexp.QuoteMeta(h.ID().String()) + `.* score=(-?\d+)`)
-	var scores []string
-	for _, i := range honest {
-		m, err := c.Peer(i).WaitLog(ctx, gray)
-		if err != nil {
-			t.Errorf("%s never graylisted the attacker: %v", c.Peer(i).Name, err)
-			continue
-		}
-		scores = append(scores, m[1])
-	}
+	scores := graylistScores(ctx, t, c, honest, "flooding attacker", h.ID())
 	r.add(t, "attacker graylisted by %d of %d peers, score when graylisted %v", len(scores), len(honest), scores)
+
+	scores = graylistScores(ctx, t, c, honest, "liar", liar.ID())
+	// No honest peer took up, or even weighed, a job of the liar's: the
+	// validator dropped every announcement before admission (which logs
+	// "job refused" and sends a refusal).
+	listed, refusals := 0, 0
+	for _, i := range honest {
+		lines := strings.Split(c.Peer(i).Log(), "\n")
+		for _, lid := range liarIDs {
+			if _, ok := c.Job(ctx, i, lid); ok {
+				listed++
+			}
+			for _, l := range lines {
+				if strings.Contains(l, "job refused") && strings.Contains(l, lid) {
+					refusals++
+				}
+			}
+		}
+	}
+	r.add(t, "liar: %d well-formed signed announcements (%s), graylisted by %d of %d peers, score when graylisted %v; jobs taken up %d, refused at admission %d",
+		liarSent, strings.Join(liarKinds, ", "), len(scores), len(honest), scores, listed, refusals)
+	if listed > 0 || refusals > 0 {
+		t.Errorf("the liar's announcements reached admission: %d jobs listed, %d refusals logged by the honest peers", listed, refusals)
+	}
 }
 
 // TestSoakDenied: one more member joins, and every honest peer's operator
