@@ -29,8 +29,10 @@
 // MNIST-sized data the extra disk is small, and keeping them can only help
 // a later member fetch them (shards.MakePlan reports what could be dropped).
 //
-// Admission (admission.go): a peer takes a job only when its id hashes its
-// spec, its operator's policy allows it (auto, ask: held until accepted,
+// Admission (admission.go): the jobs topic's validator drops an
+// announcement no peer may take (an id that does not hash its spec, a model
+// that cannot be sized), so GossipSub scores its sender down; a peer then
+// takes a job only when its operator's policy allows it (auto, ask: held until accepted,
 // see pending.go; off), its job cap and its memory budget allow it. A peer
 // that refuses tells the submitter on the topic (refusal.go). Submissions
 // answer at once and cut their data in the background (submit.go); ended
