@@ -55,6 +55,8 @@ type lstm struct {
 
 	dy       []float32 // backward's output gradient, for backwardRows
 	rowSplit lstmRows
+
+	inf lstmInfer // the inference pass's state (lstm_infer.go)
 }
 
 // lstmPool is how an LSTM without return_sequences turns a sample's hidden
@@ -127,6 +129,9 @@ func (l *lstm) outWidth() int {
 }
 
 func (l *lstm) forward(c *batchCtx, x []float32) []float32 {
+	if !c.train && l.inferKernel() {
+		return l.infer(c, x) // keeps nothing for backward
+	}
 	if l.rev == nil {
 		return l.forwardDir(c, x)
 	}
