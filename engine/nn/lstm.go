@@ -57,6 +57,9 @@ type lstm struct {
 	rowSplit lstmRows
 
 	inf lstmInfer // the inference pass's state (lstm_infer.go)
+	// embed: the embedding right before this layer, whose table rows the
+	// inference pass reads itself (linkEmbeddingLSTM); nil otherwise.
+	embed *embedding
 }
 
 // lstmPool is how an LSTM without return_sequences turns a sample's hidden

@@ -34,7 +34,28 @@ type lstmInfer struct {
 	c     []float32    // [n, H] cell states
 	pool  []float32    // [n, H] running sum (mean) or maximum (max)
 	rows  []*float32   // per sorted row, its input at the current step
+	zero  []float32    // the input of a padding token, read from a table
 	split lstmInferRows
+}
+
+// linkEmbeddingLSTM fuses each embedding that feeds an LSTM running the
+// inference kernel into that LSTM's input product, for inference: the
+// LSTM reads each token's table row where it lies (through the row
+// pointers it hands the kernel anyway), so the embedding writes no
+// [n, steps, dim] output for it to read back. Training is unchanged.
+func linkEmbeddingLSTM(layers []layer) {
+	for i := 0; i+1 < len(layers); i++ {
+		e, ok := layers[i].(*embedding)
+		l, ok2 := layers[i+1].(*lstm)
+		if !ok || !ok2 || !l.inferKernel() || (l.rev != nil && !l.rev.inferKernel()) {
+			continue
+		}
+		e.feedsLSTM = true
+		l.embed = e
+		if l.rev != nil {
+			l.rev.embed = e
+		}
+	}
 }
 
 // inferKernel reports whether l's inference pass runs the fused kernel
@@ -46,12 +67,24 @@ func (l *lstm) inferKernel() bool {
 
 // infer is forward in inference mode: both directions through inferDir.
 func (l *lstm) infer(c *batchCtx, x []float32) []float32 {
+	if l.embed != nil {
+		defer func() { l.embed.tokens = nil }() // the caller's batch, not ours to keep
+	}
 	if l.rev == nil {
 		return l.inferDir(c, x)
 	}
 	yf := l.inferDir(c, x)
 	yr := l.rev.inferDir(c, x)
 	return joinDirections(&l.ybi, yf, yr, c.n, l.units)
+}
+
+// tokens returns the token ids this pass reads table rows for, or nil
+// when it reads x (no fused embedding, or it wrote its output).
+func (l *lstm) tokens(x []float32) []float32 {
+	if l.embed == nil || x != nil {
+		return nil
+	}
+	return l.embed.tokens
 }
 
 // Pool modes of lstmInferAVX512.
@@ -90,6 +123,9 @@ func (l *lstm) inferDir(c *batchCtx, x []float32) []float32 {
 	if l.seq {
 		// Every sample runs all steps (order), so every step's h is written.
 		l.y = grow(l.y, n*l.steps*H)
+	}
+	if l.tokens(x) != nil && len(s.zero) != l.in {
+		s.zero = make([]float32, l.in)
 	}
 	l.inferRange(x, n, T, mode)
 	clear(s.rows) // drop the pointers into x
@@ -150,6 +186,7 @@ func (s *lstmInferRows) RunPart(i, _ int) {
 func (l *lstm) inferRows(x []float32, n, T, mode, lo, hi int) {
 	H, I := l.units, l.in
 	s := &l.inf
+	tok := l.tokens(x)
 	for t := 0; t < T; t++ {
 		a := min(int(l.active[t]), hi) // this range's running rows end here
 		if a <= lo {
@@ -161,7 +198,18 @@ func (l *lstm) inferRows(x []float32, n, T, mode, lo, hi int) {
 			if l.reverse {
 				st = int(l.lens[i]) - 1 - t // real steps backwards
 			}
-			s.rows[r] = &x[(i*l.steps+st)*I]
+			switch {
+			case tok == nil:
+				s.rows[r] = &x[(i*l.steps+st)*I]
+			default:
+				// What the embedding would have written: the token's row,
+				// zeros for padding and invalid ids.
+				if id := l.embed.id(tok[i*l.steps+st]); id >= 0 {
+					s.rows[r] = &l.embed.w[id*I]
+				} else {
+					s.rows[r] = &s.zero[0]
+				}
+			}
 		}
 		prev, next := s.h[t&1], s.h[(t+1)&1]
 		hk := H

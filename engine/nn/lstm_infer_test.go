@@ -64,6 +64,10 @@ func TestInferenceMatchesTrainingLSTM(t *testing.T) {
 		{Type: "lstm", Units: 16, Pooling: "mean"},
 		{Type: "dense", Units: 1}}}})
 	vs = append(vs, variant{"lstm-text", mustPreset(t, "lstm-text", PresetOptions{Vocab: V, MaxLen: T})})
+	// Fed floats, not tokens: no lengths, every sample runs all steps.
+	vs = append(vs, variant{"float-input", Spec{Input: []int{T, 5}, Layers: []LayerSpec{
+		{Type: "lstm", Units: 32, Pooling: "max", Bidirectional: true},
+		{Type: "dense", Units: 2}}}})
 	worst := 0.0
 	for _, v := range vs {
 		for _, scaled := range []bool{false, true} {
@@ -73,6 +77,9 @@ func TestInferenceMatchesTrainingLSTM(t *testing.T) {
 			}
 			for _, n := range []int{1, 2, 6, 9, 21} {
 				x := paddedTexts(rand.New(rand.NewPCG(uint64(n), 3)), n, T, V)
+				if v.spec.Layers[0].Type != "embedding" {
+					x = uniform(rand.New(rand.NewPCG(uint64(n), 4)), n*m.InputSize())
+				}
 				var one []float32
 				for _, threads := range []int{1, 2} {
 					gemm.SetThreads(threads)
@@ -103,13 +110,16 @@ func TestInferenceMatchesTrainingLSTM(t *testing.T) {
 
 // TestInferenceKeepsNoTrainingBuffers: a model that only infers never
 // allocates the LSTM's per-step buffers (gates, states, tanh(c), the
-// time-major input).
+// time-major input), nor its embedding's output.
 func TestInferenceKeepsNoTrainingBuffers(t *testing.T) {
 	if !haveAVX512 {
 		t.Skip("no AVX-512: Forward takes the training pass")
 	}
 	m := mustBuild(t, mustPreset(t, "lstm-text", PresetOptions{Vocab: 100, MaxLen: 20, Directions: 2}), 1)
 	m.Forward(paddedTexts(rand.New(rand.NewPCG(1, 1)), 9, 20, 100), 9)
+	if e := m.layers[0].(*embedding); e.y != nil || e.tokens != nil {
+		t.Fatalf("the embedding feeding the LSTM kept %d output floats and %d tokens", len(e.y), len(e.tokens))
+	}
 	for _, ly := range m.layers {
 		l, ok := ly.(*lstm)
 		if !ok {
@@ -123,5 +133,29 @@ func TestInferenceKeepsNoTrainingBuffers(t *testing.T) {
 				t.Fatalf("inference state holds %d and %d floats, want one row of %d per sample", len(d.inf.c), len(d.inf.h[0]), d.units)
 			}
 		}
+	}
+}
+
+// TestCalibrateSeesFusedEmbedding: where the inference pass reads an
+// embedding's table itself, Calibrate still sees the embedding's output
+// as the LSTM's input (its largest magnitude, for a static int8 model).
+func TestCalibrateSeesFusedEmbedding(t *testing.T) {
+	m := mustBuild(t, mustPreset(t, "lstm-text", PresetOptions{Vocab: 30, MaxLen: 8}), 1)
+	x := paddedTexts(rand.New(rand.NewPCG(2, 2)), 5, 8, 30)
+	emb := m.layers[0].(*embedding)
+	want := float32(0)
+	for _, v := range x {
+		if id := emb.id(v); id >= 0 {
+			for _, w := range emb.w[id*emb.dim : (id+1)*emb.dim] {
+				want = max(want, float32(math.Abs(float64(w))))
+			}
+		}
+	}
+	if got := m.Calibrate(x, 5, 2)[1]; got != want || want == 0 {
+		t.Fatalf("Calibrate: the LSTM's input reaches %v, its embedding rows %v", got, want)
+	}
+	m.Forward(x, 5)
+	if haveAVX512 && m.inputs[1] != nil {
+		t.Fatalf("Forward after Calibrate still wrote the embedding's output (%d floats)", len(m.inputs[1]))
 	}
 }
