@@ -16,7 +16,9 @@ package nn
 // samples still running, and the batch stops at its longest sample. With
 // return_sequences every step's h is output, padded steps included. Under
 // --threads the recurrence runs as ranges of rows, one per core
-// (lstm_split.go).
+// (lstm_split.go). That is the training pass; inference (Model.Forward)
+// takes lstm_infer.go's pass where its kernel runs, which keeps none of
+// the per-step buffers below.
 type lstm struct {
 	steps, in, units int
 	seq              bool
