@@ -64,6 +64,10 @@ func TestInferenceMatchesTrainingLSTM(t *testing.T) {
 		{Type: "lstm", Units: 16, Pooling: "mean"},
 		{Type: "dense", Units: 1}}}})
 	vs = append(vs, variant{"lstm-text", mustPreset(t, "lstm-text", PresetOptions{Vocab: V, MaxLen: T})})
+	vs = append(vs, variant{"wide", Spec{Input: []int{T}, Layers: []LayerSpec{ // strides of 2 KB per W row
+		{Type: "embedding", Vocab: V, Dim: 100},
+		{Type: "lstm", Units: 128, Pooling: "mean"},
+		{Type: "dense", Units: 2}}}})
 	// Fed floats, not tokens: no lengths, every sample runs all steps.
 	vs = append(vs, variant{"float-input", Spec{Input: []int{T, 5}, Layers: []LayerSpec{
 		{Type: "lstm", Units: 32, Pooling: "max", Bidirectional: true},
