@@ -10,7 +10,11 @@
 //
 // The ONNX files go to a temporary folder. Rounds alternate between the
 // two peers, network by network, and each keeps its best round, so that a
-// neighbour's load on a shared core slows both alike. Without node or
+// neighbour's load on a shared core slows both alike. Each side's CPU
+// time per batch is printed too (ONNX Runtime's from ort_ref.js's CPU
+// seconds per wall second, shoal's from getrusage), with its ratio as
+// NAME_bN_cpu in the JSON: on a loaded machine the wall-clock ratio
+// mostly measures who was scheduled out. Without node or
 // onnxruntime-node it says so, names the set-up notes and exits 0.
 package main
 
@@ -78,7 +82,7 @@ func main() {
 	}
 	gemm.SetThreads(1)
 	fmt.Printf("one thread each; best of %d alternating rounds of %.2f s per batch size; load %s\n", *rounds, *seconds, loadAvg())
-	fmt.Printf("%-10s %5s %12s %12s %8s\n", "network", "batch", "shoal µs", "ORT µs", "ratio")
+	fmt.Printf("%-10s %5s %12s %12s %8s %14s %12s %9s\n", "network", "batch", "shoal µs", "ORT µs", "ratio", "shoal cpu µs", "ORT cpu µs", "cpu ratio")
 	res := map[string]any{}
 	minRatio := 0.0
 	for _, nw := range networks {
@@ -89,8 +93,8 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		ours := map[int]time.Duration{}
-		theirs := map[int]ortpeer.Result{}
+		ours, oursCPU := map[int]time.Duration{}, map[int]time.Duration{}
+		theirs, theirsCPU := map[int]ortpeer.Result{}, map[int]float64{}
 		job := ortpeer.Job{File: filepath.Join(dir, nw.name+".onnx"), Shape: nw.shape, Int64: nw.tokens, Batches: bs, Threads: 1, Seconds: *seconds}
 		xs := map[int][]float32{}
 		for _, b := range bs {
@@ -105,11 +109,17 @@ func main() {
 				if old, ok := theirs[b]; !ok || r.USPerBatch < old.USPerBatch {
 					theirs[b] = r
 				}
+				if old, ok := theirsCPU[b]; !ok || r.USPerBatch*r.CPUPerWall < old {
+					theirsCPU[b] = r.USPerBatch * r.CPUPerWall
+				}
 			}
 			for _, b := range bs {
-				t := timeForward(m, xs[b], b, time.Duration(*seconds*float64(time.Second)))
+				t, cpu := timeForward(m, xs[b], b, time.Duration(*seconds*float64(time.Second)))
 				if old, ok := ours[b]; !ok || t < old {
 					ours[b] = t
+				}
+				if old, ok := oursCPU[b]; !ok || cpu < old {
+					oursCPU[b] = cpu
 				}
 			}
 		}
@@ -120,12 +130,14 @@ func main() {
 			}
 			us := float64(ours[b].Nanoseconds()) / 1e3
 			ratio := o.USPerBatch / us
+			cpuUS, ortCPU := float64(oursCPU[b].Nanoseconds())/1e3, theirsCPU[b]
 			note := ""
 			if o.CPUPerWall > 1.3 {
 				note = fmt.Sprintf("  (ONNX Runtime used %.1f CPU-seconds per second: more than one thread)", o.CPUPerWall)
 			}
-			fmt.Printf("%-10s %5d %12.1f %12.1f %8.2f%s\n", nw.name, b, us, o.USPerBatch, ratio, note)
+			fmt.Printf("%-10s %5d %12.1f %12.1f %8.2f %14.1f %12.1f %9.2f%s\n", nw.name, b, us, o.USPerBatch, ratio, cpuUS, ortCPU, ortCPU/cpuUS, note)
 			res[fmt.Sprintf("%s_b%d", nw.name, b)] = round3(ratio)
+			res[fmt.Sprintf("%s_b%d_cpu", nw.name, b)] = round3(ortCPU / cpuUS)
 			if minRatio == 0 || ratio < minRatio {
 				minRatio = ratio
 			}
@@ -162,18 +174,18 @@ func inputs(nw network, size, n int) []float32 {
 	return x
 }
 
-// timeForward is the mean time of one Forward call over d.
-func timeForward(m *nn.Model, x []float32, b int, d time.Duration) time.Duration {
+// timeForward is the mean wall and CPU time of one Forward call over d.
+func timeForward(m *nn.Model, x []float32, b int, d time.Duration) (wall, cpu time.Duration) {
 	for range 3 {
 		m.Forward(x, b) // warm-up: buffers, caches
 	}
 	n := 0
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	for time.Since(t0) < d {
 		m.Forward(x, b)
 		n++
 	}
-	return time.Since(t0) / time.Duration(n)
+	return time.Since(t0) / time.Duration(n), (cpuTime() - c0) / time.Duration(n)
 }
 
 func parseInts(s string) ([]int, error) {

@@ -11,6 +11,11 @@ type embedding struct {
 	steps, vocab, dim, pad int
 	w, dw                  []float32
 	y                      []float32
+	// feedsLSTM: the next layer is an LSTM whose inference pass reads
+	// the table rows of the tokens itself (linkEmbeddingLSTM), so in
+	// inference this layer only counts the lengths and keeps the tokens.
+	feedsLSTM bool
+	tokens    []float32 // the last inference batch's token ids, when feedsLSTM
 }
 
 func (l *embedding) kind() string { return "embedding" }
@@ -48,6 +53,11 @@ func tokenRow(v float32, vocab, pad int) int {
 }
 
 func (l *embedding) forward(c *batchCtx, x []float32) []float32 {
+	if l.feedsLSTM && !c.train && !c.keepInputs {
+		l.countLengths(c, x)
+		l.tokens = x
+		return nil
+	}
 	n, d := c.n, l.dim
 	l.y = grow(l.y, n*l.steps*d)
 	c.lengths = growInt32(c.lengths, n)
@@ -67,6 +77,22 @@ func (l *embedding) forward(c *batchCtx, x []float32) []float32 {
 		c.lengths[i] = max(cnt, 1)
 	}
 	return l.y
+}
+
+// countLengths sets c's lengths alone: per sample its number of tokens
+// that are not padding, at least 1 (as forward counts them).
+func (l *embedding) countLengths(c *batchCtx, x []float32) {
+	c.lengths = growInt32(c.lengths, c.n)
+	c.hasLengths = true
+	for i := range c.lengths {
+		cnt := int32(0)
+		for _, v := range x[i*l.steps : (i+1)*l.steps] {
+			if l.id(v) >= 0 {
+				cnt++
+			}
+		}
+		c.lengths[i] = max(cnt, 1)
+	}
 }
 
 func (l *embedding) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {

@@ -16,6 +16,10 @@ type batchCtx struct {
 	hasLengths bool
 	lengths    []int32 // per sample, in 1..steps
 	rng        *rand.Rand
+	// keepInputs: the caller reads every layer's input after the pass
+	// (Calibrate), so no layer may leave its output to the next one to
+	// compute (as an embedding feeding an LSTM does in inference).
+	keepInputs bool
 }
 
 // paramDef declares one parameter tensor of a layer.

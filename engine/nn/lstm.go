@@ -16,7 +16,9 @@ package nn
 // samples still running, and the batch stops at its longest sample. With
 // return_sequences every step's h is output, padded steps included. Under
 // --threads the recurrence runs as ranges of rows, one per core
-// (lstm_split.go).
+// (lstm_split.go). That is the training pass; inference (Model.Forward)
+// takes lstm_infer.go's pass where its kernel runs, which keeps none of
+// the per-step buffers below.
 type lstm struct {
 	steps, in, units int
 	seq              bool
@@ -55,6 +57,11 @@ type lstm struct {
 
 	dy       []float32 // backward's output gradient, for backwardRows
 	rowSplit lstmRows
+
+	inf lstmInfer // the inference pass's state (lstm_infer.go)
+	// embed: the embedding right before this layer, whose table rows the
+	// inference pass reads itself (linkEmbeddingLSTM); nil otherwise.
+	embed *embedding
 }
 
 // lstmPool is how an LSTM without return_sequences turns a sample's hidden
@@ -127,6 +134,9 @@ func (l *lstm) outWidth() int {
 }
 
 func (l *lstm) forward(c *batchCtx, x []float32) []float32 {
+	if !c.train && l.inferKernel() {
+		return l.infer(c, x) // keeps nothing for backward
+	}
 	if l.rev == nil {
 		return l.forwardDir(c, x)
 	}

@@ -40,9 +40,7 @@ const maxRowWise = 4
 const minSplitRows = 8
 
 // runRows runs the forward or backward recurrence over all n rows, in
-// ranges across par.Threads() when there are enough rows. Rows are sorted
-// longest first, so the ranges are cut where the sum of their lengths (the
-// work) is even, not where their counts are.
+// ranges across par.Threads() when there are enough rows (splitRows).
 func (l *lstm) runRows(n int, backward bool) {
 	parts := min(par.Threads(), n/minSplitRows)
 	if parts < 2 {
@@ -55,23 +53,31 @@ func (l *lstm) runRows(n int, backward bool) {
 	}
 	s := &l.rowSplit
 	*s = lstmRows{l: l, n: n, backward: backward}
+	l.splitRows(n, parts, s.bounds[:])
+	par.Do(parts, s)
+	s.l = nil
+}
+
+// splitRows cuts the n sorted rows into parts ranges, range i being rows
+// [bounds[i], bounds[i+1]). Rows are sorted longest first, so the cuts go
+// where the sum of their lengths (the work) is even, not their counts.
+func (l *lstm) splitRows(n, parts int, bounds []int) {
 	total := 0
 	for _, i := range l.perm[:n] {
 		total += int(l.lens[i])
 	}
+	bounds[0] = 0
 	part, sum := 1, 0
 	for r, i := range l.perm[:n] {
 		sum += int(l.lens[i])
 		for part < parts && sum*parts >= total*part {
-			s.bounds[part] = r + 1
+			bounds[part] = r + 1
 			part++
 		}
 	}
 	for ; part <= parts; part++ {
-		s.bounds[part] = n
+		bounds[part] = n
 	}
-	par.Do(parts, s)
-	s.l = nil
 }
 
 // forwardRows runs steps 0..teff-1 of the forward recurrence for rows

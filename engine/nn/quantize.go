@@ -92,6 +92,8 @@ func (m *Model) Calibrate(x []float32, n, batch int) []float32 {
 	if batch <= 0 {
 		batch = 256
 	}
+	m.ctx.keepInputs = true
+	defer func() { m.ctx.keepInputs = false }()
 	for lo := 0; lo < n; lo += batch {
 		b := min(batch, n-lo)
 		m.Forward(x[lo*m.inSize:], b)
