@@ -30,18 +30,26 @@ func growConvBufs(p []convBufs, n int) []convBufs {
 
 // convSplit is one forward or backward pass of a convolution cut by samples.
 type convSplit struct {
-	l        *conv2d
-	backward bool
-	train    bool // a forward pass that keeps its columns for backward
-	x, dy    []float32
-	n        int
-	needDx   bool
+	l         *conv2d
+	backward  bool
+	train     bool // a forward pass that keeps its columns for backward
+	direct    bool // an inference pass on the direct path
+	inBlocked bool // its input is NCHW16c
+	x, dy     []float32
+	n         int
+	needDx    bool
 }
 
 func (s *convSplit) RunPart(i, n int) {
 	l := s.l
 	lo, hi := par.Range(i, n, s.n)
 	b := &l.parts[i]
+	if s.direct {
+		if lo < hi {
+			l.directSamples(s.x, lo, hi, s.inBlocked, b)
+		}
+		return
+	}
 	if !s.backward {
 		if lo < hi {
 			l.forwardSamples(s.x, lo, hi, s.train, b, sgemmSerial)

@@ -101,6 +101,7 @@ func Build(s Spec, seed uint64) (*Model, error) {
 		}
 		m.layers = append(m.layers, l)
 	}
+	linkDirect(m.layers)
 	// One flat slice for every parameter, one for every gradient.
 	total := 0
 	for _, l := range m.layers {
