@@ -16,9 +16,13 @@ import (
 // read it in place: a tile is a row of up to 28 (or 14) output pixels ×
 // 16 (or 32) filters, bias in the accumulators' start, one broadcast FMA
 // per pixel, tap and channel, ReLU on the way out. A max pool right after
-// the conv is done on the tile output while it is still in cache, and
-// when the next layer is a direct conv too the output stays NCHW16c, so
-// the cnn's pixels are rearranged only at its first and last layer.
+// the conv is done on the tile output while it is still in cache (for the
+// cnn's first layer in the tile's registers). When the next layer is a
+// direct conv too, both run sample by sample in one pass: the first
+// writes its pooled NCHW16c output into the second's padded image, which
+// stays in the L1/L2 cache, so the cnn's pixels are rearranged only at
+// its first and last layer and its first feature map never reaches
+// memory.
 //
 // Against im2col + GEMM (the training path, whose columns backward needs)
 // this saves the column matrix, written and read once per layer (9 taps
@@ -39,8 +43,11 @@ type directConv struct {
 	blocks     []directBlock
 	srcW, srcB []float32 // the weights and biases the blocks were packed from
 
-	pool       *pool2d // fused max pool, or nil
-	outBlocked bool    // the output goes NCHW16c to the next direct conv (see linkDirect)
+	pool     *pool2d // fused max pool, or nil
+	poolTile bool    // the pool runs in the tile (convKPool14x16g)
+	// next is the direct conv that reads this one's output: in the same
+	// pass, sample by sample, written straight into its padded image.
+	next *conv2d
 }
 
 // directBlock is 16 or 32 of the filters, with their weights packed for
@@ -105,26 +112,28 @@ func newDirectConv(l *conv2d) *directConv {
 
 // linkDirect prepares the inference path of a model's layers: a direct
 // path for each conv2d that can take one, the max pool right after it
-// fused into it, and an NCHW16c output for a conv (with its pool) that
-// feeds another direct conv. Build calls it once.
+// fused into it, and a conv (with its pool) that feeds another direct conv
+// chained to it. Build calls it once.
 func linkDirect(layers []layer) {
 	for i, ly := range layers {
 		l, ok := ly.(*conv2d)
 		if !ok || !l.directOK() {
 			continue
 		}
-		l.direct = newDirectConv(l)
+		d := newDirectConv(l)
+		l.direct = d
 		next := i + 1
 		if next < len(layers) {
 			if p, ok := layers[next].(*maxpool); ok && p.c == l.f && p.h == l.ho && p.w == l.wo {
-				l.direct.pool = &pool2d{pool: p.pool, stride: p.stride, ho: p.ho, wo: p.wo}
+				d.pool = &pool2d{pool: p.pool, stride: p.stride, ho: p.ho, wo: p.wo}
+				d.poolTile = d.gray && d.fp == 16 && p.pool == 2 && p.stride == 2 && p.wo >= 7
 				p.fusedInto = l
 				next++
 			}
 		}
 		if next < len(layers) && l.f%16 == 0 {
 			if nx, ok := layers[next].(*conv2d); ok && nx.directOK() && nx.c == l.f {
-				l.direct.outBlocked = true
+				d.next = nx
 				nx.directSrc = l
 			}
 		}
@@ -136,16 +145,12 @@ func (l *conv2d) wroteDirect(x []float32) bool {
 	return l.direct != nil && len(x) > 0 && len(l.py) > 0 && &x[0] == &l.py[0]
 }
 
-// outDirect is the floats of one sample's output on the direct path.
+// outDirect is the floats of one sample's (CHW) output on the direct path.
 func (l *conv2d) outDirect() int {
-	ho, wo := l.ho, l.wo
 	if p := l.direct.pool; p != nil {
-		ho, wo = p.ho, p.wo
+		return l.f * p.ho * p.wo
 	}
-	if l.direct.outBlocked {
-		return l.direct.fp * ho * wo
-	}
-	return l.f * ho * wo
+	return l.f * l.ho * l.wo
 }
 
 // pack repacks the weights for the tiles when they changed since the last
@@ -197,97 +202,177 @@ func equalBits(a, b []float32) bool {
 }
 
 // forwardDirect is the inference pass on the direct path, split by
-// samples under --threads like the im2col path.
+// samples under --threads like the im2col path. A conv chained to the one
+// before it was computed in that one's pass: its output is ready.
 func (l *conv2d) forwardDirect(c *batchCtx, x []float32) []float32 {
+	if l.directSrc != nil && l.directSrc.wroteDirect(x) {
+		return l.py
+	}
 	n := c.n
-	d := l.direct
-	d.pack(l)
-	inBlocked := l.directSrc != nil && l.directSrc.direct.outBlocked && l.directSrc.wroteDirect(x)
-	l.py = grow(l.py, n*l.outDirect())
-	if parts := partsOf16(n); parts > 1 {
-		l.parts = growConvBufs(l.parts, parts)
-		l.split = convSplit{l: l, x: x, n: n, direct: true, inBlocked: inBlocked}
+	parts := partsOf16(n)
+	for cur := l; cur != nil; cur = cur.direct.next {
+		cur.direct.pack(cur)
+		cur.parts = growConvBufs(cur.parts, parts)
+		for p := range cur.parts[:parts] {
+			cur.parts[p].ensureDirect(cur)
+		}
+		size := 1 // a chained conv's output goes to the next one's image: py only marks the pass
+		if cur.direct.next == nil {
+			size = n * cur.outDirect()
+		}
+		cur.py = grow(cur.py, size)
+	}
+	if parts > 1 {
+		l.split = convSplit{l: l, x: x, n: n, direct: true}
 		par.Do(parts, &l.split)
 		l.split = convSplit{}
 	} else {
-		l.parts = growConvBufs(l.parts, 1)
-		l.directSamples(x, 0, n, inBlocked, &l.parts[0])
+		l.directSamples(x, 0, n, 0)
 	}
 	return l.py
 }
 
-// directSamples runs samples [lo, hi) of the direct path with b's buffers.
-func (l *conv2d) directSamples(x []float32, lo, hi int, inBlocked bool, b *convBufs) {
+// ensureDirect makes room for l's direct path in b.
+func (b *convBufs) ensureDirect(l *conv2d) {
 	d := l.direct
 	if len(b.img) != d.imgLen {
 		b.img = make([]float32, d.imgLen) // the border stays 0
 	}
-	planeOut := l.ho * d.wt * 16 // one filter vector's tile output
-	b.tmp = grow(b.tmp, d.fp/16*planeOut)
+	b.tmp = grow(b.tmp, d.fp/16*l.ho*d.wt*16)
+}
+
+// directOut is where a direct pass writes one sample: CHW planes (chw),
+// or NCHW16c with filter vector v's pixel (y, x) at
+// buf[v·plane + (y·row + x)·16] (the next conv's padded image).
+type directOut struct {
+	buf        []float32
+	chw        bool
+	plane, row int
+}
+
+// directSamples runs samples [lo, hi) with the buffers of part, through
+// l and every conv chained after it.
+func (l *conv2d) directSamples(x []float32, lo, hi, part int) {
+	in := l.c * l.h * l.w
+	for i := lo; i < hi; i++ {
+		b := &l.parts[part]
+		l.direct.fill(l, b.img, x[i*in:(i+1)*in])
+		for cur := l; ; {
+			nx := cur.direct.next
+			if nx == nil {
+				out := cur.outDirect()
+				cur.directSample(b, directOut{buf: cur.py[i*out : (i+1)*out], chw: true})
+				break
+			}
+			nb := &nx.parts[part]
+			nd := nx.direct
+			o := directOut{buf: nb.img[(nx.pad*nd.wp+nx.pad)*16:], plane: nd.plane, row: nd.wp}
+			cur.directSample(b, o)
+			cur, b = nx, nb
+		}
+	}
+}
+
+// directSample convolves the sample in b.img into o.
+func (l *conv2d) directSample(b *convBufs, o directOut) {
+	d := l.direct
 	relu := 0
 	if l.act == actReLU {
 		relu = 1
 	}
-	in, out := l.c*l.h*l.w, l.outDirect()
-	for i := lo; i < hi; i++ {
-		d.fill(l, b.img, x[i*in:(i+1)*in], inBlocked)
-		for bi := range d.blocks {
-			blk := &d.blocks[bi]
-			tmp := b.tmp[blk.f0/16*planeOut:]
-			for oy := 0; oy < l.ho; oy++ {
-				for ox := 0; ; ox += blk.rows {
-					// The last tile of a row ends at the row's end, over
-					// pixels the one before computed already (same values).
-					last := ox+blk.rows >= l.wo
-					if last {
-						ox = max(0, l.wo-blk.rows)
-					}
-					src := b.img[(oy*d.wp+ox)*d.px:]
-					dst := tmp[(oy*d.wt+ox)*16:]
-					blk.kern(&src[0], &d.taps[0], len(d.taps), &blk.w[0], &dst[0], 4*planeOut, &blk.bias[0], relu)
-					if last {
-						break
-					}
+	if d.poolTile {
+		d.poolTiles(l, b, o, relu)
+		return
+	}
+	planeOut := l.ho * d.wt * 16 // one filter vector's tile output
+	for bi := range d.blocks {
+		blk := &d.blocks[bi]
+		tmp := b.tmp[blk.f0/16*planeOut:]
+		for oy := 0; oy < l.ho; oy++ {
+			for ox := 0; ; ox += blk.rows {
+				// The last tile of a row ends at the row's end, over
+				// pixels the one before computed already (same values).
+				last := ox+blk.rows >= l.wo
+				if last {
+					ox = max(0, l.wo-blk.rows)
+				}
+				src := b.img[(oy*d.wp+ox)*d.px:]
+				dst := tmp[(oy*d.wt+ox)*16:]
+				_ = dst[(blk.vecs-1)*planeOut+blk.rows*16-1]
+				blk.kern(&src[0], &d.taps[0], len(d.taps), &blk.w[0], &dst[0], 4*planeOut, &blk.bias[0], relu)
+				if last {
+					break
 				}
 			}
 		}
-		d.finish(l, l.py[i*out:(i+1)*out], b)
+	}
+	d.finish(l, o, b)
+}
+
+// poolTiles is directSample for a one-channel, 16-filter conv with a 2×2
+// pool: each tile is 7 pooled pixels of two output rows.
+func (d *directConv) poolTiles(l *conv2d, b *convBufs, o directOut, relu int) {
+	const wide = 7
+	p := d.pool
+	blk := &d.blocks[0]
+	out, row := o.buf, o.row
+	if o.chw {
+		out, row = b.tmp, p.wo // pooled NCHW16c first, then to planes
+	}
+	for oy := 0; oy < p.ho; oy++ {
+		for ox := 0; ; ox += wide {
+			last := ox+wide >= p.wo
+			if last {
+				ox = p.wo - wide
+			}
+			src := b.img[2*(oy*d.wp+ox):]
+			dst := out[(oy*row+ox)*16:]
+			_ = dst[wide*16-1]
+			convKPool14x16g(&src[0], &d.taps[0], len(d.taps), &blk.w[0], &dst[0], 4*d.wp, &blk.bias[0], relu)
+			if last {
+				break
+			}
+		}
+	}
+	if o.chw {
+		hw := p.ho * p.wo
+		for c := 0; c < l.f; c++ {
+			dst := o.buf[c*hw : (c+1)*hw]
+			for q := range dst {
+				dst[q] = b.tmp[q*16+c]
+			}
+		}
 	}
 }
 
-// fill copies one sample into the padded image: rows of a one-channel
-// CHW sample or of an NCHW16c one, or a CHW sample spread to NCHW16c.
-func (d *directConv) fill(l *conv2d, img, xi []float32, blocked bool) {
-	switch {
-	case d.gray || blocked:
-		rl := l.w * d.px
-		for cb := 0; cb < d.cb; cb++ {
-			for y := 0; y < l.h; y++ {
-				dst := img[cb*d.plane+((y+l.pad)*d.wp+l.pad)*d.px:]
-				copy(dst[:rl], xi[(cb*l.h+y)*rl:])
-			}
+// fill copies one CHW sample into the padded image: its rows, for one
+// channel, or each channel spread to its lane of NCHW16c.
+func (d *directConv) fill(l *conv2d, img, xi []float32) {
+	if d.gray {
+		for y := 0; y < l.h; y++ {
+			copy(img[(y+l.pad)*d.wp+l.pad:][:l.w], xi[y*l.w:])
 		}
-	default:
-		hw := l.h * l.w
-		for ch := 0; ch < l.c; ch++ {
-			cb, c := ch/16, ch%16
-			for y := 0; y < l.h; y++ {
-				dst := img[cb*d.plane+((y+l.pad)*d.wp+l.pad)*16+c:]
-				src := xi[ch*hw+y*l.w : ch*hw+(y+1)*l.w]
-				dst = dst[:16*(len(src)-1)+1]
-				for x, v := range src {
-					dst[16*x] = v
-				}
+		return
+	}
+	hw := l.h * l.w
+	for ch := 0; ch < l.c; ch++ {
+		cb, c := ch/16, ch%16
+		for y := 0; y < l.h; y++ {
+			dst := img[cb*d.plane+((y+l.pad)*d.wp+l.pad)*16+c:]
+			src := xi[ch*hw+y*l.w : ch*hw+(y+1)*l.w]
+			dst = dst[:16*(len(src)-1)+1]
+			for x, v := range src {
+				dst[16*x] = v
 			}
 		}
 	}
 }
 
 // finish turns one sample's tile output (b.tmp: per filter vector, ho
-// rows of wt pixels × 16) into yi: pooled or not, NCHW16c for the next
-// direct conv or CHW for any other layer.
-func (d *directConv) finish(l *conv2d, yi []float32, b *convBufs) {
+// rows of wt pixels × 16) into o, pooled or not.
+func (d *directConv) finish(l *conv2d, o directOut, b *convBufs) {
 	planeOut := l.ho * d.wt * 16
+	ld := d.wt * 16
 	ho, wo := l.ho, l.wo
 	if p := d.pool; p != nil {
 		ho, wo = p.ho, p.wo
@@ -295,34 +380,42 @@ func (d *directConv) finish(l *conv2d, yi []float32, b *convBufs) {
 	hw := ho * wo
 	for v := 0; v < d.fp/16; v++ {
 		src := b.tmp[v*planeOut : (v+1)*planeOut]
-		var blk []float32 // this vector's output, [ho][wo][16]
-		switch {
-		case d.outBlocked && d.pool != nil:
-			blk = yi[v*hw*16 : (v+1)*hw*16]
-			qgemm.MaxPoolHWC(blk, src, d.wt*16, 16, d.pool.pool, d.pool.stride, ho, wo)
-			continue
-		case d.outBlocked:
+		if !o.chw {
 			for oy := 0; oy < ho; oy++ {
-				copy(yi[(v*hw+oy*wo)*16:(v*hw+(oy+1)*wo)*16], src[oy*d.wt*16:])
+				dst := o.buf[v*o.plane+oy*o.row*16:][:wo*16]
+				if p := d.pool; p != nil {
+					qgemm.MaxPoolHWC(dst, src[oy*p.stride*ld:], ld, 16, p.pool, p.stride, 1, wo)
+				} else {
+					copy(dst, src[oy*ld:])
+				}
 			}
+			continue
+		}
+		var blk []float32 // this vector's pooled output, [ho][wo][16]
+		switch {
+		case d.pool != nil && d.pool.pool == 2 && d.pool.stride == 2 && (v+1)*16 <= l.f:
+			// Straight into the 16 planes (a scatter a pixel).
+			_ = src[(2*ho-1)*ld+2*wo*16-1]
+			dst := o.buf[v*16*hw : (v+1)*16*hw]
+			pool2CHW16(&dst[0], hw, &src[0], ld, ho, wo)
 			continue
 		case d.pool != nil:
 			b.pooled = grow(b.pooled, hw*16)
 			blk = b.pooled
-			qgemm.MaxPoolHWC(blk, src, d.wt*16, 16, d.pool.pool, d.pool.stride, ho, wo)
+			qgemm.MaxPoolHWC(blk, src, ld, 16, d.pool.pool, d.pool.stride, ho, wo)
 		}
 		// CHW: filter f's plane from lane f%16 of each pixel.
 		for c := 0; c < 16 && v*16+c < l.f; c++ {
-			dst := yi[(v*16+c)*hw : (v*16+c+1)*hw]
+			dst := o.buf[(v*16+c)*hw : (v*16+c+1)*hw]
 			if blk != nil {
-				for p := range dst {
-					dst[p] = blk[p*16+c]
+				for q := range dst {
+					dst[q] = blk[q*16+c]
 				}
 				continue
 			}
 			for oy := 0; oy < ho; oy++ {
 				row := dst[oy*wo : (oy+1)*wo]
-				s := src[oy*d.wt*16+c:]
+				s := src[oy*ld+c:]
 				for ox := range row {
 					row[ox] = s[ox*16]
 				}

@@ -30,14 +30,13 @@ func growConvBufs(p []convBufs, n int) []convBufs {
 
 // convSplit is one forward or backward pass of a convolution cut by samples.
 type convSplit struct {
-	l         *conv2d
-	backward  bool
-	train     bool // a forward pass that keeps its columns for backward
-	direct    bool // an inference pass on the direct path
-	inBlocked bool // its input is NCHW16c
-	x, dy     []float32
-	n         int
-	needDx    bool
+	l        *conv2d
+	backward bool
+	train    bool // a forward pass that keeps its columns for backward
+	direct   bool // an inference pass on the direct path
+	x, dy    []float32
+	n        int
+	needDx   bool
 }
 
 func (s *convSplit) RunPart(i, n int) {
@@ -46,7 +45,7 @@ func (s *convSplit) RunPart(i, n int) {
 	b := &l.parts[i]
 	if s.direct {
 		if lo < hi {
-			l.directSamples(s.x, lo, hi, s.inBlocked, b)
+			l.directSamples(s.x, lo, hi, i)
 		}
 		return
 	}

@@ -27,3 +27,18 @@ func convK28x16b(img *float32, taps *int, ntaps int, w, out *float32, ldb int, b
 
 //go:noescape
 func convK14x32b(img *float32, taps *int, ntaps int, w, out *float32, ldb int, bias *float32, relu int)
+
+// pool2CHW16 max-pools 2×2 windows (stride 2) of ho·2 rows of 16-float
+// pixels, row y at src + y·ld floats, into 16 CHW planes hw floats apart:
+// lane c of output pixel oy·wo+ox at dst + c·hw + oy·wo + ox. Maxima as
+// qgemm.MaxPoolHWC takes them (convpool_amd64.s).
+//
+//go:noescape
+func pool2CHW16(dst *float32, hw int, src *float32, ld, ho, wo int)
+
+// convKPool14x16g is convK28x16g's one-channel tile as two output rows of
+// 14 pixels (the second rowBytes further in the image), 2×2 max-pooled
+// before the ReLU into 7 pixels at out + j·64.
+//
+//go:noescape
+func convKPool14x16g(img *float32, taps *int, ntaps int, w, out *float32, rowBytes int, bias *float32, relu int)

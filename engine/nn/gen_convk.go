@@ -51,6 +51,7 @@ func main() {
 	for _, k := range kernels {
 		gen(&b, k)
 	}
+	genPool(&b)
 	if err := os.WriteFile("convk_amd64.s", []byte(b.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -122,6 +123,69 @@ func gen(b *strings.Builder, k kernel) {
 				panic("gen_convk: at most two vectors")
 			}
 		}
+	}
+	p("VZEROUPPER")
+	p("RET")
+}
+
+// genPool writes convKPool14x16g: two output rows of 14 pixels × 16
+// filters of a one-channel image (the second row rowBytes after the
+// first), max-pooled 2×2 in the registers into 7 pixels, then ReLU.
+// Pooling before the ReLU gives the same values as after it (both are
+// monotone), on a quarter of the outputs. This is the cnn's first layer:
+// only 9 multiply-adds per output, so the stores, the ReLU and a separate
+// pool pass would cost half as much again as the products.
+func genPool(b *strings.Builder) {
+	const name, rows = "convKPool14x16g", 14
+	p := func(format string, a ...any) { fmt.Fprintf(b, "\t"+format+"\n", a...) }
+	z := func(row, r int) string { return fmt.Sprintf("Z%d", row*rows+r) }
+	fmt.Fprintf(b, "\n// func %s(img *float32, taps *int, ntaps int, w, out *float32, rowBytes int, bias *float32, relu int)\n", name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-64\n", name)
+	p("MOVQ img+0(FP), DI")
+	p("MOVQ taps+8(FP), SI")
+	p("MOVQ ntaps+16(FP), CX")
+	p("MOVQ w+24(FP), DX")
+	p("MOVQ rowBytes+40(FP), BX")
+	p("MOVQ bias+48(FP), AX")
+	p("VMOVUPS (AX), Z28")
+	for row := 0; row < 2; row++ {
+		for r := 0; r < rows; r++ {
+			p("VMOVAPS Z28, %s", z(row, r))
+		}
+	}
+	fmt.Fprintf(b, "\n%s_tap:\n", name)
+	p("MOVQ (SI), R8")
+	p("ADDQ DI, R8")
+	p("LEAQ (R8)(BX*1), R9")
+	p("VMOVUPS (DX), Z28")
+	for row, base := range []string{"R8", "R9"} {
+		for r := 0; r < rows; r++ {
+			p("VFMADD231PS.BCST %d(%s), Z28, %s", 4*r, base, z(row, r))
+		}
+	}
+	p("ADDQ $64, DX")
+	p("ADDQ $8, SI")
+	p("DECQ CX")
+	p("JNZ %s_tap", name)
+	p("")
+	p("MOVQ out+32(FP), DI")
+	for j := 0; j < rows/2; j++ {
+		a, c := z(0, 2*j), z(1, 2*j)
+		p("VMAXPS %s, %s, %s", z(0, 2*j+1), a, a)
+		p("VMAXPS %s, %s, %s", z(1, 2*j+1), c, c)
+		p("VMAXPS %s, %s, %s", c, a, a)
+	}
+	p("CMPQ relu+56(FP), $0")
+	p("JEQ %s_store", name)
+	p("VXORPS Z31, Z31, Z31")
+	for j := 0; j < rows/2; j++ {
+		a := z(0, 2*j)
+		p("VMAXPS %s, Z31, %s", a, a)
+		p("VADDPS Z31, %s, %s", a, a)
+	}
+	fmt.Fprintf(b, "\n%s_store:\n", name)
+	for j := 0; j < rows/2; j++ {
+		p("VMOVUPS %s, %d(DI)", z(0, 2*j), 64*j)
 	}
 	p("VZEROUPPER")
 	p("RET")
