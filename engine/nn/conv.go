@@ -22,6 +22,10 @@ import "github.com/shoalmesh/shoal/engine/par"
 // training step twice as slow (19.0 -> 9.6 ms at batch 64, measured back to
 // back). The forward pass keeps every chunk's columns (9 MiB for the cnn at
 // batch 64) so that backward need not rebuild them.
+//
+// Inference (Model.Forward) on a CPU with AVX-512 takes a direct
+// convolution instead where the layer allows it (conv_direct.go); the
+// im2col inference pass below is the fallback.
 type conv2d struct {
 	c, h, w, f, k, stride, pad, ho, wo int
 	act                                actKind
