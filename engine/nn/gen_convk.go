@@ -103,7 +103,7 @@ func gen(b *strings.Builder, k kernel) {
 	p("JEQ %s_store", k.name)
 	// Go's max(v, 0): NaN stays NaN (VMAXPS returns its second source
 	// when either is NaN), and adding +0 turns -0 into +0.
-	p("VXORPS Z31, Z31, Z31")
+	p("VPXORD Z31, Z31, Z31")
 	for r := 0; r < k.rows; r++ {
 		for v := 0; v < k.vecs; v++ {
 			a := acc(k, r, v)
@@ -177,7 +177,7 @@ func genPool(b *strings.Builder) {
 	}
 	p("CMPQ relu+56(FP), $0")
 	p("JEQ %s_store", name)
-	p("VXORPS Z31, Z31, Z31")
+	p("VPXORD Z31, Z31, Z31")
 	for j := 0; j < rows/2; j++ {
 		a := z(0, 2*j)
 		p("VMAXPS %s, Z31, %s", a, a)
