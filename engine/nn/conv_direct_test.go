@@ -177,3 +177,58 @@ func TestFootprintInference(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectConvRandomShapes: seeded random stacks of one to three convs
+// (1, 16 or 32 input channels, 1-50 filters, kernels 1-5, pads 0-2, odd
+// sizes down to a single pixel), each with or without a max pool of a
+// random window and stride, still match the training forward pass; half
+// the one-channel stacks start like the cnn (16 filters, 2×2 pool: the
+// pool in the tile).
+func TestDirectConvRandomShapes(t *testing.T) {
+	if !haveConvK {
+		t.Skip("no AVX-512")
+	}
+	r := rand.New(rand.NewPCG(14, 16))
+	built := 0
+	for trial := 0; built < 60 && trial < 600; trial++ {
+		c := []int{1, 16, 32}[r.IntN(3)]
+		s := Spec{Input: []int{c, 1 + r.IntN(34), 1 + r.IntN(34)}}
+		first := c == 1 && r.IntN(2) == 0 // the pool in the tile, as the cnn's first layer
+		if first {
+			s.Input[2] = 18 + r.IntN(17) // 7 or more pooled columns
+		}
+		for i := range 1 + r.IntN(3) {
+			f := 1 + r.IntN(50)
+			if r.IntN(2) == 0 {
+				f = 16 * (1 + r.IntN(3)) // chainable
+			}
+			act := []string{"relu", ""}[r.IntN(2)]
+			tile := i == 0 && first
+			if tile {
+				f = 16
+			}
+			s.Layers = append(s.Layers, LayerSpec{Type: "conv2d", Filters: f, Kernel: 1 + r.IntN(5), Pad: r.IntN(3), Activation: act})
+			if tile {
+				s.Layers = append(s.Layers, LayerSpec{Type: "maxpool2d", Pool: 2})
+			} else if r.IntN(2) == 0 {
+				pool := 1 + r.IntN(3)
+				s.Layers = append(s.Layers, LayerSpec{Type: "maxpool2d", Pool: pool, Stride: 1 + r.IntN(pool)})
+			}
+		}
+		s.Layers = append(s.Layers, LayerSpec{Type: "flatten"}, LayerSpec{Type: "dense", Units: 3})
+		m, err := Build(s, uint64(trial))
+		if err != nil {
+			continue // a shape that shrinks to nothing
+		}
+		built++
+		n := 1 + r.IntN(4)
+		x := randData(r, n, m.InputSize(), 0)
+		want := append([]float32(nil), m.forward(x, n, true)...)
+		if err := nearOutputs(m.Forward(x, n), want, 1e-5); err != nil {
+			t.Fatalf("trial %d, %+v, batch %d: %v", trial, s, n, err)
+		}
+	}
+	if built < 60 {
+		t.Fatalf("only %d of the random specs built", built)
+	}
+}
