@@ -22,6 +22,10 @@ import "github.com/shoalmesh/shoal/engine/par"
 // training step twice as slow (19.0 -> 9.6 ms at batch 64, measured back to
 // back). The forward pass keeps every chunk's columns (9 MiB for the cnn at
 // batch 64) so that backward need not rebuild them.
+//
+// Inference (Model.Forward) on a CPU with AVX-512 takes a direct
+// convolution instead where the layer allows it (conv_direct.go); the
+// im2col inference pass below is the fallback.
 type conv2d struct {
 	c, h, w, f, k, stride, pad, ho, wo int
 	act                                actKind
@@ -34,6 +38,13 @@ type conv2d struct {
 	masks         []float32 // per kernel column, see edgeMask
 	parts         []convBufs
 	split         convSplit
+
+	// The inference path of conv_direct.go, when the layer has one:
+	// directSrc is the conv whose NCHW16c output this one may read, py the
+	// output of the last direct pass.
+	direct    *directConv
+	directSrc *conv2d
+	py        []float32
 }
 
 // convBufs are the per-chunk buffers of one part of a pass (one part when
@@ -43,6 +54,7 @@ type conv2d struct {
 type convBufs struct {
 	yc, dz, dcol, dwt, db []float32
 	col                   []float32 // one chunk's columns in inference (see forward)
+	img, tmp, pooled      []float32 // the direct path's image, tile output and pooled vector
 }
 
 // dotsMaxRows: weight gradients with fewer column-matrix rows than this
@@ -81,6 +93,9 @@ func (l *conv2d) bind(p, g [][]float32) {
 }
 
 func (l *conv2d) forward(c *batchCtx, x []float32) []float32 {
+	if !c.train && l.direct != nil {
+		return l.forwardDirect(c, x)
+	}
 	n := c.n
 	ckk := l.c * l.k * l.k
 	hw := l.ho * l.wo

@@ -33,6 +33,7 @@ type convSplit struct {
 	l        *conv2d
 	backward bool
 	train    bool // a forward pass that keeps its columns for backward
+	direct   bool // an inference pass on the direct path
 	x, dy    []float32
 	n        int
 	needDx   bool
@@ -42,6 +43,12 @@ func (s *convSplit) RunPart(i, n int) {
 	l := s.l
 	lo, hi := par.Range(i, n, s.n)
 	b := &l.parts[i]
+	if s.direct {
+		if lo < hi {
+			l.directSamples(s.x, lo, hi, i)
+		}
+		return
+	}
 	if !s.backward {
 		if lo < hi {
 			l.forwardSamples(s.x, lo, hi, s.train, b, sgemmSerial)

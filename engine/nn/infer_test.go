@@ -6,12 +6,15 @@ import (
 	"testing"
 )
 
-// TestInferenceMatchesTraining: the inference forward pass (no columns
-// kept for backward, one chunk buffer reused) gives the training forward
-// pass's bits, at batch sizes of one chunk and of several.
+// TestInferenceMatchesTraining: the im2col inference forward pass (no
+// columns kept for backward, one chunk buffer reused) gives the training
+// forward pass's bits, at batch sizes of one chunk and of several. The
+// direct path, which AVX-512 machines take instead, matches within
+// rounding (TestDirectConvMatchesTraining).
 func TestInferenceMatchesTraining(t *testing.T) {
-	saved := convChunkFloats
-	defer func() { convChunkFloats = saved }()
+	saved, savedK := convChunkFloats, haveConvK
+	defer func() { convChunkFloats, haveConvK = saved, savedK }()
+	haveConvK = false // before Build, which picks each conv's path
 	for _, chunk := range []int{saved, 1 << 12} {
 		convChunkFloats = chunk
 		m := mustBuild(t, mustPreset(t, "cnn", PresetOptions{}), 3)

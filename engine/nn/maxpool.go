@@ -6,6 +6,7 @@ type maxpool struct {
 	c, h, w, pool, stride, ho, wo int
 	y, dx                         []float32
 	arg                           []int32 // index into the sample's input of each output
+	fusedInto                     *conv2d // the conv whose direct inference pass pools for this layer
 }
 
 func (l *maxpool) kind() string          { return "maxpool2d" }
@@ -13,6 +14,9 @@ func (l *maxpool) params() []paramDef    { return nil }
 func (l *maxpool) bind(_, _ [][]float32) {}
 
 func (l *maxpool) forward(c *batchCtx, x []float32) []float32 {
+	if !c.train && l.fusedInto != nil && l.fusedInto.wroteDirect(x) {
+		return x // pooled already (see linkDirect)
+	}
 	n := c.n
 	in := l.c * l.h * l.w
 	out := l.c * l.ho * l.wo

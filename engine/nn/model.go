@@ -102,6 +102,7 @@ func Build(s Spec, seed uint64) (*Model, error) {
 		m.layers = append(m.layers, l)
 	}
 	linkEmbeddingLSTM(m.layers)
+	linkDirect(m.layers)
 	// One flat slice for every parameter, one for every gradient.
 	total := 0
 	for _, l := range m.layers {

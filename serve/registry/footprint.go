@@ -33,8 +33,9 @@ import (
 //   - Activations: one forward pass of MaxBatchSize inputs, whose buffers
 //     the layers keep: 4 bytes × batch × (twice the input, for the
 //     request's values and the batch's concatenation, plus the spec's
-//     per-sample activations, nn.Spec.Footprint), × 5/4 (the float cnn's
-//     pass measured 1.18× what shape inference counts). An int8 model's
+//     per-sample activations of an inference pass, nn.Spec.Footprint's
+//     Inference), × 5/4 (the float cnn's pass measured 1.18× what shape
+//     inference counts, with training's im2col columns). An int8 model's
 //     activations count a byte each: its conv layers hold codes, and the
 //     fused conv+pool keeps one image's columns (cnn int8 measured 1.3 MB
 //     against 10.4 MB when counted as floats).
@@ -110,14 +111,15 @@ func HeaderFootprint(h *modelfile.Header, maxBatch int) (Footprint, error) {
 		in *= d
 	}
 	// An int8 model's layers keep codes, not floats, for most of what
-	// shape inference counts (the conv's im2col and, fused, its pool), so
+	// shape inference counts (the conv's output and, fused, its pool), so
 	// its per-sample activations weigh a byte each; the request's values
-	// stay float32 either way.
+	// stay float32 either way. An inference pass keeps no per-sample
+	// im2col columns (nn.Footprint.Inference).
 	perActivation := int64(4)
 	if f.Int8 {
 		perActivation = 1
 	}
-	f.Activations = int64(max(maxBatch, 1)) * (4*2*int64(in) + perActivation*int64(sf.Activations)) * 5 / 4
+	f.Activations = int64(max(maxBatch, 1)) * (4*2*int64(in) + perActivation*int64(sf.Inference)) * 5 / 4
 	return f, nil
 }
 
