@@ -171,7 +171,11 @@ func (s *Server) Close() error {
 // NewHandler is the server's routes without a listener: /v1 (TF Serving),
 // /v2 (KServe), /metrics, behind the optional token and the request
 // metrics.
-func NewHandler(cfg Config) (http.Handler, error) {
+func NewHandler(cfg Config) (http.Handler, error) { return newHandler(cfg, nil) }
+
+// newHandler is NewHandler; tune, when set, adjusts the error budget
+// (a test's clock and sleep).
+func newHandler(cfg Config, tune func(*errorBudget)) (http.Handler, error) {
 	if cfg.Catalog == nil {
 		return nil, errors.New("model server: no catalog")
 	}
@@ -208,6 +212,9 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	budget := newErrorBudget(cfg.ErrorBudget)
 	if budget != nil {
 		budget.observe = m.penalties
+		if tune != nil {
+			tune(budget)
+		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		orig := w
