@@ -56,11 +56,17 @@ const (
 // flight gets 429s for the excess, never an error of another kind, a hang
 // or a crash, and the server's memory stays bounded; then floods of
 // malformed requests (bad JSON, wrong types, an unknown model, bodies over
-// the 16 MiB cap, declared or streamed), sent from the same address as an
-// honest client, leave that client's p99 latency within 2× of its quiet
-// figure. Two kinds of flood: patient clients that send the next request
-// when the last is answered, and impatient ones that give up after 20 ms
-// and send the next on a new connection.
+// the 16 MiB cap, declared or streamed), sent from another process and
+// the same address as an honest client, leave that client's p99 latency
+// within 2× of its quiet figure (issue 16). Two kinds of flood: patient
+// clients that send the next request as soon as the last is answered, and
+// impatient ones that give up after 20 ms and send the next on a new
+// connection. Quiet and flooded phases alternate, serveRounds times, and
+// the p99s compared are of all the quiet and all the flooded samples.
+// What defends the honest client is the model server's per-client error
+// budget (serve/modelserver errorBudget): past its first errors a
+// flooder's error answers are held back and its large bodies read slowly,
+// so it asks only as fast as its budget refills.
 func TestSoakServe(t *testing.T) {
 	r := newRow(t, "serving: 10× flood, malformed")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -211,6 +217,9 @@ func TestSoakServe(t *testing.T) {
 			name, malformedFlooders, tot.Sent, float64(tot.Sent)/secs, tot.answered(), float64(tot.answered())/secs, tot.statuses(),
 			tot.GaveUp, tot.timeout, len(tot.lat), fp50.Round(time.Microsecond), fp99.Round(time.Microsecond), ratio)
 		r.add(t, "%s flood p99 per round (against that round's quiet p99): %s", name, strings.Join(tot.rounds, ", "))
+		if len(tot.lat) < 100*serveRounds {
+			t.Errorf("%s malformed flood: the measured client got %d answers in %d phases of %v", name, len(tot.lat), serveRounds, servePhase)
+		}
 		if ratio > 2 {
 			t.Errorf("%s malformed flood: the measured client's p99 went from %v to %v (%.2f×, goal ≤ 2×)", name, qp99.Round(time.Microsecond), fp99.Round(time.Microsecond), ratio)
 		}
@@ -280,8 +289,11 @@ type floodReport struct {
 	Failed  int64
 	Seconds float64
 	// Codes counts the answers by kind and status.
-	Codes   map[string]map[int]int
-	Unclear []string
+	Codes map[string]map[int]int
+	// CutShort counts by kind the requests still in flight (held, or
+	// their body read slowly) when the flood stopped.
+	CutShort map[string]int
+	Unclear  []string
 	// FirstFail is the first error other than a give-up.
 	FirstFail string
 }
@@ -311,6 +323,12 @@ func (f *floodTotal) add(rep floodReport, lat []time.Duration) {
 			f.Codes[kind][c] += n
 		}
 	}
+	if f.CutShort == nil {
+		f.CutShort = map[string]int{}
+	}
+	for kind, n := range rep.CutShort {
+		f.CutShort[kind] += n
+	}
 	f.Unclear = append(f.Unclear, rep.Unclear...)
 	if f.FirstFail == "" {
 		f.FirstFail = rep.FirstFail
@@ -334,13 +352,15 @@ func (f *floodTotal) statuses() string {
 	var parts []string
 	for _, kind := range malformedNames() {
 		codes := f.Codes[kind]
-		if len(codes) == 0 {
-			parts = append(parts, kind+" none")
-			continue
-		}
 		var cs []string
 		for _, code := range slices.Sorted(maps.Keys(codes)) {
 			cs = append(cs, fmt.Sprintf("%d × %d", codes[code], code))
+		}
+		if n := f.CutShort[kind]; n > 0 {
+			cs = append(cs, fmt.Sprintf("%d unanswered at the end", n))
+		}
+		if len(cs) == 0 {
+			cs = append(cs, "none")
 		}
 		parts = append(parts, kind+" "+strings.Join(cs, ", "))
 	}
@@ -471,7 +491,7 @@ func TestSoakServeFlooder(t *testing.T) {
 func floodOnce(ctx context.Context, base string, cfg floodConfig, kinds []malformed, started func()) floodReport {
 	var (
 		mu     sync.Mutex
-		rep    = floodReport{Codes: map[string]map[int]int{}}
+		rep    = floodReport{Codes: map[string]map[int]int{}, CutShort: map[string]int{}}
 		sent   atomic.Int64
 		gaveUp atomic.Int64
 		failed atomic.Int64
@@ -507,7 +527,9 @@ func floodOnce(ctx context.Context, base string, cfg floodConfig, kinds []malfor
 				}
 				switch {
 				case err != nil && ctx.Err() != nil:
-					sent.Add(-1) // cut short by the end of the flood
+					mu.Lock()
+					rep.CutShort[kind.name]++ // still in flight at the end of the flood
+					mu.Unlock()
 				case err != nil && isTimeout(err):
 					gaveUp.Add(1)
 				case err != nil:
@@ -560,8 +582,8 @@ func latencies(ctx context.Context, d time.Duration, ask func() (int, time.Durat
 		}
 		ls = append(ls, l)
 	}
-	if len(ls) < 100 {
-		return ls, fmt.Errorf("the measured client got %d answers in %v: too few for a p99", len(ls), d)
+	if len(ls) == 0 {
+		return ls, fmt.Errorf("the measured client got no answer in %v", d)
 	}
 	return ls, nil
 }
