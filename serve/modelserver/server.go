@@ -70,6 +70,10 @@ type Config struct {
 	// body as a :predict measures what HTTP alone costs on those cores
 	// (cmd/bench-serve), so a predict rate can be put against it.
 	BenchCeiling bool
+	// ErrorBudget slows down the error answers of a client that keeps
+	// getting them (see errorBudget); the zero value takes the defaults,
+	// a negative Rate turns it off.
+	ErrorBudget ErrorBudget
 }
 
 // CeilingPath is the route Config.BenchCeiling adds.
@@ -167,7 +171,11 @@ func (s *Server) Close() error {
 // NewHandler is the server's routes without a listener: /v1 (TF Serving),
 // /v2 (KServe), /metrics, behind the optional token and the request
 // metrics.
-func NewHandler(cfg Config) (http.Handler, error) {
+func NewHandler(cfg Config) (http.Handler, error) { return newHandler(cfg, nil) }
+
+// newHandler is NewHandler; tune, when set, adjusts the error budget
+// (a test's clock and sleep).
+func newHandler(cfg Config, tune func(*errorBudget)) (http.Handler, error) {
 	if cfg.Catalog == nil {
 		return nil, errors.New("model server: no catalog")
 	}
@@ -201,7 +209,19 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if cfg.Token != "" {
 		tokenSum = sha256.Sum256([]byte(cfg.Token))
 	}
+	budget := newErrorBudget(cfg.ErrorBudget)
+	if budget != nil {
+		budget.observe = m.penalties
+		if tune != nil {
+			tune(budget)
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		orig := w
+		if budget != nil {
+			w = &budgetWriter{ResponseWriter: w, r: r, budget: budget}
+			budget.slowDown(r)
+		}
 		if cfg.Token != "" && !strings.HasPrefix(r.URL.Path, "/v2/health/") && !authorized(r, tokenSum) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="shoal"`)
 			w.Header().Set("Content-Type", "application/json")
@@ -210,14 +230,11 @@ func NewHandler(cfg Config) (http.Handler, error) {
 			return
 		}
 		// A body declared over the cap is refused before a byte of it is
-		// read, and the connection closed, so a client flooding the server
-		// with huge bodies costs it a header each, not 16 MiB of reading
-		// (measured in testnet/fault TestSoakServe).
+		// read, so a client flooding the server with huge bodies costs it
+		// a header each, not 16 MiB of reading (measured in testnet/fault
+		// TestSoakServe).
 		if r.ContentLength > limit {
-			w.Header().Set("Connection", "close")
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			_, _ = fmt.Fprintf(w, `{"error":"request body of %d bytes is over the limit of %d"}`+"\n", r.ContentLength, limit)
+			refuseUnread(orig, r, budget, fmt.Sprintf("request body of %d bytes is over the limit of %d", r.ContentLength, limit))
 			return
 		}
 		m.serve(mux, w, r)
@@ -256,6 +273,10 @@ func authorized(r *http.Request, want [sha256.Size]byte) bool {
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// penalties counts the error answers the error budget held back
+	// ("held") or, too many being held, answered at once and closed
+	// ("closed").
+	penalties *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -269,8 +290,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Model server request latency by API, model, requested version and method.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"api", "model", "version", "method"}),
+		penalties: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "shoal", Subsystem: "serve", Name: "error_penalties_total",
+			Help: "Error answers to clients over their error budget: held back (held), or answered at once with the connection closed because too many were held (closed).",
+		}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency, m.penalties} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("model server metrics: %w", err)
 		}
