@@ -148,18 +148,21 @@ func kernels() []string {
 		k = append(k, "avx2")
 	}
 	if haveFMAPeak && haveAVX512 {
-		k = append(k, "avx512", "avx512-16wide") // with and without the 6×32 tile
+		// The generated R×32/R×16 tiles, then the older AVX-512 tiles with
+		// and without the 6×32 one.
+		k = append(k, "avx512-bcst", "avx512", "avx512-16wide")
 	}
 	return k
 }
 
 // withKernel runs f with the named kernel selected.
 func withKernel(t *testing.T, name string, f func(t *testing.T)) {
-	s2, s5, sw := useAVX2, useAVX512, useWide
+	s2, s5, sw, sb := useAVX2, useAVX512, useWide, useBcst
 	useAVX2 = name != "go"
 	useAVX512 = strings.HasPrefix(name, "avx512")
 	useWide = name == "avx512"
-	defer func() { useAVX2, useAVX512, useWide = s2, s5, sw }()
+	useBcst = name == "avx512-bcst"
+	defer func() { useAVX2, useAVX512, useWide, useBcst = s2, s5, sw, sb }()
 	t.Run(name, f)
 }
 

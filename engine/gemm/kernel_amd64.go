@@ -154,3 +154,63 @@ func microKernelWide(k int, a []float32, rsA, csA int, b0, b1 []float32, rsB int
 	}
 	kernAVX512Wide(k, &a[0], rsA, csA, &b0[0], &b1[0], rsB, &c[0], ldc, alpha, beta, loadC)
 }
+
+//go:generate go run gen_bcst.go
+
+// bcstKernel is one generated R×32 or R×16 tile (kernelbcst_amd64.s): A's
+// rows in groups of 6 (group g at a+g·aNext, row i of a group at
+// i·rsA, k steps of csA), B's first 16 columns at b and the next 16 at
+// b+bNext (k steps of rsB), the last 16 columns masked by the low bits of
+// mask. flags: 1 reads C (beta), 2 adds bias[j], 4 applies ReLU.
+type bcstKernel func(k int, a *float32, aNext, rsA, csA int, b *float32, bNext, rsB int, c *float32, ldc int, alpha, beta float32, flags int, bias *float32, mask int)
+
+// haveBcst says whether the generated tiles can run here.
+func haveBcst() bool { return useAVX512 }
+
+// bcstTile computes the rows×cols tile of C (cols ≤ 32; the R×32 kernels
+// when cols > 16, rows ≤ 12, else the R×16 ones, rows ≤ 24) with the
+// contract of kernel plus the epilogue: bias (len ≥ cols, nil for none)
+// and relu. The bounds are checked here, once per tile.
+func bcstTile(k int, a []float32, aNext, rsA, csA int, b []float32, bNext, rsB int, c []float32, ldc int, alpha, beta float32, rows, cols int, bias []float32, relu bool) {
+	wide := cols > nr
+	maxRows := len(bcst16) - 1
+	if wide {
+		maxRows = len(bcst32) - 1
+	}
+	aLast := 0 // largest index of A the tile reads
+	for g := 0; g*mr < rows; g++ {
+		aLast = max(aLast, g*aNext+(min(mr, rows-g*mr)-1)*rsA+(k-1)*csA)
+	}
+	bNeed := (k-1)*rsB + cols
+	if wide {
+		bNeed = max((k-1)*rsB+nr, bNext+(k-1)*rsB+cols-nr)
+	}
+	if k < 1 || rows < 1 || rows > maxRows || cols < 1 || cols > 2*nr || aLast >= len(a) || bNeed > len(b) ||
+		(rows-1)*ldc+cols > len(c) || bias != nil && len(bias) < cols {
+		panic(fmt.Sprintf("gemm: tile out of bounds: k=%d rows=%d cols=%d len(a)=%d aNext=%d rsA=%d csA=%d len(b)=%d bNext=%d rsB=%d len(c)=%d ldc=%d len(bias)=%d",
+			k, rows, cols, len(a), aNext, rsA, csA, len(b), bNext, rsB, len(c), ldc, len(bias)))
+	}
+	flags := 0
+	if beta != 0 {
+		flags |= 1
+	}
+	var bp *float32
+	if bias != nil {
+		flags |= 2
+		bp = &bias[0]
+	}
+	if relu {
+		flags |= 4
+	}
+	if wide {
+		bcst32[rows](k, &a[0], aNext, rsA, csA, &b[0], bNext, rsB, &c[0], ldc, alpha, beta, flags, bp, 1<<(cols-nr)-1)
+		return
+	}
+	bcst16[rows](k, &a[0], aNext, rsA, csA, &b[0], bNext, rsB, &c[0], ldc, alpha, beta, flags, bp, 1<<cols-1)
+}
+
+// Sizes of the generated tiles (see gen_bcst.go), for the tiling.
+const (
+	bcst32Rows = len(bcst32) - 1
+	bcst16Rows = len(bcst16) - 1
+)
