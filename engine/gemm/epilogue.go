@@ -1,5 +1,7 @@
 package gemm
 
+import "fmt"
+
 // Epilogue is work SgemmEpilogue does on each element of C after the
 // product, while the register tile is still in registers: what a dense
 // layer does to its output (engine/nn), without a second pass over C.
@@ -64,15 +66,18 @@ func epilogueRows(c []float32, ldc, rows, cols int, bias []float32, relu bool) {
 
 // useBcst (with useAVX512) selects the generated R×32 and R×16 tiles
 // (kernelbcst_amd64.s) over the 12×16, 6×32 and 16×16 ones and the AVX2
-// edge kernel: 24 accumulators instead of 12 (mlp fc1 at batch 64: 55 -> ?%
-// of the measured peak), B's last columns read in place under a mask
+// edge kernel: 24 accumulators instead of 12 (mlp fc1 at batch 64: 69 ->
+// 75-95% of the measured peak, best of 6 rounds), B's last columns read in place under a mask
 // rather than copied into a padded panel, n < 16 (the mlp's n = 10 layer)
 // in one tile of up to 24 rows, and the epilogue fused.
 var useBcst = true
 
 // rowsFirst makes macroBcst walk all column panels for one band of rows
 // before the next band (A's band stays in L1, B streams from L2) rather
-// than all row bands for one column panel.
+// than all row bands for one column panel, whose in-place 32-column panel
+// of B maps to a quarter of the L1 sets when B's rows are 512 bytes apart
+// (mlp fc1 at batch 256: 77 -> 95% of the measured peak; 1.0-1.3× on the
+// other shapes measured).
 var rowsFirst = true
 
 // macroBcst is macro with the generated tiles: columns in panels of 32
@@ -81,61 +86,79 @@ var rowsFirst = true
 // that no tile is left with a few rows. last says that this is the k
 // block that finishes C, which applies the epilogue.
 func (s *scratch) macroBcst(p *prob, at, bt tile, ic, jc, mb, nb, kb int, beta float32, last bool) {
-	aData, aBase, rsA, csA, aNext := p.a, at.off, at.rs, at.cs, mr*at.rs
+	aData, rsA, csA, aNext := p.a[at.off:], at.rs, at.cs, mr*at.rs
 	if at.packed {
-		aData, aBase, rsA, csA, aNext = s.a, 0, 1, mr, mr*kb
+		aData, rsA, csA, aNext = s.a, 1, mr, mr*kb
+	}
+	bData, rsB, bNext, bCol := p.b[bt.off:], bt.rs, nr, 1 // bCol: offset of column jr is jr·bCol
+	if bt.packed {
+		bData, rsB, bNext, bCol = s.b, nr, nr*kb, kb
+	}
+	c := p.c[ic*p.ldc+jc:]
+	flags := 0
+	if beta != 0 {
+		flags |= 1
 	}
 	var bias []float32
-	relu := false
-	if last {
-		if p.bias != nil {
-			bias = p.bias[jc:]
-		}
-		relu = p.relu
+	if last && p.bias != nil {
+		bias = p.bias[jc:]
+		flags |= 2
 	}
-	panel := func(jr, ir, rows int) {
+	if last && p.relu {
+		flags |= 4
+	}
+	// The bounds of the whole block, checked once. Row i of A is at
+	// (i/mr)·aNext + (i%mr)·rsA, increasing with i, so the last row's
+	// last k is the furthest element read.
+	aLast := (mb-1)/mr*aNext + (mb-1)%mr*rsA + (kb-1)*csA
+	bNeed := (kb-1)*rsB + nb
+	if bt.packed {
+		bNeed = roundUp(nb, nr) * kb
+	}
+	if aLast >= len(aData) || bNeed > len(bData) || (mb-1)*p.ldc+nb > len(c) || bias != nil && len(bias) < nb {
+		panic(fmt.Sprintf("gemm: block out of bounds: mb=%d nb=%d kb=%d len(a)=%d aNext=%d rsA=%d csA=%d len(b)=%d rsB=%d len(c)=%d ldc=%d len(bias)=%d",
+			mb, nb, kb, len(aData), aNext, rsA, csA, len(bData), rsB, len(c), p.ldc, len(bias)))
+	}
+	var bp *float32
+	tile := func(ir, rows, jr int) {
 		cols := min(2*nr, nb-jr)
-		bData, bOff, rsB, bNext := p.b, bt.off+jr, bt.rs, nr
-		if bt.packed {
-			bData, bOff, rsB, bNext = s.b, jr*kb, nr, nr*kb
-		}
-		aOff := aBase + ir*rsA
+		aOff := ir * rsA
 		if at.packed {
 			aOff = ir * kb // ir is a multiple of mr: the start of a panel
 		}
-		var b []float32
 		if bias != nil {
-			b = bias[jr:]
+			bp = &bias[jr]
 		}
-		bcstTile(kb, aData[aOff:], aNext, rsA, csA, bData[bOff:], bNext, rsB, p.c[(ic+ir)*p.ldc+jc+jr:], p.ldc, p.alpha, beta, rows, cols, b, relu)
+		bcstCall(kb, &aData[aOff], aNext, rsA, csA, &bData[jr*bCol], bNext, rsB, &c[ir*p.ldc+jr], p.ldc, p.alpha, beta, rows, cols, flags, bp)
 	}
-	// heights of the row tiles for panels of the given width.
-	bands := func(cols int, f func(ir, rows int)) {
-		maxRows := bcst16Rows
-		if cols > nr {
-			maxRows = bcst32Rows
-		}
-		tiles := (mb + maxRows - 1) / maxRows
+	// Row tiles of up to maxRows rows, their heights balanced so that no
+	// tile is left with a few rows (packed A: panels of mr, so plain).
+	maxRows := bcst32Rows
+	if nb <= nr {
+		maxRows = bcst16Rows
+	}
+	tiles := (mb + maxRows - 1) / maxRows
+	if rowsFirst {
 		for t, ir := 0, 0; ir < mb; t++ {
 			rows := min(maxRows, mb-ir)
 			if !at.packed {
 				rows = (mb - ir + tiles - t - 1) / (tiles - t)
 			}
-			f(ir, rows)
+			for jr := 0; jr < nb; jr += 2 * nr {
+				tile(ir, rows, jr)
+			}
 			ir += rows
 		}
-	}
-	if rowsFirst && nb > 2*nr {
-		// Row bands of the full-width panels' height; a narrow last panel
-		// takes the same bands.
-		bands(2*nr, func(ir, rows int) {
-			for jr := 0; jr < nb; jr += 2 * nr {
-				panel(jr, ir, rows)
-			}
-		})
 		return
 	}
 	for jr := 0; jr < nb; jr += 2 * nr {
-		bands(min(2*nr, nb-jr), func(ir, rows int) { panel(jr, ir, rows) })
+		for t, ir := 0, 0; ir < mb; t++ {
+			rows := min(maxRows, mb-ir)
+			if !at.packed {
+				rows = (mb - ir + tiles - t - 1) / (tiles - t)
+			}
+			tile(ir, rows, jr)
+			ir += rows
+		}
 	}
 }

@@ -167,46 +167,17 @@ type bcstKernel func(k int, a *float32, aNext, rsA, csA int, b *float32, bNext, 
 // haveBcst says whether the generated tiles can run here.
 func haveBcst() bool { return useAVX512 }
 
-// bcstTile computes the rows×cols tile of C (cols ≤ 32; the R×32 kernels
-// when cols > 16, rows ≤ 12, else the R×16 ones, rows ≤ 24) with the
-// contract of kernel plus the epilogue: bias (len ≥ cols, nil for none)
-// and relu. The bounds are checked here, once per tile.
-func bcstTile(k int, a []float32, aNext, rsA, csA int, b []float32, bNext, rsB int, c []float32, ldc int, alpha, beta float32, rows, cols int, bias []float32, relu bool) {
-	wide := cols > nr
-	maxRows := len(bcst16) - 1
-	if wide {
-		maxRows = len(bcst32) - 1
-	}
-	aLast := 0 // largest index of A the tile reads
-	for g := 0; g*mr < rows; g++ {
-		aLast = max(aLast, g*aNext+(min(mr, rows-g*mr)-1)*rsA+(k-1)*csA)
-	}
-	bNeed := (k-1)*rsB + cols
-	if wide {
-		bNeed = max((k-1)*rsB+nr, bNext+(k-1)*rsB+cols-nr)
-	}
-	if k < 1 || rows < 1 || rows > maxRows || cols < 1 || cols > 2*nr || aLast >= len(a) || bNeed > len(b) ||
-		(rows-1)*ldc+cols > len(c) || bias != nil && len(bias) < cols {
-		panic(fmt.Sprintf("gemm: tile out of bounds: k=%d rows=%d cols=%d len(a)=%d aNext=%d rsA=%d csA=%d len(b)=%d bNext=%d rsB=%d len(c)=%d ldc=%d len(bias)=%d",
-			k, rows, cols, len(a), aNext, rsA, csA, len(b), bNext, rsB, len(c), ldc, len(bias)))
-	}
-	flags := 0
-	if beta != 0 {
-		flags |= 1
-	}
-	var bp *float32
-	if bias != nil {
-		flags |= 2
-		bp = &bias[0]
-	}
-	if relu {
-		flags |= 4
-	}
-	if wide {
-		bcst32[rows](k, &a[0], aNext, rsA, csA, &b[0], bNext, rsB, &c[0], ldc, alpha, beta, flags, bp, 1<<(cols-nr)-1)
+// bcstCall runs the generated tile for rows×cols (cols ≤ 32: the R×32
+// kernels when cols > 16, rows ≤ 12, else the R×16 ones, rows ≤ 24) with
+// flags as bcstKernel's. It checks nothing: macroBcst checks a whole
+// block's bounds once (per tile, the checks cost up to a fifth of a
+// k = 32 product).
+func bcstCall(k int, a *float32, aNext, rsA, csA int, b *float32, bNext, rsB int, c *float32, ldc int, alpha, beta float32, rows, cols, flags int, bias *float32) {
+	if cols > nr {
+		bcst32[rows](k, a, aNext, rsA, csA, b, bNext, rsB, c, ldc, alpha, beta, flags, bias, 1<<(cols-nr)-1)
 		return
 	}
-	bcst16[rows](k, &a[0], aNext, rsA, csA, &b[0], bNext, rsB, &c[0], ldc, alpha, beta, flags, bp, 1<<cols-1)
+	bcst16[rows](k, a, aNext, rsA, csA, b, bNext, rsB, c, ldc, alpha, beta, flags, bias, 1<<cols-1)
 }
 
 // Sizes of the generated tiles (see gen_bcst.go), for the tiling.

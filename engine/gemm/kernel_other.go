@@ -48,7 +48,7 @@ func microKernelWide(k int, a []float32, rsA, csA int, b0, b1 []float32, rsB int
 // No generated AVX-512 tiles here.
 func haveBcst() bool { return false }
 
-func bcstTile(k int, a []float32, aNext, rsA, csA int, b []float32, bNext, rsB int, c []float32, ldc int, alpha, beta float32, rows, cols int, bias []float32, relu bool) {
+func bcstCall(k int, a *float32, aNext, rsA, csA int, b *float32, bNext, rsB int, c *float32, ldc int, alpha, beta float32, rows, cols, flags int, bias *float32) {
 	panic("gemm: no AVX-512 tiles on this platform")
 }
 
