@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"go/format"
 	"os"
+	"strings"
 )
 
 const (
@@ -93,6 +94,12 @@ func name(r int, wide bool) string {
 }
 
 var groupReg = []string{"SI", "DI", "R13", "R14"}
+
+// pfReg are the prefetch pointers of the (at most two) groups of a
+// 32-column tile; pfShift sets the distance, 2^pfShift k steps.
+var pfReg = []string{"R13", "R14"}
+
+const pfShift = 6
 
 // rowAddr is the address of row i's current A element.
 func rowAddr(i int) string {
@@ -185,12 +192,32 @@ func genKernel(s *bytes.Buffer, r int, wide bool) {
 	if r*halves > 12 {
 		unroll = 2
 	}
+	if wide {
+		// The 32-column tiles prefetch A: each row once per 8 k steps,
+		// pfSteps ahead, from R13/R14 (group pointers + the distance).
+		// Without it a 12-row tile over an A streamed from memory (the
+		// cnn's im2col at batch 64, 7 MB) ran at 0.7-0.85× the 6-row tiles.
+		unroll = 8
+		w("MOVQ R11, AX")
+		w("SHLQ $%d, AX", pfShift)
+		for g := 0; g < groups; g++ {
+			w("LEAQ (%s)(AX*1), %s", groupReg[g], pfReg[g])
+		}
+	}
 	w("MOVQ CX, BX")
-	w("SHRQ $%d, BX", map[int]int{2: 1, 4: 2}[unroll])
+	w("SHRQ $%d, BX", map[int]int{2: 1, 4: 2, 8: 3}[unroll])
 	w("JZ %s_tail", fn)
 	fmt.Fprintf(s, "%s_loop:\n", fn)
 	for range unroll {
 		step()
+	}
+	if wide {
+		for i := 0; i < r; i++ {
+			w("PREFETCHT0 %s", strings.Replace(rowAddr(i), groupReg[i/6], pfReg[i/6], 1))
+		}
+		for g := 0; g < groups; g++ {
+			w("LEAQ (%s)(R11*8), %s", pfReg[g], pfReg[g])
+		}
 	}
 	w("DECQ BX")
 	w("JNZ %s_loop", fn)
