@@ -110,3 +110,32 @@ func TestEpiloguePanicsOnShortBias(t *testing.T) {
 	a, b, c := make([]float32, 4), make([]float32, 4), make([]float32, 4)
 	SgemmEpilogue(false, false, 2, 2, 2, 1, a, 2, b, 2, 0, c, 2, Epilogue{Bias: make([]float32, 1)})
 }
+
+// TestEpilogueThreads: split over two goroutines (by rows and by columns,
+// so that each part takes its own slice of the bias), SgemmEpilogue gives
+// the bits of the serial call.
+func TestEpilogueThreads(t *testing.T) {
+	saved := Threads()
+	defer SetThreads(saved)
+	SetThreads(2)
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, s := range [][3]int{{300, 40, 100}, {20, 700, 100}, {67, 131, 97}} {
+		m, n, k := s[0], s[1], s[2]
+		a := tight(r, m, k, k, false)
+		b := tight(r, k, n, n, false)
+		bias := make([]float32, n)
+		for j := range bias {
+			bias[j] = float32(r.NormFloat64())
+		}
+		want := make([]float32, m*n)
+		got := make([]float32, m*n)
+		ep := Epilogue{Bias: bias, ReLU: true}
+		SgemmEpilogueSerial(false, false, m, n, k, 1, a, k, b, n, 0, want, n, ep)
+		SgemmEpilogue(false, false, m, n, k, 1, a, k, b, n, 0, got, n, ep)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%dx%dx%d: C[%d] = %v on 2 threads, %v on one", m, n, k, i, got[i], want[i])
+			}
+		}
+	}
+}
