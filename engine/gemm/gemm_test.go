@@ -422,7 +422,11 @@ func TestSgemmNoAllocs(t *testing.T) {
 		g := gcase{transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: 1}
 		g.setStrides(r)
 		a, b, c := operands(g)
-		f := func() { Sgemm(g.transA, g.transB, g.m, g.n, g.k, 1, a, g.lda, b, g.ldb, 0, c, g.ldc) }
+		bias := make([]float32, g.n)
+		f := func() {
+			Sgemm(g.transA, g.transB, g.m, g.n, g.k, 1, a, g.lda, b, g.ldb, 0, c, g.ldc)
+			SgemmEpilogue(g.transA, g.transB, g.m, g.n, g.k, 1, a, g.lda, b, g.ldb, 0, c, g.ldc, Epilogue{Bias: bias, ReLU: true})
+		}
 		f()
 		if n := testing.AllocsPerRun(20, f); n != 0 {
 			t.Errorf("%s, %d threads: %v allocations per call, want 0", s.name, Threads(), n)
