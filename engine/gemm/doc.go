@@ -17,7 +17,14 @@
 // 6×32 wherever two column panels remain (fewer loads per FMA,
 // kernelwide_amd64.s), 16×16 for the last 16 or 32 rows that 12-row tiles
 // would leave short (kernel16_amd64.s), and a matrix-vector kernel for
-// one-row products, a batch of one (gemv_amd64.s). Every kernel gives an
+// one-row products, a batch of one (gemv_amd64.s). By default (useBcst)
+// the AVX-512 products run generated tiles instead (gen_bcst.go ->
+// kernelbcst_amd64.s): R×32 for R = 1..12 (24 accumulators, A prefetched)
+// and R×16 for R = 1..24 with a column mask, so that B's last columns and
+// narrow products (the mlp's n = 10 layer) are read in place without a
+// padded copy. Their row heights are balanced over a block, all column
+// panels of a band of rows run before the next band, and they fuse an
+// epilogue (SgemmEpilogue: bias and ReLU, a dense layer's work). Every kernel gives an
 // element the same FMAs in the same order, so a row's bits do not depend on
 // the tile that computed it. The choice is made at start-up with
 // golang.org/x/sys/cpu. Other platforms, amd64 without AVX2, and builds with

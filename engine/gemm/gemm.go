@@ -57,6 +57,7 @@ func run(threads int, p prob) {
 	}
 	if p.alpha == 0 || p.k == 0 {
 		scaleC(p.m, p.n, p.beta, p.c, p.ldc)
+		epilogueRows(p.c, p.ldc, p.m, p.n, p.bias, p.relu)
 		return
 	}
 	if threads > 1 && parallel(&p, threads) {
@@ -78,6 +79,10 @@ type prob struct {
 	ldb            int
 	c              []float32
 	ldc            int
+	// The epilogue, applied to C after the product (SgemmEpilogue):
+	// bias[j] added to column j (nil: none), then ReLU.
+	bias []float32
+	relu bool
 }
 
 func (p *prob) check() {
@@ -95,6 +100,9 @@ func (p *prob) check() {
 	checkMat("a", ar, ac, p.a, p.lda)
 	checkMat("b", br, bc, p.b, p.ldb)
 	checkMat("c", p.m, p.n, p.c, p.ldc)
+	if p.bias != nil && len(p.bias) < p.n {
+		panic(fmt.Sprintf("gemm: len(bias)=%d < %d columns", len(p.bias), p.n))
+	}
 }
 
 // checkMat panics unless buf can hold a rows×cols matrix with row stride ld.
@@ -206,6 +214,7 @@ func (s *scratch) gemm(p *prob) {
 	// k blocks of equal size up to kc: k = 400 runs as 200+200, not as
 	// 384+16, whose short block would cost a whole pass over C for little.
 	kStep := (k + (k+kc-1)/kc - 1) / ((k + kc - 1) / kc)
+	fused := useAVX512 && useBcst && haveBcst()
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kStep {
@@ -228,9 +237,16 @@ func (s *scratch) gemm(p *prob) {
 					packABlock(s.a, p.a, at.off, rsA, csA, mb, kb)
 					at = tile{packed: true}
 				}
-				s.macro(p, at, bt, ic, jc, mb, nb, kb, beta)
+				if fused {
+					s.macroBcst(p, at, bt, ic, jc, mb, nb, kb, beta, pc+kb == k)
+				} else {
+					s.macro(p, at, bt, ic, jc, mb, nb, kb, beta)
+				}
 			}
 		}
+	}
+	if !fused {
+		epilogueRows(p.c, p.ldc, m, n, p.bias, p.relu)
 	}
 }
 
@@ -261,10 +277,14 @@ func (s *scratch) rowTimesMatrix(p *prob) bool {
 		}
 		gemvCols(kb, p.a[pc*csA:], csA, p.b[pc*p.ldb:], p.ldb, p.c, p.alpha, beta, cols)
 	}
+	epilogueRows(p.c, p.ldc, 1, cols, p.bias, p.relu)
 	if cols < p.n {
 		rest := *p
 		rest.n -= cols
 		rest.b, rest.c = p.b[cols:], p.c[cols:]
+		if p.bias != nil {
+			rest.bias = p.bias[cols:]
+		}
 		s.gemm(&rest)
 	}
 	return true
@@ -302,6 +322,7 @@ func (s *scratch) narrow(p *prob) bool {
 			crow[j] = v
 		}
 	}
+	epilogueRows(p.c, p.ldc, p.m, p.n, p.bias, p.relu)
 	return true
 }
 

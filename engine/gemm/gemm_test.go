@@ -148,18 +148,21 @@ func kernels() []string {
 		k = append(k, "avx2")
 	}
 	if haveFMAPeak && haveAVX512 {
-		k = append(k, "avx512", "avx512-16wide") // with and without the 6×32 tile
+		// The generated R×32/R×16 tiles, then the older AVX-512 tiles with
+		// and without the 6×32 one.
+		k = append(k, "avx512-bcst", "avx512", "avx512-16wide")
 	}
 	return k
 }
 
 // withKernel runs f with the named kernel selected.
 func withKernel(t *testing.T, name string, f func(t *testing.T)) {
-	s2, s5, sw := useAVX2, useAVX512, useWide
+	s2, s5, sw, sb := useAVX2, useAVX512, useWide, useBcst
 	useAVX2 = name != "go"
 	useAVX512 = strings.HasPrefix(name, "avx512")
 	useWide = name == "avx512"
-	defer func() { useAVX2, useAVX512, useWide = s2, s5, sw }()
+	useBcst = name == "avx512-bcst"
+	defer func() { useAVX2, useAVX512, useWide, useBcst = s2, s5, sw, sb }()
 	t.Run(name, f)
 }
 
@@ -419,7 +422,11 @@ func TestSgemmNoAllocs(t *testing.T) {
 		g := gcase{transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k, alpha: 1}
 		g.setStrides(r)
 		a, b, c := operands(g)
-		f := func() { Sgemm(g.transA, g.transB, g.m, g.n, g.k, 1, a, g.lda, b, g.ldb, 0, c, g.ldc) }
+		bias := make([]float32, g.n)
+		f := func() {
+			Sgemm(g.transA, g.transB, g.m, g.n, g.k, 1, a, g.lda, b, g.ldb, 0, c, g.ldc)
+			SgemmEpilogue(g.transA, g.transB, g.m, g.n, g.k, 1, a, g.lda, b, g.ldb, 0, c, g.ldc, Epilogue{Bias: bias, ReLU: true})
+		}
 		f()
 		if n := testing.AllocsPerRun(20, f); n != 0 {
 			t.Errorf("%s, %d threads: %v allocations per call, want 0", s.name, Threads(), n)

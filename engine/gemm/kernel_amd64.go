@@ -154,3 +154,34 @@ func microKernelWide(k int, a []float32, rsA, csA int, b0, b1 []float32, rsB int
 	}
 	kernAVX512Wide(k, &a[0], rsA, csA, &b0[0], &b1[0], rsB, &c[0], ldc, alpha, beta, loadC)
 }
+
+//go:generate go run gen_bcst.go
+
+// bcstKernel is one generated R×32 or R×16 tile (kernelbcst_amd64.s): A's
+// rows in groups of 6 (group g at a+g·aNext, row i of a group at
+// i·rsA, k steps of csA), B's first 16 columns at b and the next 16 at
+// b+bNext (k steps of rsB), the last 16 columns masked by the low bits of
+// mask. flags: 1 reads C (beta), 2 adds bias[j], 4 applies ReLU.
+type bcstKernel func(k int, a *float32, aNext, rsA, csA int, b *float32, bNext, rsB int, c *float32, ldc int, alpha, beta float32, flags int, bias *float32, mask int)
+
+// haveBcst says whether the generated tiles can run here.
+func haveBcst() bool { return useAVX512 }
+
+// bcstCall runs the generated tile for rows×cols (cols ≤ 32: the R×32
+// kernels when cols > 16, rows ≤ 12, else the R×16 ones, rows ≤ 24) with
+// flags as bcstKernel's. It checks nothing: macroBcst checks a whole
+// block's bounds once (per tile, the checks cost up to a fifth of a
+// k = 32 product).
+func bcstCall(k int, a *float32, aNext, rsA, csA int, b *float32, bNext, rsB int, c *float32, ldc int, alpha, beta float32, rows, cols, flags int, bias *float32) {
+	if cols > nr {
+		bcst32[rows](k, a, aNext, rsA, csA, b, bNext, rsB, c, ldc, alpha, beta, flags, bias, 1<<(cols-nr)-1)
+		return
+	}
+	bcst16[rows](k, a, aNext, rsA, csA, b, bNext, rsB, c, ldc, alpha, beta, flags, bias, 1<<cols-1)
+}
+
+// Sizes of the generated tiles (see gen_bcst.go), for the tiling.
+const (
+	bcst32Rows = len(bcst32) - 1
+	bcst16Rows = len(bcst16) - 1
+)

@@ -44,3 +44,16 @@ func microKernel3(k int, a0, a1, a2 []float32, rsA, csA int, b []float32, rsB in
 func microKernelWide(k int, a []float32, rsA, csA int, b0, b1 []float32, rsB int, c []float32, ldc int, alpha, beta float32) {
 	panic("gemm: no 32-column kernel on this platform")
 }
+
+// No generated AVX-512 tiles here.
+func haveBcst() bool { return false }
+
+func bcstCall(k int, a *float32, aNext, rsA, csA int, b *float32, bNext, rsB int, c *float32, ldc int, alpha, beta float32, rows, cols, flags int, bias *float32) {
+	panic("gemm: no AVX-512 tiles on this platform")
+}
+
+// Sizes of the generated tiles (see gen_bcst.go), for the tiling.
+const (
+	bcst32Rows = 12
+	bcst16Rows = 24
+)

@@ -82,6 +82,9 @@ func parallel(p *prob, t int) bool {
 				q.b = p.b[start:]
 			}
 			q.c = p.c[start:]
+			if p.bias != nil {
+				q.bias = p.bias[start:]
+			}
 		}
 		sp.parts[n] = q
 		n++

@@ -1,5 +1,7 @@
 package nn
 
+import "github.com/shoalmesh/shoal/engine/gemm"
+
 // dense is y = act(x·W + b) on the last axis; W is [in, out] (Keras layout)
 // so that the forward product needs no transpose.
 type dense struct {
@@ -51,13 +53,39 @@ func (l *dense) forward(c *batchCtx, x []float32) []float32 {
 		l.finishSplit(rows, parts)
 		return y
 	}
-	sgemm(false, false, rows, l.out, l.in, 1, x, l.in, l.w, l.out, 0, y, l.out)
-	l.biasAct(0, rows)
+	sgemmEp(false, false, rows, l.out, l.in, 1, x, l.in, l.w, l.out, 0, y, l.out, l.epilogue())
+	l.actAfterEpilogue(0, rows)
 	return y
 }
 
+// epilogue is the part of the bias and activation that gemm fuses into
+// the product (no second pass over y): the bias, and ReLU. Each element
+// gets the bits of the product followed by biasAct.
+func (l *dense) epilogue() gemm.Epilogue {
+	return gemm.Epilogue{Bias: l.b, ReLU: l.act == actReLU}
+}
+
+// actAfterEpilogue applies, to rows [lo, hi) of y, the activations that
+// the epilogue does not fuse (tanh, sigmoid, softmax).
+func (l *dense) actAfterEpilogue(lo, hi int) {
+	if l.act != actLinear && l.act != actReLU {
+		applyAct(l.act, l.y[lo*l.out:hi*l.out], l.out)
+	}
+}
+
+// sgemmEpFunc is the signature of gemm.SgemmEpilogue.
+type sgemmEpFunc func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, ep gemm.Epilogue)
+
+// sgemmEp and sgemmEpSerial are engine/gemm's SgemmEpilogue and
+// SgemmEpilogueSerial, swappable like sgemm.
+var (
+	sgemmEp       sgemmEpFunc = gemm.SgemmEpilogue
+	sgemmEpSerial sgemmEpFunc = gemm.SgemmEpilogueSerial
+)
+
 // biasAct adds the bias to rows [lo, hi) of y and applies the activation,
-// in one pass for ReLU.
+// in one pass for ReLU: after the partial products of a split by feature
+// are summed (the other paths fuse it into the product, see epilogue).
 func (l *dense) biasAct(lo, hi int) {
 	y := l.y[lo*l.out : hi*l.out]
 	switch l.act {

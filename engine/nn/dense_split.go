@@ -151,8 +151,8 @@ func (s *denseRows) RunPart(i, n int) {
 	switch s.mode {
 	case rowsForward:
 		if lo < hi {
-			sgemmSerial(false, false, hi-lo, l.out, l.in, 1, s.x[lo*l.in:], l.in, l.w, l.out, 0, l.y[lo*l.out:], l.out)
-			l.biasAct(lo, hi)
+			sgemmEpSerial(false, false, hi-lo, l.out, l.in, 1, s.x[lo*l.in:], l.in, l.w, l.out, 0, l.y[lo*l.out:], l.out, l.epilogue())
+			l.actAfterEpilogue(lo, hi)
 		}
 		return
 	case rowsFinish:
