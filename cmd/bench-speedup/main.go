@@ -139,11 +139,15 @@ type trial struct {
 	Seconds   float64 `json:"seconds_to_target"` // 0 when not reached
 	// SecondsToDone is until the last node published the final model.
 	SecondsToDone float64 `json:"seconds_to_done"`
+	// FirstTraining and AllTraining are when the first and the last node
+	// reported its first training steps: before them the time went to
+	// cutting the data, the announcement and the shard fetches.
+	FirstTraining float64 `json:"seconds_to_first_training"`
+	AllTraining   float64 `json:"seconds_to_all_training"`
 	// Accuracies are each node's hold-out accuracies in order (one per
 	// epoch, then the final model's).
 	Accuracies  [][]float64 `json:"accuracies"`
 	Final       []float64   `json:"final_accuracy"`
-	Steps       []int       `json:"steps"`
 	BytesSent   []int64     `json:"bytes_sent"`
 	HashesAgree bool        `json:"hashes_agree"`
 	Error       string      `json:"error,omitempty"`
@@ -249,8 +253,8 @@ func printTrial(t trial) {
 	if t.Error != "" {
 		got += " (" + t.Error + ")"
 	}
-	fmt.Fprintf(os.Stderr, "%d process(es) on CPUs %v: target after %s, done after %.2f s, accuracies %v, steps %v, hashes agree %v, load %s\n",
-		t.Processes, t.CPUs, got, t.SecondsToDone, t.Accuracies, t.Steps, t.HashesAgree, t.Load)
+	fmt.Fprintf(os.Stderr, "%d process(es) on CPUs %v: target after %s (training from %.2f s, every node from %.2f s), done after %.2f s, accuracies %v, hashes agree %v, load %s\n",
+		t.Processes, t.CPUs, got, t.FirstTraining, t.AllTraining, t.SecondsToDone, t.Accuracies, t.HashesAgree, t.Load)
 }
 
 func runTrial(ctx context.Context, o options, cpus []int) trial {
@@ -349,6 +353,14 @@ func (t *trial) run(ctx context.Context, o options) error {
 	if at, _, ok := tl.firstAt(o.target); ok {
 		t.Reached, t.Seconds = true, at.Sub(start).Seconds()
 	}
+	first := true
+	for _, at := range tl.trainingSince() {
+		sec := at.Sub(start).Seconds()
+		if first || sec < t.FirstTraining {
+			t.FirstTraining, first = sec, false
+		}
+		t.AllTraining = max(t.AllTraining, sec)
+	}
 	hashes := map[string]bool{}
 	var last time.Time
 	for _, n := range nodes {
@@ -363,7 +375,6 @@ func (t *trial) run(ctx context.Context, o options) error {
 		}
 		hashes[st.ModelHash] = true
 		t.Final = append(t.Final, st.Accuracy)
-		t.Steps = append(t.Steps, st.Step)
 		t.BytesSent = append(t.BytesSent, st.BytesSent)
 	}
 	t.SecondsToDone = last.Sub(start).Seconds()

@@ -76,3 +76,19 @@ func (t *timeline) ended(node string) (controlapi.Event, bool) {
 	}
 	return controlapi.Event{}, false
 }
+
+// trainingSince is when each node first reported itself training (its
+// shards fetched, its first steps taken), by node id.
+func (t *timeline) trainingSince() map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, e := range t.events {
+		st, ok := t.own(e)
+		if !ok || st.State != "training" {
+			continue
+		}
+		if at, seen := out[e.node]; !seen || e.ev.Time.Before(at) {
+			out[e.node] = e.ev.Time
+		}
+	}
+	return out
+}
