@@ -65,6 +65,7 @@ type options struct {
 	target       float64
 	epochs       int
 	localSteps   int
+	replication  int
 	lr           float64
 	seed         uint64
 	repeat       int
@@ -79,6 +80,7 @@ func main() {
 	flag.Float64Var(&o.target, "target", 0.97, "hold-out accuracy to reach")
 	flag.IntVar(&o.epochs, "epochs", 10, "epoch budget of the job: it stops earlier once the target is reached")
 	flag.IntVar(&o.localSteps, "local-steps", 0, "local steps between averaging rounds (0: the job's default)")
+	flag.IntVar(&o.replication, "replication", 0, "owners of each data shard (0: the job's default, 2: with two nodes each fetches every shard)")
 	flag.Float64Var(&o.lr, "lr", 0, "learning rate (0: shoal job submit's default for the number of peers)")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the job")
 	flag.IntVar(&o.repeat, "repeat", 3, "rounds of (one process, two processes), alternating")
@@ -171,7 +173,7 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
-	out := report{Target: o.target, Epochs: o.epochs, LocalSteps: o.localSteps, Seed: o.seed, One: ones, Two: twos, Goal: goalRatio}
+	out := report{Target: o.target, Epochs: o.epochs, LocalSteps: o.localSteps, Replication: o.replication, Seed: o.seed, One: ones, Two: twos, Goal: goalRatio}
 	out.OneSeconds, out.OneReached = median(ones)
 	out.TwoSeconds, out.TwoReached = median(twos)
 	for i := range min(len(ones), len(twos)) {
@@ -202,6 +204,7 @@ type report struct {
 	Target      float64   `json:"target_accuracy"`
 	Epochs      int       `json:"epoch_budget"`
 	LocalSteps  int       `json:"local_steps,omitempty"`
+	Replication int       `json:"replication,omitempty"`
 	Seed        uint64    `json:"seed"`
 	OneSeconds  float64   `json:"one_process_seconds"`
 	TwoSeconds  float64   `json:"two_processes_seconds"`
@@ -395,6 +398,9 @@ func submit(ctx context.Context, o options, n *node, peers int) (string, error) 
 		"--seed", strconv.FormatUint(o.seed, 10)}
 	if o.localSteps > 0 {
 		args = append(args, "--local-steps", strconv.Itoa(o.localSteps))
+	}
+	if o.replication > 0 {
+		args = append(args, "--replication", strconv.Itoa(o.replication))
 	}
 	if o.lr > 0 {
 		args = append(args, "--lr", strconv.FormatFloat(o.lr, 'g', -1, 64))
