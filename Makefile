@@ -102,6 +102,15 @@ bench-threads: build
 bench-mesh: build
 	$(GO) run ./cmd/bench-mesh -shoal $(BIN) -mnist "$(mnist-dir)"
 
+# Time to 97% hold-out accuracy of the MNIST mlp job on one `shoal up`
+# process pinned to one core, then on two pinned to one core each
+# (taskset), submitted with `shoal job submit`; prints both and their
+# ratio (issue 17: ≤ 0.6). Skips, saying so, without taskset or 2 CPUs.
+# BENCH_FLAGS adds flags, e.g. "-repeat 5", "-trace" or "-local-steps 50".
+.PHONY: bench-speedup
+bench-speedup: build
+	$(GO) run ./cmd/bench-speedup -shoal $(BIN) -mnist "$(mnist-dir)" $(BENCH_FLAGS)
+
 # TF Serving REST :predict on the MNIST mlp at 1, 16 and 64 client goroutines,
 # beside the HTTP ceiling on the same listener and a query forwarded over the
 # mesh; see BENCHMARKS.md. BENCH_FLAGS adds flags, e.g. "-duration 10s" or

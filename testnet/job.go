@@ -71,16 +71,21 @@ type JobReport struct {
 	// rounds, in each of which a peer takes part in about one exchange.
 	// BytesPerPeerPerPeriod is everything a peer sent over the job (the
 	// consensus phase and the final fetch included), divided by ParamBytes
-	// and by AveragingPeriods; BytesPerPeerPerTrainingPeriod divides by the
-	// training periods alone. AllReduceBytesPerPeriod is what a ring
-	// all-reduce, which computes the exact average, sends per peer and
-	// period: 2(n−1)/n model copies.
-	AveragingPeriods              float64 `json:"averaging_periods"`
-	TrainingPeriods               float64 `json:"training_periods"`
-	ConsensusRoundsMean           float64 `json:"consensus_rounds_mean"`
-	BytesPerPeerPerPeriod         float64 `json:"bytes_per_peer_per_period"`
-	BytesPerPeerPerTrainingPeriod float64 `json:"bytes_per_peer_per_training_period"`
-	AllReduceBytesPerPeriod       float64 `json:"allreduce_bytes_per_period"`
+	// and by the training periods, the averaging periods of training (issue
+	// 17's reading: the consensus phase is a cost of the job, not extra
+	// periods that dilute it); BytesPerPeerPerTrainingPeriod is the same
+	// figure under its older name. BytesPerPeerPerAveragingPeriod divides
+	// by AveragingPeriods instead (training periods plus consensus rounds),
+	// what bytes_per_peer_per_period meant before. AllReduceBytesPerPeriod
+	// is what a ring all-reduce, which computes the exact average, sends
+	// per peer and period: 2(n−1)/n model copies.
+	AveragingPeriods               float64 `json:"averaging_periods"`
+	TrainingPeriods                float64 `json:"training_periods"`
+	ConsensusRoundsMean            float64 `json:"consensus_rounds_mean"`
+	BytesPerPeerPerPeriod          float64 `json:"bytes_per_peer_per_period"`
+	BytesPerPeerPerTrainingPeriod  float64 `json:"bytes_per_peer_per_training_period"`
+	BytesPerPeerPerAveragingPeriod float64 `json:"bytes_per_peer_per_averaging_period"`
+	AllReduceBytesPerPeriod        float64 `json:"allreduce_bytes_per_period"`
 	// ExchangesPerPeerPerPeriod counts the completed exchanges a peer took
 	// part in (either side), per averaging period: 1 at most by design.
 	ExchangesPerPeerPerPeriod float64 `json:"exchanges_per_peer_per_period"`
@@ -287,8 +292,9 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 	rep.AveragingPeriods = rep.TrainingPeriods + rep.ConsensusRoundsMean
 	if rep.ParamBytes > 0 && rep.TrainingPeriods > 0 {
 		copies := float64(rep.BytesSentPerPeer) / float64(rep.ParamBytes)
-		rep.BytesPerPeerPerPeriod = copies / rep.AveragingPeriods
-		rep.BytesPerPeerPerTrainingPeriod = copies / rep.TrainingPeriods
+		rep.BytesPerPeerPerPeriod = copies / rep.TrainingPeriods
+		rep.BytesPerPeerPerTrainingPeriod = rep.BytesPerPeerPerPeriod
+		rep.BytesPerPeerPerAveragingPeriod = copies / rep.AveragingPeriods
 		rep.ExchangesPerPeerPerPeriod = float64(allExchanges) / float64(len(accs)) / rep.AveragingPeriods
 	}
 	rep.AllReduceBytesPerPeriod = AllReduceCopies(opts.Peers)

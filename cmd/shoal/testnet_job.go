@@ -65,8 +65,8 @@ func runTestnetJob(ctx context.Context, peers int, f *testnetJobFlags, asJSON bo
 	}
 	fmt.Fprintf(stderr, "job %s: %d peers, accuracy %.4f (min %.4f, max %.4f), models agree: %v, %d rounds, %.1f s\n",
 		rep.Job, rep.Peers, rep.AccuracyMean, rep.AccuracyMin, rep.AccuracyMax, rep.ModelHashAgreement, rep.AveragingRounds, rep.Seconds)
-	fmt.Fprintf(stderr, "sent per peer: %.3f model copies per averaging period (%.1f periods, %.1f of them consensus rounds; %.3f per training period); ring all-reduce: %.3f\n",
-		rep.BytesPerPeerPerPeriod, rep.AveragingPeriods, rep.ConsensusRoundsMean, rep.BytesPerPeerPerTrainingPeriod, rep.AllReduceBytesPerPeriod)
+	fmt.Fprintf(stderr, "sent per peer: %.3f model copies per averaging period of training (%.0f periods, then %.1f consensus rounds; %.3f per period counting those rounds too); ring all-reduce: %.3f\n",
+		rep.BytesPerPeerPerPeriod, rep.TrainingPeriods, rep.ConsensusRoundsMean, rep.BytesPerPeerPerAveragingPeriod, rep.AllReduceBytesPerPeriod)
 	if rep.BaselineAccuracy != nil {
 		fmt.Fprintf(stderr, "alone: %.4f, server averaging (FedAvg): %.4f\n", *rep.BaselineAccuracy, *rep.FedAvgAccuracy)
 	}

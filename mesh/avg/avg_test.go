@@ -3,6 +3,7 @@ package avg
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -598,5 +599,39 @@ func TestSilentPartnerDeadline(t *testing.T) {
 	t.Logf("silent partner given up after %v (deadline %v): %v", took, want, err)
 	if took > want+5*time.Second {
 		t.Errorf("gave up after %v, want about %v", took, want)
+	}
+}
+
+// TestEndPeriods: a peer that had its exchange in its last period and then
+// stops calling Round (done training, waiting for the others) refuses
+// partners until it says so with EndPeriods; then a peer still training
+// averages with it again.
+func TestEndPeriods(t *testing.T) {
+	const n = 10_000
+	r := rand.New(rand.NewPCG(31, 32))
+	ps := newPeers(t, 2, func(int) []float32 { return randVec(r, n, 1) },
+		func(int) Config { return Config{Timeout: 20 * time.Second, Attempts: 2} })
+	done, training := ps.avgs[0], ps.avgs[1]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The last period of the peer that is done: it initiates and averages.
+	if _, err := done.Round(ctx, ps.ids); err != nil {
+		t.Fatalf("last round of the finished peer: %v", err)
+	}
+	if _, err := training.Round(ctx, ps.ids); !errors.Is(err, ErrBusy) {
+		t.Fatalf("round against a peer whose period never ends: %v, want ErrBusy (averaged this period)", err)
+	}
+	done.EndPeriods()
+	for i := range 3 {
+		st, err := training.Round(ctx, ps.ids)
+		if err != nil {
+			t.Fatalf("round %d after EndPeriods: %v", i, err)
+		}
+		if st.Partner != ps.ids[0] {
+			t.Fatalf("round %d averaged with %s, want the finished peer", i, st.Partner)
+		}
+	}
+	if got := done.Totals().Served; got != 3 {
+		t.Errorf("finished peer served %d exchanges, want 3", got)
 	}
 }

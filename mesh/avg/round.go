@@ -106,6 +106,17 @@ func (a *Averager) beginPeriod() (ExchangeStats, bool) {
 	return st, served
 }
 
+// EndPeriods tells the averager that its trainer stops calling Round (it
+// finished its steps and waits for the others): it answers every partner
+// again, as before the first Round. Without it a peer whose last period
+// had its exchange would refuse every partner as "averaged this period"
+// for good, since that period never ends, and a peer still training
+// beside it found no partner at all: each of its rounds then tried every
+// attempt and backed off (a 2-peer job trained 6x slower once one of the
+// two was done). Round puts it back in paced mode; Consensus leaves it
+// the same way when it ends.
+func (a *Averager) EndPeriods() { a.endPacing() }
+
 // endPacing leaves paced mode: a peer that stops calling Round (its
 // consensus ended, it now waits in Finalize) would otherwise refuse every
 // partner as "averaged this period" for good, since its period never ends,

@@ -17,6 +17,9 @@ import (
 // finish waits for the other members to finish training, runs the consensus
 // phase, adopts the common final vector and publishes the model.
 func (r *runner) finish(ctx context.Context, res *Result) error {
+	// Members still training keep averaging with this peer: it answers
+	// them rather than refuse each as "averaged this period".
+	r.av.EndPeriods()
 	r.setState(StateTrained)
 	deadline := time.NewTimer(r.m.cfg.FinishWait)
 	defer deadline.Stop()

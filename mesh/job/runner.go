@@ -105,8 +105,17 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	cfg.Encoding, _ = avg.ParseEncoding(r.spec.Compress)
 	// The consensus phase sends what training sends: f32 there would cost
 	// more than the whole compressed training (one copy per round, against
-	// a quarter with int8); consensusTarget allows for the noise.
+	// a quarter with int8); consensusTarget allows for the noise. An
+	// uncompressed job's consensus sends fp16: it only has to bring peers
+	// within ConsensusTarget (1e-3) of each other, and fp16's rounding
+	// (about 1e-4 relative, carried over by error feedback) is far below
+	// that, while f32 made the consensus phase cost as much as half the
+	// training (8 peers, MNIST mlp, 3 epochs: 18 of 41 model copies per
+	// peer; with fp16 about 9, see BENCHMARKS.md, mesh).
 	cfg.ConsensusEncoding = cfg.Encoding
+	if cfg.Encoding == avg.EncF32 {
+		cfg.ConsensusEncoding = avg.EncF16
+	}
 	cfg.InitiateProbability = initiateProbability
 	cfg.Robust, _ = avg.ParseRobust(r.spec.Robust)
 	if r.m.cfg.Averaging != nil {
