@@ -154,6 +154,7 @@ func (n *Node) heartbeatLoop() {
 	for {
 		scale := n.cadenceScale()
 		every := time.Duration(scale * float64(n.cfg.HeartbeatInterval))
+		n.every.Store(int64(every))
 		timeout := time.Duration(scale * float64(n.cfg.PeerTimeout))
 		// Early heartbeats (kicks) are spaced at least this far apart, so a
 		// burst of joins costs a few messages, not one per join.
@@ -194,6 +195,16 @@ func (n *Node) heartbeatLoop() {
 			}
 		}
 	}
+}
+
+// HeartbeatEvery is the interval between this node's heartbeats now:
+// HeartbeatInterval on a mesh of up to cadenceFrom peers, proportionally
+// longer beyond (cadenceScale).
+func (n *Node) HeartbeatEvery() time.Duration {
+	if d := time.Duration(n.every.Load()); d > 0 {
+		return d
+	}
+	return n.cfg.HeartbeatInterval
 }
 
 // cadenceFrom is the mesh size up to which heartbeats keep the configured
