@@ -53,7 +53,7 @@ type Node struct {
 	// kick asks the heartbeat loop for an early heartbeat, so a peer that
 	// just appeared hears of this node without waiting a full interval.
 	kick chan struct{}
-	// every is the heartbeat interval in use (nanoseconds), for
+	// every is the heartbeat refresh interval in use (nanoseconds), for
 	// HeartbeatEvery.
 	every atomic.Int64
 
