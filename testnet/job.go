@@ -359,9 +359,9 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 }
 
 // JoinTimeout is how long RunJob and `shoal testnet` wait for every peer
-// to list all the others: 30 s, half a second more per peer past 60.
+// to list all the others: 30 s, or a second per peer past 30.
 func JoinTimeout(peers int) time.Duration {
-	return max(30*time.Second, time.Duration(peers)*500*time.Millisecond)
+	return max(30*time.Second, time.Duration(peers)*time.Second)
 }
 
 // AllReduceCopies is what one peer sends, in model copies, for one exact
