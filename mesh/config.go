@@ -80,8 +80,16 @@ const (
 	// closed (and at most PeerTimeout/2): a dead peer should go quickly.
 	maxRedialTimeout = 2 * time.Second
 	// maxDirectPeers: beyond this many connections, presence does not make
-	// us dial; gossip reaches the rest.
-	maxDirectPeers = 128
+	// us dial; gossip reaches the rest. largeMeshDegree replaces it on a
+	// mesh larger than cadenceFrom (directPeers): every connection costs
+	// both ends a few goroutines, buffers and a share of every message
+	// (measured at 100 peers in one process: a full mesh is 4,950
+	// connections, which kept 2 cores busy), and GossipSub needs only its
+	// degree (D = 6, at most 12) of them.
+	maxDirectPeers  = 128
+	largeMeshDegree = 12
+	// maxFreshWindow caps freshWindow (heartbeat.go).
+	maxFreshWindow = 500 * time.Millisecond
 
 	// bootstrapRetry is the first wait between rounds of bootstrap dials,
 	// and the wait again after a round that reached a peer.

@@ -144,28 +144,32 @@ func systemLoad() float64 {
 	return v / float64(runtime.NumCPU())
 }
 
-// heartbeatLoop publishes a heartbeat every interval, or early when kicked,
-// and drops the peers that have been silent too long.
+// heartbeatLoop builds this node's heartbeat every configured interval
+// (HeartbeatInterval) and publishes it when its content changed (a job,
+// a model, an address: what peers act on), when it was kicked, or when the
+// refresh interval has passed: HeartbeatInterval up to cadenceFrom peers,
+// longer beyond (cadenceScale). Every tick it also drops the peers that
+// have been silent too long and probes the suspect ones.
 func (n *Node) heartbeatLoop() {
 	defer n.wg.Done()
 	t := time.NewTimer(n.cfg.HeartbeatInterval)
 	defer t.Stop()
-	var last time.Time
+	var last time.Time // last publish
+	var lastKey string // content of the last heartbeat published
+	kicked := true     // the first heartbeat goes at once
 	for {
 		scale := n.cadenceScale()
 		every := time.Duration(scale * float64(n.cfg.HeartbeatInterval))
+		n.every.Store(int64(every))
 		timeout := time.Duration(scale * float64(n.cfg.PeerTimeout))
-		// Early heartbeats (kicks) are spaced at least this far apart, so a
-		// burst of joins costs a few messages, not one per join.
-		minGap := every / 2
-		last = time.Now()
-		p := n.presenceNow(false)
-		if b, err := EncodePresence(p); err != nil {
-			n.log.Error("cannot encode presence", "err", err)
-		} else if err := n.presence.Publish(n.ctx, b); err != nil && n.ctx.Err() == nil {
-			n.log.Debug("presence publish failed", "err", err)
-		}
 		now := time.Now()
+		p := n.presenceNow(false)
+		key := p.contentKey()
+		if kicked || key != lastKey || now.Sub(last) >= every-n.cfg.HeartbeatInterval/2 {
+			last, lastKey = now, key
+			n.publishPresence(p)
+		}
+		kicked = false
 		// A peer still directly connected gets twice the timeout: on a
 		// starved machine heartbeats arrive late, and dropping a peer whose
 		// connection is fine only makes it flap. A dead one loses the
@@ -179,37 +183,81 @@ func (n *Node) heartbeatLoop() {
 		}
 		n.probeSilent(now, connected, scale)
 		n.pingNew(connected)
-		t.Reset(every)
+		t.Reset(n.cfg.HeartbeatInterval)
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
 		case <-n.kick:
-			if wait := minGap - time.Since(last); wait > 0 {
+			// Early heartbeats (kicks) are spaced at least half the
+			// refresh interval apart, so a burst of joins costs a few
+			// messages, not one per join.
+			if wait := every/2 - time.Since(last); wait > 0 {
 				select {
 				case <-n.ctx.Done():
 					return
 				case <-time.After(wait):
 				}
 			}
+			kicked = true
 		}
 	}
 }
 
+// publishPresence sends p on the presence topic.
+func (n *Node) publishPresence(p Presence) {
+	p.At = time.Now().UnixNano()
+	b, err := EncodePresence(p)
+	if err != nil {
+		n.log.Error("cannot encode presence", "err", err)
+		return
+	}
+	if err := n.presence.Publish(n.ctx, b); err != nil && n.ctx.Err() == nil {
+		n.log.Debug("presence publish failed", "err", err)
+	}
+}
+
+// HeartbeatEvery is the interval at which this node refreshes its
+// heartbeat now: HeartbeatInterval on a mesh of up to cadenceFrom peers,
+// proportionally longer beyond (a heartbeat whose content changed goes at
+// once whatever the interval).
+func (n *Node) HeartbeatEvery() time.Duration {
+	if d := time.Duration(n.every.Load()); d > 0 {
+		return d
+	}
+	return n.cfg.HeartbeatInterval
+}
+
 // cadenceFrom is the mesh size up to which heartbeats keep the configured
-// interval. Every peer hears every heartbeat (one presence topic), so a
-// peer validates peers/interval messages a second: past cadenceFrom peers
-// the interval, the peer timeout and the silence before a probe grow in
-// proportion, which keeps that near cadenceFrom per interval (measured:
-// 100 peers at 1 s heartbeats kept 2 cores busy validating and never all
-// listed each other). The cost is a slower drop of a silent peer on a
-// large mesh; docs/scale.md describes what replaces the full view there.
-const cadenceFrom = 24
+// interval. Every peer hears every heartbeat (one presence topic): each
+// costs every peer a signature check and a few copies sent and received
+// (GossipSub's degree), about 0.4 ms of CPU here in all. Past cadenceFrom
+// peers the interval, the peer timeout and the silence before a probe
+// grow by one interval per largeMeshRate more peers, so a peer of a large
+// mesh hears about largeMeshRate heartbeats per interval: measured at 100
+// peers in one process on 2 cores, the earlier n/24 growth (24 per
+// interval) kept the cores busy and the mesh never settled. The cost is a
+// slower drop of a silent peer that is not directly connected (a dead
+// one's connections close at once; a hung one is probed); docs/scale.md
+// describes what replaces the full view on larger meshes.
+const (
+	cadenceFrom   = 24
+	largeMeshRate = 6
+)
 
 // cadenceScale is the factor applied to the heartbeat interval, the peer
-// timeout and the probe delay for the current mesh size (at least 1).
+// timeout and the probe delay for the current mesh size (at least 1):
+// the peers listed and those heard of but not listed yet, so that a mesh
+// in the middle of a mass join already paces itself.
 func (n *Node) cadenceScale() float64 {
-	return max(1, float64(n.table.size()+1)/cadenceFrom)
+	return cadenceScaleFor(n.table.known() + 1)
+}
+
+// cadenceScaleFor is cadenceScale for a mesh of size peers: 1 up to
+// cadenceFrom, then growing by 1 every largeMeshRate peers (100 peers:
+// 13.7).
+func cadenceScaleFor(size int) float64 {
+	return max(1, 1+float64(size-cadenceFrom)/largeMeshRate)
 }
 
 // kickHeartbeat asks heartbeatLoop for an early heartbeat; kicks that
@@ -276,6 +324,28 @@ func (n *Node) readPresence(sub *pubsub.Subscription) {
 	}
 }
 
+// directPeers is how many connections presence makes this node keep by
+// dialling the peers it hears of: all of them on a mesh of up to
+// cadenceFrom peers (the fastest join and failure detection), about a
+// GossipSub degree beyond (largeMeshDegree): there the others are reached
+// through gossip and each connection would cost both ends goroutines,
+// buffers and a copy of every message.
+func (n *Node) directPeers() int {
+	if n.table.known() < cadenceFrom {
+		return maxDirectPeers
+	}
+	return largeMeshDegree
+}
+
+// freshWindow is how recent a heartbeat heard through gossip must be for
+// its sender to be listed at once: half a heartbeat interval, at most
+// maxFreshWindow. GossipSub hands out old messages (IHAVE/IWANT) at its
+// own heartbeat, a second apart, so a replay is rarely this fresh, and one
+// that is comes from a peer alive that recently.
+func (n *Node) freshWindow() time.Duration {
+	return min(n.cfg.HeartbeatInterval/2, maxFreshWindow)
+}
+
 // handlePresence records a peer's heartbeat in the table and, when the
 // peer is not directly connected, dials it.
 func (n *Node) handlePresence(id peer.ID, p Presence) {
@@ -287,7 +357,10 @@ func (n *Node) handlePresence(id peer.ID, p Presence) {
 		return
 	}
 	connected := n.h.Network().Connectedness(id) == network.Connected
-	if n.table.update(id, p, now, connected) {
+	// A fresh heartbeat (published within freshWindow, by our clock) is
+	// no replay: list its sender at once, as if connected.
+	fresh := p.At > 0 && now.Sub(time.Unix(0, p.At)).Abs() <= n.freshWindow()
+	if n.table.update(id, p, now, connected || fresh) {
 		n.log.Info("peer joined", "peer", id.String(), "name", p.Name, "role", p.Role)
 		n.kickHeartbeat()
 	}
@@ -305,7 +378,7 @@ func (n *Node) handlePresence(id peer.ID, p Presence) {
 	if len(addrs) > 0 {
 		n.h.Peerstore().AddAddrs(id, addrs, peerstore.TempAddrTTL)
 	}
-	if len(n.h.Network().Peers()) >= maxDirectPeers {
+	if len(n.h.Network().Peers()) >= n.directPeers() {
 		return
 	}
 	// Both peers usually learn of each other at the same moment; if both

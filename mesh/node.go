@@ -53,6 +53,9 @@ type Node struct {
 	// kick asks the heartbeat loop for an early heartbeat, so a peer that
 	// just appeared hears of this node without waiting a full interval.
 	kick chan struct{}
+	// every is the heartbeat refresh interval in use (nanoseconds), for
+	// HeartbeatEvery.
+	every atomic.Int64
 
 	lastExtraMu  sync.Mutex
 	lastPresence Presence // the latest heartbeat built, for Self

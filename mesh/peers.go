@@ -306,11 +306,11 @@ func (t *peerTable) leave(id peer.ID, boot int64, now time.Time) bool {
 	return true
 }
 
-// size is the number of peers listed.
-func (t *peerTable) size() int {
+// known is the number of peers listed or pending.
+func (t *peerTable) known() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.peers)
+	return len(t.peers) + len(t.pending)
 }
 
 func (t *peerTable) list() []PeerInfo {

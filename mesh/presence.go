@@ -80,6 +80,12 @@ type Presence struct {
 	// incarnation or a higher sequence number wins over what a peer holds.
 	Boot int64  `json:"boot"`
 	Seq  uint64 `json:"seq"`
+	// At is when the sender published this heartbeat (unix nanoseconds;
+	// added within version 1, 0 from older peers). A heartbeat heard
+	// through gossip that is this fresh by the receiver's clock is no
+	// replay of an old one, so its sender is listed at once (peers.go);
+	// a receiver whose clock is off just waits for a second heartbeat.
+	At int64 `json:"at,omitempty"`
 	// Leaving is set in the last heartbeat of a node that shuts down
 	// cleanly, so others drop it at once rather than after a timeout.
 	Leaving bool `json:"leaving,omitempty"`
@@ -166,7 +172,23 @@ func (p *Presence) validate() error {
 	if p.Boot < 0 {
 		return fmt.Errorf("presence: negative boot time %d", p.Boot)
 	}
+	if p.At < 0 {
+		return fmt.Errorf("presence: negative publish time %d", p.At)
+	}
 	return nil
+}
+
+// contentKey is p without what changes at every heartbeat (sequence,
+// publish time, load, queue depths): when it changes, peers have
+// something to act on and the heartbeat goes out at once.
+func (p Presence) contentKey() string {
+	p.Seq, p.At, p.Load = 0, 0, 0
+	p.Served = cloneServed(p.Served)
+	for i := range p.Served {
+		p.Served[i].Queue = 0
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
 }
 
 func (m *ServedModel) validate() error {

@@ -61,6 +61,7 @@ func TestDecodePresenceMalformed(t *testing.T) {
 		{"served wrong type", `{"v":1,"role":"full","served":{"name":"m"}}`, `field "served"`},
 		{"served version type", `{"v":1,"role":"full","served":[{"name":"m","versions":["1"]}]}`, `versions`},
 		{"neg boot", `{"v":1,"role":"full","boot":-5}`, "boot"},
+		{"neg publish time", `{"v":1,"role":"full","at":-1}`, "publish time"},
 		{"too big", `{"v":1,"role":"full","name":"` + strings.Repeat("x", MaxPresenceSize) + `"}`, "limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,5 +164,46 @@ func TestPresenceCutsServedToFit(t *testing.T) {
 	}
 	if got := n.Self().Served; len(got) != len(p.Served) {
 		t.Fatalf("Self has %d served, heartbeat %d", len(got), len(p.Served))
+	}
+}
+
+// A heartbeat goes out at once when what peers act on changes, not when
+// only the sequence, publish time, load or queue depths do.
+func TestPresenceContentKey(t *testing.T) {
+	p := goodPresence()
+	q := goodPresence()
+	q.Seq, q.At, q.Load = 99, 12345, 3
+	q.Served[0].Queue = 40
+	if p.contentKey() != q.contentKey() {
+		t.Fatal("sequence, publish time, load or queue changed the content key")
+	}
+	if q.Served[0].Queue != 40 {
+		t.Fatal("contentKey changed its receiver's served list")
+	}
+	for _, change := range []func(*Presence){
+		func(p *Presence) { p.Jobs = append(p.Jobs, "j2") },
+		func(p *Presence) { p.Models = nil },
+		func(p *Presence) { p.Served[0].Versions = []int{4, 3} },
+		func(p *Presence) { p.Addrs = []string{"/ip4/127.0.0.1/tcp/4002"} },
+		func(p *Presence) { p.Boot++ },
+	} {
+		r := goodPresence()
+		change(&r)
+		if r.contentKey() == p.contentKey() {
+			t.Fatalf("content key blind to a change: %+v", r)
+		}
+	}
+}
+
+// The heartbeat interval keeps its configured value up to cadenceFrom
+// peers and grows by one every largeMeshRate peers beyond.
+func TestCadenceScale(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		want float64
+	}{{1, 1}, {24, 1}, {30, 2}, {100, 1 + 76.0/6}} {
+		if got := cadenceScaleFor(tc.size); got != tc.want {
+			t.Errorf("cadenceScaleFor(%d) = %v, want %v", tc.size, got, tc.want)
+		}
 	}
 }

@@ -43,16 +43,19 @@ const minProbeTimeout = 500 * time.Millisecond
 func (n *Node) probeSilent(now time.Time, connected map[peer.ID]bool, scale float64) {
 	after := time.Duration(scale * float64(n.cfg.suspectAfter()))
 	for _, s := range n.table.suspects(now.Add(-after), connected) {
-		n.spawn(func() { n.probe(s.id, s.seen) })
+		n.spawn(func() { n.probe(s.id, s.seen, scale) })
 	}
 }
 
 // probe pings id twice at most; when neither answers and no heartbeat of
-// id arrived since seen, id is dropped.
-func (n *Node) probe(id peer.ID, seen time.Time) {
+// id arrived since seen, id is dropped. Each ping's deadline grows with
+// the mesh (scale, as the heartbeat interval does): a large mesh in one
+// process answers pings late while it joins, and a peer dropped as
+// unresponsive then needs several heartbeats to come back (tombstones).
+func (n *Node) probe(id peer.ID, seen time.Time, scale float64) {
 	alive := false
 	for range 2 {
-		if rtt, ok := n.pingOnce(id, n.cfg.probeTimeout()); ok {
+		if rtt, ok := n.pingOnce(id, time.Duration(scale*float64(n.cfg.probeTimeout()))); ok {
 			n.table.setRTT(id, rtt)
 			alive = true
 			break

@@ -2,41 +2,10 @@ package testnet
 
 import (
 	"context"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
-
-// rssBytes is this process's resident set size (VmRSS in /proc/self/status),
-// 0 where that file does not exist.
-func rssBytes() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) >= 1 {
-				kb, _ := strconv.ParseUint(f[0], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkMesh20 starts a 20-peer testnet per iteration and reports: the
 // time from Start until every peer lists the other 19 (join_s), the time
@@ -52,7 +21,7 @@ func BenchmarkMesh20(b *testing.B) {
 	first := true
 	for b.Loop() {
 		runtime.GC()
-		before := rssBytes()
+		before := processRSS()
 		var m0 runtime.MemStats
 		runtime.ReadMemStats(&m0)
 		start := time.Now()
@@ -68,11 +37,11 @@ func BenchmarkMesh20(b *testing.B) {
 		join += joined.Seconds()
 
 		// Idle window: measured, not waited on for a condition.
-		c0, t0 := cpuTime(), time.Now()
+		c0, t0 := ProcessCPU(), time.Now()
 		<-time.After(5 * time.Second)
-		cpu += float64(cpuTime()-c0) / float64(time.Since(t0)) * 100 / n
+		cpu += float64(ProcessCPU()-c0) / float64(time.Since(t0)) * 100 / n
 		if first {
-			rss = (float64(rssBytes()) - float64(before)) / n / (1 << 20)
+			rss = (float64(processRSS()) - float64(before)) / n / (1 << 20)
 			first = false
 		}
 		runtime.GC()

@@ -40,8 +40,12 @@ type JobOptions struct {
 	InitiateProbability float64
 	// PrivateData, for private-data jobs, names peer i's own data file.
 	PrivateData func(i int) string
-	Logger      *slog.Logger
-	Net         []Option
+	// IdleWindow, when not 0, measures the net's idle footprint (Footprint)
+	// over that long once every peer lists all the others, before the job
+	// is submitted; below 0: over AutoIdleWindow.
+	IdleWindow time.Duration
+	Logger     *slog.Logger
+	Net        []Option
 	// inspect, for tests, sees the managers once the job is submitted.
 	inspect func(*jobNet)
 }
@@ -112,6 +116,22 @@ type JobReport struct {
 	Robust           string   `json:"robust"`
 	Epochs           int      `json:"epochs"`
 	Model            string   `json:"model"`
+	// StartSeconds is how long starting every peer took (testnet.Start),
+	// JoinSeconds the time from the start of the first until every peer
+	// listed all the others.
+	StartSeconds float64 `json:"start_seconds"`
+	JoinSeconds  float64 `json:"join_seconds"`
+	// JoinCPUSeconds is the process's CPU time over the same span: a
+	// loaded machine stretches JoinSeconds, not this.
+	JoinCPUSeconds float64 `json:"join_cpu_seconds"`
+	// The idle footprint before the job (JobOptions.IdleWindow; absent
+	// when not measured): CPU per peer in % of one core, resident memory
+	// per peer, over IdleWindowSeconds.
+	IdleWindowSeconds     float64 `json:"idle_window_seconds,omitempty"`
+	IdleCPUPercentPerPeer float64 `json:"idle_cpu_percent_per_peer,omitempty"`
+	IdleRSSBytesPerPeer   uint64  `json:"idle_rss_bytes_per_peer,omitempty"`
+	IdleGoroutines        int     `json:"idle_goroutines,omitempty"`
+	HeartbeatEverySeconds float64 `json:"heartbeat_every_seconds,omitempty"`
 }
 
 // jobNet runs one job on a Net, whose nodes each carry a job manager.
@@ -182,17 +202,35 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), ProcessCPU()
 	net, err := Start(ctx, opts.Peers, append([]Option{WithLogger(opts.Logger), WithJobConfig(opts.jobConfig)}, opts.Net...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer net.Close()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	started := time.Since(start)
+	wctx, cancel := context.WithTimeout(ctx, JoinTimeout(opts.Peers))
 	err = net.WaitFor(wctx, (*Net).Converged)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("testnet: peers did not find each other: %w", err)
+	}
+	joined, joinCPU := time.Since(start), ProcessCPU()-cpu0
+	opts.Logger.Info("every peer lists all the others", "peers", opts.Peers, "after", joined)
+	var idle Footprint
+	if opts.IdleWindow != 0 {
+		w := opts.IdleWindow
+		if w < 0 {
+			w = net.AutoIdleWindow()
+		}
+		if idle, err = net.MeasureIdle(ctx, w); err != nil {
+			return nil, err
+		}
+		opts.Logger.Info(idle.String())
+	}
+	var every time.Duration
+	if n := net.Node(0); n != nil {
+		every = n.HeartbeatEvery()
 	}
 	jn := &jobNet{net: net, opts: opts}
 	spec := opts.Spec
@@ -229,6 +267,10 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 	rep := &JobReport{
 		Peers: opts.Peers, Job: spec.ID, Compress: spec.Compress, Robust: spec.Robust, Epochs: spec.Epochs,
 		Model: spec.Model, Killed: killed, Poisoned: opts.Poison, Seconds: seconds, Shards: len(ann.Manifest.Shards),
+		StartSeconds: started.Seconds(), JoinSeconds: joined.Seconds(), JoinCPUSeconds: joinCPU.Seconds(),
+		IdleWindowSeconds: idle.Window.Seconds(), IdleCPUPercentPerPeer: idle.CPUPercentPerPeer,
+		IdleRSSBytesPerPeer: idle.RSSBytesPerPeer, IdleGoroutines: idle.Goroutines,
+		HeartbeatEverySeconds: every.Seconds(),
 	}
 	prepared, err := train.PrepareData(train.DataOptions{Path: spec.Data, Holdout: spec.Holdout})
 	if err != nil {
@@ -320,6 +362,12 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 		rep.BaselineAccuracy, rep.FedAvgAccuracy = &base.Accuracy, &fed.Accuracy
 	}
 	return rep, nil
+}
+
+// JoinTimeout is how long RunJob and `shoal testnet` wait for every peer
+// to list all the others: 30 s, or a second per peer past 30.
+func JoinTimeout(peers int) time.Duration {
+	return max(30*time.Second, time.Duration(peers)*time.Second)
 }
 
 // AllReduceCopies is what one peer sends, in model copies, for one exact

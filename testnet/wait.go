@@ -3,6 +3,10 @@ package testnet
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/shoalmesh/shoal/mesh"
 )
 
 func (net *Net) poke() {
@@ -92,8 +96,30 @@ func (net *Net) Describe() string {
 			s += fmt.Sprintf("node %d: killed\n", i)
 			continue
 		}
-		s += fmt.Sprintf("node %d: lists %d peers, %d connections, %d presence topic peers\n", i,
-			len(n.Peers()), len(n.Host().Network().Peers()), len(n.PubSub().ListPeers(n.Topic("presence"))))
+		s += fmt.Sprintf("node %d: lists %d peers, %d connections, %s presence topic peers\n", i,
+			len(n.Peers()), len(n.Host().Network().Peers()), topicPeers(n))
 	}
 	return s
+}
+
+// describeWait bounds how long Describe waits for one node's GossipSub
+// router to list its topic peers.
+const describeWait = 200 * time.Millisecond
+
+// topicPeers is the number of n's presence topic peers, or "?" when its
+// GossipSub router does not answer within describeWait: ListPeers waits
+// for the router's event loop, which a swamped mesh keeps busy for
+// minutes (seen at 100 peers), and a failure message must not hang on it.
+// The goroutine left behind ends when the router answers or closes.
+func topicPeers(n *mesh.Node) string {
+	ch := make(chan int, 1)
+	go func() { ch <- len(n.PubSub().ListPeers(n.Topic("presence"))) }()
+	t := time.NewTimer(describeWait)
+	defer t.Stop()
+	select {
+	case k := <-ch:
+		return strconv.Itoa(k)
+	case <-t.C:
+		return "?"
+	}
 }

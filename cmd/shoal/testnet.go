@@ -23,6 +23,8 @@ type testnetOptions struct {
 	keyOut   string
 	dataDir  string
 	logLevel string
+	pprof    string
+	idle     string
 	job      testnetJobFlags
 }
 
@@ -33,7 +35,22 @@ func testnetFlags(cmd *cobra.Command, o *testnetOptions) {
 	f.StringVar(&o.keyOut, "key-out", "", "also write the testnet's mesh key here, so shoal up --key FILE --bootstrap ADDR can join it")
 	f.StringVar(&o.dataDir, "data-dir", "", "keep the peers' data dirs here (default: a temporary dir, removed at exit)")
 	addLogLevelFlag(f, &o.logLevel)
+	f.StringVar(&o.pprof, "pprof", "", "serve Go's profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060, to see where a large testnet spends its time")
+	f.StringVar(&o.idle, "idle-window", "auto", "after the join, measure idle CPU and memory per peer over this long before going on (auto: two heartbeat intervals, at least 5 s; 0: don't)")
 	o.job.register(f)
+}
+
+// idleWindow parses --idle-window: a duration, 0 for none, or "auto"
+// (testnet.AutoIdleWindow), which it returns as -1.
+func (o *testnetOptions) idleWindow() (time.Duration, error) {
+	if o.idle == "auto" {
+		return -1, nil
+	}
+	d, err := time.ParseDuration(o.idle)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("--idle-window %q: want auto, 0 or a duration such as 10s", o.idle)
+	}
+	return d, nil
 }
 
 // testnetPeer is one peer in `shoal testnet --json`; fields may be added.
@@ -52,7 +69,19 @@ type testnetOutput struct {
 	MeshID    string        `json:"mesh_id"`
 	Peers     []testnetPeer `json:"peers"`
 	Converged bool          `json:"converged"`
-	JoinMS    int64         `json:"join_ms"`
+	// JoinMS is the time from the start of the first peer until every
+	// peer listed all the others; StartMS how long starting them took.
+	JoinMS  int64 `json:"join_ms"`
+	StartMS int64 `json:"start_ms"`
+	// JoinCPUSeconds is the process's CPU time over the same span, which
+	// a loaded machine does not inflate as it does JoinMS.
+	JoinCPUSeconds float64 `json:"join_cpu_seconds"`
+	// Idle is the footprint over a quiet window after the join
+	// (--idle-window), absent when not measured.
+	Idle *testnet.Footprint `json:"idle,omitempty"`
+	// HeartbeatEveryMS is the first peer's heartbeat refresh interval
+	// after the join; it grows with the mesh.
+	HeartbeatEveryMS int64 `json:"heartbeat_every_ms"`
 }
 
 func newTestnetCmd() *cobra.Command {
@@ -85,8 +114,19 @@ func runTestnet(cmd *cobra.Command, o *testnetOptions) error {
 	done := make(chan struct{})
 	defer close(done)
 	go exitAfterGrace(ctx, done, stderr)
+	if o.pprof != "" {
+		stop, err := servePprof(o.pprof, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	idle, err := o.idleWindow()
+	if err != nil {
+		return err
+	}
 	if o.job.wanted() {
-		return runTestnetJob(ctx, o.peers, &o.job, o.asJSON, log, stdout, stderr)
+		return runTestnetJob(ctx, o.peers, &o.job, idle, o.asJSON, log, stdout, stderr)
 	}
 	var opts []testnet.Option
 	if o.dataDir != "" {
@@ -95,31 +135,51 @@ func runTestnet(cmd *cobra.Command, o *testnetOptions) error {
 	if o.logLevel == "debug" {
 		opts = append(opts, testnet.WithLogger(log))
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), testnet.ProcessCPU()
 	net, err := testnet.Start(ctx, o.peers, opts...)
 	if err != nil {
 		return err
 	}
 	defer net.Close()
+	started := time.Since(start)
 	if o.keyOut != "" {
 		if err := net.KeyFile(o.keyOut); err != nil {
 			return err
 		}
 		fmt.Fprintf(stderr, "mesh key written to %s\n", o.keyOut)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, testnet.JoinTimeout(o.peers))
 	err = net.WaitFor(wctx, (*testnet.Net).Converged)
 	cancel()
 	if ctx.Err() != nil {
 		return nil
 	}
-	join := time.Since(start)
+	join, joinCPU := time.Since(start), testnet.ProcessCPU()-cpu0
 	if err != nil {
 		fmt.Fprintf(stderr, "warning: after %v not every peer lists all the others:\n%s", join.Round(time.Millisecond), net.Describe())
 	} else {
-		fmt.Fprintf(stderr, "%d peers, every one lists all the others after %v\n", o.peers, join.Round(time.Millisecond))
+		fmt.Fprintf(stderr, "%d peers, every one lists all the others after %v (%v to start them; %.1f CPU seconds in all)\n",
+			o.peers, join.Round(time.Millisecond), started.Round(time.Millisecond), joinCPU.Seconds())
 	}
-	out := testnetOutput{Converged: err == nil, JoinMS: join.Milliseconds()}
+	out := testnetOutput{Converged: err == nil, JoinMS: join.Milliseconds(), StartMS: started.Milliseconds(),
+		JoinCPUSeconds: joinCPU.Seconds()}
+	if idle != 0 && err == nil {
+		if idle < 0 {
+			idle = net.AutoIdleWindow()
+		}
+		fp, err := net.MeasureIdle(ctx, idle)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, fp.String())
+		out.Idle = &fp
+	}
+	if n := net.Node(0); n != nil {
+		out.HeartbeatEveryMS = n.HeartbeatEvery().Milliseconds()
+	}
 	for i := range net.Len() {
 		n := net.Node(i)
 		if n == nil {

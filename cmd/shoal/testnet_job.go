@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -48,7 +49,7 @@ func (f *testnetJobFlags) wanted() bool { return f.spec.Model != "" || f.spec.Da
 // runTestnetJob runs the job on peers fresh nodes and prints the report:
 // a summary on stderr and, with asJSON, one JSON object as the last line of
 // stdout.
-func runTestnetJob(ctx context.Context, peers int, f *testnetJobFlags, asJSON bool, log *slog.Logger, stdout, stderr io.Writer) error {
+func runTestnetJob(ctx context.Context, peers int, f *testnetJobFlags, idle time.Duration, asJSON bool, log *slog.Logger, stdout, stderr io.Writer) error {
 	if f.spec.Model == "" || f.spec.Data == "" {
 		return fmt.Errorf("a testnet job needs both --model and --data")
 	}
@@ -58,11 +59,19 @@ func runTestnetJob(ctx context.Context, peers int, f *testnetJobFlags, asJSON bo
 	}
 	rep, err := testnet.RunJob(ctx, testnet.JobOptions{
 		Peers: peers, Spec: spec, Baseline: f.baseline, Churn: f.churn, Poison: f.poison,
-		Seed: f.spec.Seed, Logger: log, InitiateProbability: f.initProb,
+		Seed: f.spec.Seed, Logger: log, InitiateProbability: f.initProb, IdleWindow: idle,
 	})
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "%d peers started in %.2f s; every one listed all the others %.2f s after the first started\n",
+		rep.Peers, rep.StartSeconds, rep.JoinSeconds)
+	if rep.IdleWindowSeconds > 0 {
+		fmt.Fprintf(stderr, "idle over %.1f s before the job: %.2f%% of a core and %.1f MB resident per peer (%d goroutines; heartbeats every %.1f s)\n",
+			rep.IdleWindowSeconds, rep.IdleCPUPercentPerPeer, float64(rep.IdleRSSBytesPerPeer)/(1<<20), rep.IdleGoroutines, rep.HeartbeatEverySeconds)
+	}
+	fmt.Fprintf(stderr, "consensus: %d rounds at most (%.1f on average), final distance %.2g\n",
+		rep.ConsensusRounds, rep.ConsensusRoundsMean, rep.ConsensusDistance)
 	fmt.Fprintf(stderr, "job %s: %d peers, accuracy %.4f (min %.4f, max %.4f), models agree: %v, %d rounds, %.1f s\n",
 		rep.Job, rep.Peers, rep.AccuracyMean, rep.AccuracyMin, rep.AccuracyMax, rep.ModelHashAgreement, rep.AveragingRounds, rep.Seconds)
 	fmt.Fprintf(stderr, "sent per peer: %.3f model copies per averaging period of training (%.0f periods, then %.1f consensus rounds; %.3f per period counting those rounds too); ring all-reduce: %.3f\n",

@@ -36,6 +36,14 @@ func TestTestnetPeersAnswerTheCLI(t *testing.T) {
 	if err := json.Unmarshal(line, &out); err != nil || !out.Converged || len(out.Peers) != 2 {
 		t.Fatalf("shoal testnet printed %s (%v)", line, err)
 	}
+	// The idle footprint (--idle-window auto: at least 5 s) is measured
+	// after the join and before the peers are printed.
+	if f := out.Idle; f == nil || f.Peers != 2 || f.Window < 5*time.Second || f.CPUPercentPerPeer <= 0 || f.RSSBytesPerPeer == 0 {
+		t.Fatalf("idle footprint %+v in %s", out.Idle, line)
+	}
+	if out.JoinMS < out.StartMS || out.HeartbeatEveryMS <= 0 {
+		t.Fatalf("join %d ms, start %d ms, heartbeat %d ms", out.JoinMS, out.StartMS, out.HeartbeatEveryMS)
+	}
 	for _, p := range out.Peers {
 		stdout, _, err := runJobCLI(ctx, "peers", "--json", "--api", p.API, "--data-dir", p.DataDir)
 		if err != nil {
