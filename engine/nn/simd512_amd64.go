@@ -12,3 +12,9 @@ package nn
 //
 //go:noescape
 func adamAVX512(p, grad, m, v *float32, n int, c *[10]float32)
+
+// expShiftAVX512: dst[i] = exp32(src[i] - m) for i < n, the same bits as
+// the Go function (16 lanes at a time, the tail under a mask).
+//
+//go:noescape
+func expShiftAVX512(dst, src *float32, n int, m float32)

@@ -75,3 +75,94 @@ adam512Loop:
 adam512Done:
 	VZEROUPPER
 	RET
+
+// BCAST sets Z register z to 16 copies of the 32-bit constant c.
+#define BCAST(c, z) \
+	MOVL         c, AX \
+	VPBROADCASTD AX, z
+
+// EXPSHIFT sets Z0 = exp32(Z0 - Z1) in exp32's operations and order (no
+// FMA; see mathf.go), with the constants of expShiftAVX512 in Z16-Z30.
+// Both clamps keep a NaN (the NaN operand is the instruction's second
+// source), as Go's min and max do.
+#define EXPSHIFT \
+	VSUBPS     Z1, Z0, Z0  \
+	VMAXPS     Z0, Z16, Z0 \
+	VMINPS     Z0, Z17, Z0 \
+	VMULPS     Z18, Z0, Z2 \
+	VADDPS     Z19, Z2, Z2 \
+	VCVTTPS2DQ Z2, Z2      \
+	VPSUBD     Z30, Z2, Z2 \
+	VCVTDQ2PS  Z2, Z2      \
+	VMULPS     Z20, Z2, Z3 \
+	VSUBPS     Z3, Z0, Z3  \
+	VMULPS     Z21, Z2, Z4 \
+	VSUBPS     Z4, Z3, Z3  \
+	VMULPS     Z22, Z3, Z4 \
+	VADDPS     Z23, Z4, Z4 \
+	VMULPS     Z3, Z4, Z4  \
+	VADDPS     Z24, Z4, Z4 \
+	VMULPS     Z3, Z4, Z4  \
+	VADDPS     Z25, Z4, Z4 \
+	VMULPS     Z3, Z4, Z4  \
+	VADDPS     Z26, Z4, Z4 \
+	VMULPS     Z3, Z4, Z4  \
+	VADDPS     Z27, Z4, Z4 \
+	VMULPS     Z3, Z4, Z4  \
+	VMULPS     Z3, Z4, Z4  \
+	VADDPS     Z3, Z4, Z4  \
+	VADDPS     Z28, Z4, Z4 \
+	VADDPS     Z29, Z2, Z2 \
+	VCVTTPS2DQ Z2, Z2      \
+	VPSLLD     $23, Z2, Z2 \
+	VMULPS     Z2, Z4, Z0
+
+// func expShiftAVX512(dst, src *float32, n int, m float32)
+// dst[i] = exp32(src[i] - m) for i < n, 16 lanes at a time and the tail
+// under a mask.
+TEXT ·expShiftAVX512(SB), NOSPLIT, $0-28
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS m+24(FP), Z1
+	BCAST($0xc2ae999a, Z16) // -87.3
+	BCAST($0x42b0999a, Z17) // 88.3
+	BCAST($0x3fb8aa3b, Z18) // log2(e)
+	BCAST($0x43008000, Z19) // 128.5
+	BCAST($0x3f318000, Z20) // ln 2, high part
+	BCAST($0xb95e8083, Z21) // ln 2, low part (negative)
+	BCAST($0x39506967, Z22) // polynomial, highest degree first
+	BCAST($0x3ab743ce, Z23)
+	BCAST($0x3c088908, Z24)
+	BCAST($0x3d2aa9c1, Z25)
+	BCAST($0x3e2aaaaa, Z26)
+	BCAST($0x3f000000, Z27)
+	BCAST($0x3f800000, Z28) // 1
+	BCAST($0x42fe0000, Z29) // 127
+	BCAST($0x00000080, Z30) // int32 128
+
+exp16:
+	CMPQ    CX, $16
+	JLT     expTail
+	VMOVUPS (SI), Z0
+	EXPSHIFT
+	VMOVUPS Z0, (DI)
+	ADDQ    $64, SI
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JMP     exp16
+
+expTail:
+	TESTQ     CX, CX
+	JZ        expDone
+	MOVQ      $1, AX
+	SHLQ      CX, AX
+	DECQ      AX
+	KMOVW     AX, K1
+	VMOVUPS.Z (SI), K1, Z0
+	EXPSHIFT
+	VMOVUPS   Z0, K1, (DI)
+
+expDone:
+	VZEROUPPER
+	RET

@@ -292,3 +292,35 @@ func TestAdamAVX512MatchesAVX2(t *testing.T) {
 		}
 	}
 }
+
+// TestExpShiftMatchesGo checks expShift's AVX-512 kernel bit for bit
+// against exp32 on every length up to 40 (all tails) and on the clamps'
+// edges, NaNs and infinities, with shifts of both signs.
+func TestExpShiftMatchesGo(t *testing.T) {
+	if !haveAVX2 || !haveAVX512 {
+		t.Skip("no AVX-512 kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	edges := []float32{-87.3, -87.31, 88.3, 88.31, -200, 200, 0.5, -0.5, 1e-8}
+	for n := 1; n <= 40; n++ {
+		for _, m := range []float32{0, 3.5, -2, float32(math.Copysign(0, -1))} {
+			src := simdData(r, n)
+			for i := range src {
+				src[i] *= 30 // reach the clamps
+			}
+			src[r.IntN(n)] = edges[r.IntN(len(edges))]
+			src[r.IntN(n)] = specials[r.IntN(len(specials))]
+			got := make([]float32, n+1) // one more: the kernel must not write past n
+			got[n] = 42
+			expShift(got[:n], src, m)
+			want := make([]float32, n)
+			withoutAVX2(func() { expShift(want, src, m) })
+			if i := sameBits(got[:n], want); i >= 0 {
+				t.Fatalf("n=%d m=%v: exp(%v - m) = %v, Go %v", n, m, src[i], got[i], want[i])
+			}
+			if got[n] != 42 {
+				t.Fatalf("n=%d: wrote past the end", n)
+			}
+		}
+	}
+}
