@@ -8,6 +8,14 @@
 // ../shared/peers/README.md asks), reads the JSON line each prints last,
 // prints a table and finally one JSON line with every figure.
 //
+// For the mlp and the cnn it also prints the training step's rate against
+// the core: the flops of one sample's step (forward, weight-gradient and,
+// for every layer but the first, input-gradient products: mlp 0.409
+// MFLOP, cnn 7.08 MFLOP) times shoal's samples/s, over the widest FMA
+// loop's rate (AVX-512 where the core has it) measured before and after
+// every shoal run of the task (the best of those, times -threads): the
+// host's clock moves, so the peak always comes from the same run.
+//
 // Absolute speeds on shared machines vary a lot from one minute to the
 // next; the ratio of two runs taken back to back is the figure to compare.
 // With -repeat N each engine runs N times, alternating, and the median

@@ -105,15 +105,30 @@ type result struct {
 	Ratio   float64 `json:"ratio"` // shoal/PyTorch samples per second; 0 when either failed
 	// AccuracyOK: shoal's test accuracy is no lower than PyTorch's.
 	AccuracyOK bool `json:"accuracy_ok"`
+	// ForwardFLOPs and TrainFLOPs are the flops of one sample's forward
+	// pass and of its training step as trainFLOPs counts them; 0 for tasks
+	// it cannot count (the LSTMs).
+	ForwardFLOPs float64 `json:"forward_flops_per_sample,omitempty"`
+	TrainFLOPs   float64 `json:"train_flops_per_sample,omitempty"`
+	// ShoalGFLOPS is TrainFLOPs at shoal's median speed; PeakGFLOPS the FMA
+	// loop's rate measured around this task's shoal runs (the best of them,
+	// one core's figure times the threads); PctPeak the first over the
+	// second in percent.
+	ShoalGFLOPS float64 `json:"shoal_gflops,omitempty"`
+	PeakGFLOPS  float64 `json:"peak_gflops,omitempty"`
+	PctPeak     float64 `json:"pct_of_peak,omitempty"`
 }
 
 type report struct {
-	Machine machine  `json:"machine"`
-	Threads int      `json:"threads"`
-	Epochs  int      `json:"epochs"`
-	Seed    int      `json:"seed"`
-	Repeat  int      `json:"repeat"`
-	Started string   `json:"started"`
+	Machine machine `json:"machine"`
+	Threads int     `json:"threads"`
+	Epochs  int     `json:"epochs"`
+	Seed    int     `json:"seed"`
+	Repeat  int     `json:"repeat"`
+	Started string  `json:"started"`
+	// PeakISA is the instruction set of the FMA loop the peak was measured
+	// with ("AVX-512" or "AVX2"; "" when none ran).
+	PeakISA string   `json:"peak_isa,omitempty"`
 	Results []result `json:"results"`
 }
 
@@ -261,9 +276,16 @@ func bench(ctx context.Context, w io.Writer, o opts) error {
 		torchArgs := []string{o.torchRef, t.torchTask(), "--data", dataPath, "--epochs", strconv.Itoa(o.epochs),
 			"--threads", strconv.Itoa(o.threads), "--seed", strconv.Itoa(o.seed)}
 		var sr, pr []run
+		peak := 0.0
+		measure := func() {
+			p, isa := measurePeak()
+			peak, rep.PeakISA = max(peak, p), isa
+		}
 		for i := 0; i < o.repeat; i++ {
 			fmt.Fprintf(os.Stderr, "bench-engine: %s: shoal (run %d/%d)\n", t.name, i+1, o.repeat)
+			measure()
 			sr = append(sr, runJSON(ctx, o.timeout, "shoal", nil, nil, shoalBin, shoalArgs...))
+			measure()
 			fmt.Fprintf(os.Stderr, "bench-engine: %s: pytorch (run %d/%d)\n", t.name, i+1, o.repeat)
 			pr = append(pr, runJSON(ctx, o.timeout, "", []string{"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}, extraEnv, o.python, torchArgs...))
 		}
@@ -273,6 +295,14 @@ func bench(ctx context.Context, w io.Writer, o opts) error {
 			r.AccuracyOK = r.Shoal.TestAccuracy >= r.PyTorch.TestAccuracy
 		} else {
 			failed = true
+		}
+		if fwd, train, ok := presetFLOPs(t.model); ok {
+			r.ForwardFLOPs, r.TrainFLOPs = fwd, train
+			if r.Shoal.Error == "" && peak > 0 {
+				r.ShoalGFLOPS = round(train*r.Shoal.SamplesPerSec/1e9, 2)
+				r.PeakGFLOPS = round(peak*float64(o.threads), 1)
+				r.PctPeak = round(100*r.ShoalGFLOPS/r.PeakGFLOPS, 1)
+			}
 		}
 		rep.Results = append(rep.Results, r)
 	}
@@ -284,6 +314,20 @@ func bench(ctx context.Context, w io.Writer, o opts) error {
 			num(r.Shoal, r.Shoal.SamplesPerSec, "%.0f"), num(r.PyTorch, r.PyTorch.SamplesPerSec, "%.0f"), r.Ratio,
 			num(r.Shoal, 100*r.Shoal.TestAccuracy, "%.2f%%"), num(r.PyTorch, 100*r.PyTorch.TestAccuracy, "%.2f%%"),
 			num(r.Shoal, r.Shoal.TrainSeconds, "%.1f"), num(r.PyTorch, r.PyTorch.TrainSeconds, "%.1f"))
+	}
+	tw.Flush()
+	// The training step against the core: flops as trainFLOPs counts them,
+	// the peak measured around the same runs (issue 14).
+	fmt.Fprintf(w, "training flops against the measured %s FMA peak (%d thread(s) × one core's best):\n", cmp.Or(rep.PeakISA, "(none)"), o.threads)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "task\tforward MFLOP/sample\ttrain MFLOP/sample\tshoal GFLOP/s\tpeak GFLOP/s\t% of peak\t")
+	for _, r := range rep.Results {
+		if r.TrainFLOPs == 0 {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t\n", r.Task)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.1f\t%.1f\t%s\t\n", r.Task, r.ForwardFLOPs/1e6, r.TrainFLOPs/1e6,
+			r.ShoalGFLOPS, r.PeakGFLOPS, pctOfPeak(r.ShoalGFLOPS, r.PeakGFLOPS))
 	}
 	tw.Flush()
 	for _, r := range rep.Results {

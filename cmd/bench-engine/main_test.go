@@ -58,6 +58,18 @@ echo '{"task": "'$2'", "engine": "pytorch-fake", "samples_per_sec": 2000, "train
 			t.Errorf("result %+v: want ratio 1.5, accuracy not ok (0.95 < 0.96)", r)
 		}
 	}
+	// The mlp's step is counted (0.409 MFLOP at 3000 samples/s); the LSTM's
+	// is not.
+	mlp, lstm := rep.Results[0], rep.Results[1]
+	if mlp.TrainFLOPs != 409088 || mlp.ShoalGFLOPS != 1.23 || lstm.TrainFLOPs != 0 || lstm.PctPeak != 0 {
+		t.Errorf("flops: mlp %+v, lstm %+v", mlp, lstm)
+	}
+	if rep.PeakISA != "" && (mlp.PeakGFLOPS <= 0 || mlp.PctPeak != round(100*mlp.ShoalGFLOPS/mlp.PeakGFLOPS, 1)) {
+		t.Errorf("peak: %+v", mlp)
+	}
+	if !strings.Contains(out.String(), "% of peak") {
+		t.Errorf("no %%-of-peak table:\n%s", out.String())
+	}
 	if !strings.Contains(out.String(), "mlp-mnist") || !strings.Contains(out.String(), "1.50") {
 		t.Errorf("table lacks the figures:\n%s", out.String())
 	}
@@ -149,4 +161,43 @@ echo '{"engine": "pytorch-fake", "samples_per_sec": '$((1000 * (OPENBLAS_NUM_THR
 		epochs: 1, threads: 1, seed: 1, repeat: 1, timeout: time.Minute, scaling: true}); err == nil {
 		t.Error("-scaling with -threads 1 was accepted")
 	}
+}
+
+// TestTrainFLOPs checks the count against issue 14's figures, worked out by
+// hand: mlp 784→128→10 is 100,352 + 1,280 multiply-adds forward; training
+// adds the weight gradients of both layers and the input gradient of the
+// second. The cnn's layers are 112,896 (conv 1→16 on 28×28, 3×3), 903,168
+// (conv 16→32 on 14×14), 200,704 (1568→128) and 1,280 multiply-adds.
+func TestTrainFLOPs(t *testing.T) {
+	for _, c := range []struct {
+		preset     string
+		fwd, train float64
+		countable  bool
+	}{
+		{"mlp", 2 * (100352 + 1280), 4*(100352+1280) + 2*1280, true},
+		{"cnn", 2 * (112896 + 903168 + 200704 + 1280), 4*(112896+903168+200704+1280) + 2*(903168+200704+1280), true},
+		{"logreg", 2 * 7840, 4 * 7840, true},
+		{"lstm-text", 0, 0, false},
+	} {
+		fwd, train, ok := presetFLOPs(c.preset)
+		if ok != c.countable || fwd != c.fwd || train != c.train {
+			t.Errorf("%s: got forward %.0f, train %.0f, ok %v; want %.0f, %.0f, %v", c.preset, fwd, train, ok, c.fwd, c.train, c.countable)
+		}
+	}
+}
+
+// TestMeasurePeak: where a loop exists the peak is a positive rate below
+// any real core's (16 lanes × 2 ports × 2 flops × 10 GHz = 640 GFLOP/s).
+func TestMeasurePeak(t *testing.T) {
+	p, isa := measurePeak()
+	if isa == "" {
+		if p != 0 {
+			t.Fatalf("no loop but peak %.1f", p)
+		}
+		t.Skip("no FMA loop on this machine")
+	}
+	if p <= 0 || p > 640 {
+		t.Fatalf("%s peak %.1f GFLOP/s", isa, p)
+	}
+	t.Logf("%s FMA peak, one core: %.1f GFLOP/s", isa, p)
 }

@@ -57,9 +57,8 @@ func softmaxCESum(logits, y []float32, n, k int, grad []float32, inv float32) fl
 			// Keep each exp in grad for the gradient below: the exps are
 			// most of the loss's time.
 			g := grad[i*k : (i+1)*k]
-			for j, v := range z {
-				e := exp32(v - m)
-				g[j] = e
+			expShift(g, z, m)
+			for _, e := range g { // in order: the sum's rounding as before
 				s += e
 			}
 		}

@@ -240,11 +240,19 @@ func (o *adam) stepRange(params, grads []float32, lo, hi int) {
 		// The AVX2 kernel evaluates the loop below in the same order and
 		// without FMAs, so it gives the same bits (TestAdamAVX2MatchesGo)
 		// 5-7x faster: Go does not vectorise the divide and square root.
+		// AVX-512 (the same bits again) takes the 16-lane blocks where the
+		// core has it (TestAdamAVX512MatchesAVX2).
 		if haveAVX2 && len(grads) >= 8 {
 			c := [10]float32{b1, 1 - b1, b2, 1 - b2, step, invSqrtBC2, eps, flushGrad, flushMoment, flushSecond}
-			k := len(grads) &^ 7
-			adamAVX2(&params[0], &grads[0], &m[0], &v[0], k, &c)
-			params, grads, m, v = params[k:], grads[k:], m[k:], v[k:]
+			if haveAVX512 && len(grads) >= 16 {
+				k := len(grads) &^ 15
+				adamAVX512(&params[0], &grads[0], &m[0], &v[0], k, &c)
+				params, grads, m, v = params[k:], grads[k:], m[k:], v[k:]
+			}
+			if k := len(grads) &^ 7; k > 0 {
+				adamAVX2(&params[0], &grads[0], &m[0], &v[0], k, &c)
+				params, grads, m, v = params[k:], grads[k:], m[k:], v[k:]
+			}
 		}
 		for i, g := range grads {
 			g = flushG(g)

@@ -249,3 +249,78 @@ func TestConvChunksAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestAdamAVX512MatchesAVX2 runs Adam with the 16-lane kernel and without
+// it (the AVX2 kernel and the Go tail) on lengths that leave every tail,
+// with zero gradients on one step so the moments reach the flush
+// thresholds, and NaN and infinite gradients kept as the Go loop keeps
+// them: the same bits everywhere.
+func TestAdamAVX512MatchesAVX2(t *testing.T) {
+	if !haveAVX2 || !haveAVX512 {
+		t.Skip("no AVX-512 kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{15, 16, 17, 23, 24, 31, 32, 33, 47, 100, 1003} {
+		o1 := mustOpt(t, OptimizerConfig{Name: "adam"}, n).(*adam)
+		o2 := mustOpt(t, OptimizerConfig{Name: "adam"}, n).(*adam)
+		o3 := mustOpt(t, OptimizerConfig{Name: "adam"}, n).(*adam)
+		p1 := simdData(r, n)
+		p2 := append([]float32(nil), p1...)
+		p3 := append([]float32(nil), p1...)
+		for step := 0; step < 6; step++ {
+			g := simdData(r, n)
+			switch step {
+			case 3:
+				clear(g) // moments decay towards the flush thresholds
+			case 5:
+				g[n/2] = float32(math.NaN())
+				g[n-1] = float32(math.Inf(-1))
+			}
+			o1.Step(p1, g)
+			haveAVX512 = false
+			o2.Step(p2, g)
+			haveAVX512 = true
+			withoutAVX2(func() { o3.Step(p3, g) })
+			for _, c := range [][3][]float32{{p1, p2, p3}, {o1.m, o2.m, o3.m}, {o1.v, o2.v, o3.v}} {
+				if i := sameBits(c[0], c[1]); i >= 0 {
+					t.Fatalf("n=%d step %d: [%d] = %v, AVX2 %v", n, step, i, c[0][i], c[1][i])
+				}
+				if i := sameBits(c[0], c[2]); i >= 0 {
+					t.Fatalf("n=%d step %d: [%d] = %v, Go %v", n, step, i, c[0][i], c[2][i])
+				}
+			}
+		}
+	}
+}
+
+// TestExpShiftMatchesGo checks expShift's AVX-512 kernel bit for bit
+// against exp32 on every length up to 40 (all tails) and on the clamps'
+// edges, NaNs and infinities, with shifts of both signs.
+func TestExpShiftMatchesGo(t *testing.T) {
+	if !haveAVX2 || !haveAVX512 {
+		t.Skip("no AVX-512 kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	edges := []float32{-87.3, -87.31, 88.3, 88.31, -200, 200, 0.5, -0.5, 1e-8}
+	for n := 1; n <= 40; n++ {
+		for _, m := range []float32{0, 3.5, -2, float32(math.Copysign(0, -1))} {
+			src := simdData(r, n)
+			for i := range src {
+				src[i] *= 30 // reach the clamps
+			}
+			src[r.IntN(n)] = edges[r.IntN(len(edges))]
+			src[r.IntN(n)] = specials[r.IntN(len(specials))]
+			got := make([]float32, n+1) // one more: the kernel must not write past n
+			got[n] = 42
+			expShift(got[:n], src, m)
+			want := make([]float32, n)
+			withoutAVX2(func() { expShift(want, src, m) })
+			if i := sameBits(got[:n], want); i >= 0 {
+				t.Fatalf("n=%d m=%v: exp(%v - m) = %v, Go %v", n, m, src[i], got[i], want[i])
+			}
+			if got[n] != 42 {
+				t.Fatalf("n=%d: wrote past the end", n)
+			}
+		}
+	}
+}
