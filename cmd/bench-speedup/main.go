@@ -67,6 +67,7 @@ type options struct {
 	localSteps   int
 	replication  int
 	lr           float64
+	lr2          float64
 	seed         uint64
 	repeat       int
 	timeout      time.Duration
@@ -82,6 +83,7 @@ func main() {
 	flag.IntVar(&o.localSteps, "local-steps", 0, "local steps between averaging rounds (0: the job's default)")
 	flag.IntVar(&o.replication, "replication", 0, "owners of each data shard (0: the job's default, 2: with two nodes each fetches every shard)")
 	flag.Float64Var(&o.lr, "lr", 0, "learning rate (0: shoal job submit's default for the number of peers)")
+	flag.Float64Var(&o.lr2, "lr2", 0, "learning rate of the two-process job only (0: as -lr), to choose the default for two peers by measuring")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the job")
 	flag.IntVar(&o.repeat, "repeat", 3, "rounds of (one process, two processes), alternating")
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "limit on one job")
@@ -402,8 +404,12 @@ func submit(ctx context.Context, o options, n *node, peers int) (string, error) 
 	if o.replication > 0 {
 		args = append(args, "--replication", strconv.Itoa(o.replication))
 	}
-	if o.lr > 0 {
-		args = append(args, "--lr", strconv.FormatFloat(o.lr, 'g', -1, 64))
+	lr := o.lr
+	if peers == 2 && o.lr2 > 0 {
+		lr = o.lr2
+	}
+	if lr > 0 {
+		args = append(args, "--lr", strconv.FormatFloat(lr, 'g', -1, 64))
 	}
 	cmd := exec.CommandContext(ctx, o.shoal, args...)
 	var stderr syncBuffer

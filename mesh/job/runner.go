@@ -29,13 +29,17 @@ type runner struct {
 	manifest Manifest
 	log      *slog.Logger
 
-	model   *nn.Model
-	opt     nn.Optimizer
-	av      *avg.Averager
-	ids     []shards.ID
-	probe   *data.Dataset
-	local   *data.Dataset
-	primary []shards.ID
+	model *nn.Model
+	opt   nn.Optimizer
+	av    *avg.Averager
+	ids   []shards.ID
+	probe *data.Dataset
+	local *data.Dataset
+	// want lists the shards this peer trains on, primary those of them in
+	// local so far (fetch.go: the rest stream in while it trains).
+	want      []shards.ID
+	primary   []shards.ID
+	fetchStop func()
 
 	st       Status
 	lastPub  time.Time

@@ -20,6 +20,8 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 	var members []peer.ID
 	stepsPerEpoch := max(1, r.stepsTotal/r.spec.Epochs)
 	r.st.State = StateTraining
+	// The replicas still streaming in are not needed once training ends.
+	defer r.stopFetching()
 	for outer := 1; step < r.stepsTotal; outer++ {
 		if now := r.m.members(r.spec.ID, true); r.local == nil || !slices.Equal(now, members) {
 			members = now
@@ -36,6 +38,14 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 				perm, pos = nil, 0
 			}
 			r.st.State = StateTraining
+		} else if !r.spec.Private && len(r.primary) < len(r.want) {
+			n := r.local.N
+			if err := r.absorb(); err != nil {
+				return err
+			}
+			if r.local.N != n {
+				perm, pos = nil, 0 // draw over the rows that arrived too
+			}
 		}
 		r.av.BeginOuter() // no-op unless the job sets an outer learning rate
 		if r.local.N == 0 {

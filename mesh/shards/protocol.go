@@ -38,7 +38,14 @@ const serveTimeout = 2 * time.Minute
 // Serve registers proto (the mesh's full id of ProtocolName) on h, answering
 // from store. It returns a function that unregisters it.
 func Serve(h host.Host, proto protocol.ID, store *Store) (stop func()) {
-	h.SetStreamHandler(proto, func(s network.Stream) {
+	h.SetStreamHandler(proto, Handler(store))
+	return func() { h.RemoveStreamHandler(proto) }
+}
+
+// Handler answers one shard request stream from store (what Serve
+// registers; a test may wrap it to delay or count requests).
+func Handler(store *Store) network.StreamHandler {
+	return func(s network.Stream) {
 		defer s.Close()
 		_ = s.SetDeadline(time.Now().Add(serveTimeout))
 		id, err := readRequest(s)
@@ -63,8 +70,7 @@ func Serve(h host.Host, proto protocol.ID, store *Store) (stop func()) {
 			return
 		}
 		_ = w.Flush()
-	})
-	return func() { h.RemoveStreamHandler(proto) }
+	}
 }
 
 func readRequest(r io.Reader) (ID, error) {
