@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/shoalmesh/shoal/engine/gemm"
 	"github.com/shoalmesh/shoal/engine/nn"
 )
 
@@ -14,7 +15,7 @@ import (
 // heat, so bench-engine measures it around every shoal run and divides by
 // the figure of the same run. 0 where there is no loop.
 func measurePeak() (gflops float64, isa string) {
-	loop, flops, isa := fmaLoop()
+	loop, flops, isa := gemm.PeakLoop()
 	if loop == nil {
 		return 0, ""
 	}
