@@ -1,0 +1,5 @@
+//go:build !race
+
+package tfserving
+
+const raceEnabled = false
