@@ -40,6 +40,7 @@ type runner struct {
 	want      []shards.ID
 	primary   []shards.ID
 	fetchStop func()
+	fetchDone chan struct{}
 
 	st       Status
 	lastPub  time.Time
@@ -163,10 +164,16 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	r.st.Steps = r.stepsTotal
 	res := &Result{ModelName: r.spec.Name, ResumedFrom: resumedFrom}
+	// The background fetcher outlives training (replicas keep coming in
+	// during the final agreement) but not the job.
+	defer r.stopFetching()
 	if err := r.train(ctx, step, res); err != nil {
 		return nil, err
 	}
 	if err := r.finish(ctx, res); err != nil {
+		return nil, err
+	}
+	if err := r.awaitFetching(ctx); err != nil {
 		return nil, err
 	}
 	ok = true // the averager keeps serving the final vector to late peers,

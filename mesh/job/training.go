@@ -20,8 +20,6 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 	var members []peer.ID
 	stepsPerEpoch := max(1, r.stepsTotal/r.spec.Epochs)
 	r.st.State = StateTraining
-	// The replicas still streaming in are not needed once training ends.
-	defer r.stopFetching()
 	for outer := 1; step < r.stepsTotal; outer++ {
 		if now := r.m.members(r.spec.ID, true); r.local == nil || !slices.Equal(now, members) {
 			members = now
