@@ -34,16 +34,26 @@ import (
 const (
 	// The thresholds, in order. One invalid message costs
 	// invalidMessageWeight, n of them n² times that (the count decaying
-	// with a half-life of about a minute), so a peer whose newer version
-	// sends a message an older one rejects now and then loses a few
-	// points, while a flood crosses all three within five messages. Once
-	// graylisted nothing more of it is read, so its count only decays: it
-	// gets one message in about every 22 s after that (the count of 5
-	// decaying below 4: ln 0.8 / ln 0.99), which is not a flood.
+	// with a half-life of about a minute): a peer is left out of gossip
+	// after 7 invalid messages, out of publishing after 15 and graylisted
+	// after 18. Once graylisted nothing more of it is read, so its count
+	// only decays: it gets one message in about every 5 s after that,
+	// which is not a flood.
+	//
+	// The weight is low because GossipSub counts as invalid more than
+	// what a validator rejects: a peer that restarts with its identity
+	// asks for its own last messages, still in the others' gossip caches
+	// (its seen-cache is new), and each one it gets back counts against
+	// the peer that sent it (RejectSelfOrigin). After a quick restart
+	// during a job that was 4-6 messages from every peer: at -5 a message
+	// (five messages graylisted) the restarted peer graylisted the whole
+	// mesh, dropped every peer a timeout later and held the job 15-60 s
+	// (testnet's churn job). Flow's GossipSub relaxed the same penalty
+	// for the same reason (onflow/flow-go#5265).
 	scoreGossipThreshold   = -10
 	scorePublishThreshold  = -50
 	scoreGraylistThreshold = -80
-	invalidMessageWeight   = -5
+	invalidMessageWeight   = -0.25
 	invalidMessageDecay    = 0.99 // per scoreDecayInterval: half-life ~69 s
 	// scoreDenied is a denied peer's application score: below the graylist
 	// threshold on its own, so a denied peer's gossip, relayed or not, is

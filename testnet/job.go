@@ -96,7 +96,13 @@ type JobReport struct {
 	// ShardsLost counts shards no live peer but the submitter holds: the
 	// submitter keeps every shard it cut, so counting it would always
 	// give 0; this is what the job would lose if the submitter left.
-	ShardsLost      int     `json:"shards_lost"`
+	ShardsLost int `json:"shards_lost"`
+	// LowestPeerScore is the lowest GossipSub score a live peer gave
+	// another at the end (0 when none is scored down; below -50 a peer's
+	// messages are no longer published to it, below -80 it is ignored).
+	// Honest peers should never score each other down: a restarted peer
+	// once graylisted the whole mesh (mesh/score.go).
+	LowestPeerScore float64 `json:"lowest_peer_score"`
 	Shards          int     `json:"shards"`
 	Seconds         float64 `json:"seconds"`
 	Killed          int     `json:"killed"`
@@ -345,6 +351,7 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 		rep.CommRatio = rep.BytesPerExchange / float64(rep.ParamBytes)
 	}
 	rep.ShardsLost = jn.shardsLost(ann.Manifest)
+	rep.LowestPeerScore = jn.lowestPeerScore()
 
 	if opts.Baseline {
 		base, err := job.Baseline(ctx, spec, ann.Manifest, prepared.Train, test)
@@ -443,6 +450,23 @@ func (jn *jobNet) churn(ctx context.Context, spec job.Spec) (int, error) {
 		}
 	}
 	return k, nil
+}
+
+// lowestPeerScore is the lowest score a live peer gives another live one.
+func (jn *jobNet) lowestPeerScore() float64 {
+	lowest := 0.0
+	live := jn.net.Live()
+	for _, i := range live {
+		for _, j := range live {
+			if i == j {
+				continue
+			}
+			if r, ok := jn.net.Node(i).PeerScoreReport(jn.net.ID(j)); ok {
+				lowest = min(lowest, r.Score)
+			}
+		}
+	}
+	return lowest
 }
 
 // shardsLost counts shards of the manifest that no live peer other than the

@@ -20,6 +20,15 @@ func (r *runner) train(ctx context.Context, step int, res *Result) error {
 	var members []peer.ID
 	stepsPerEpoch := max(1, r.stepsTotal/r.spec.Epochs)
 	r.st.State = StateTraining
+	if step >= r.stepsTotal && !r.spec.Private {
+		// Resumed from the checkpoint written at training's end: nothing
+		// to train, but the shards this peer owns are still its to hold
+		// (testnet's churn job lost two when the restarted peer skipped
+		// the loop below, and with it every fetch).
+		if err := r.refresh(ctx, r.m.members(r.spec.ID, true)); err != nil {
+			return err
+		}
+	}
 	for outer := 1; step < r.stepsTotal; outer++ {
 		if now := r.m.members(r.spec.ID, true); r.local == nil || !slices.Equal(now, members) {
 			members = now
