@@ -79,7 +79,16 @@ func (h *eventHub) subscribe(lastID string) (c *hubClient, replay []stamped, res
 	if !h.started && !h.closed {
 		h.started = true
 		src, cancel := h.node.Subscribe()
-		go h.loop(src, cancel)
+		// The baseline is taken here, not in the loop's goroutine: a
+		// change made once the first stream is open must be an event,
+		// and the goroutine may run after it (TestPeerUpdatedEvents
+		// failed so under -race).
+		var diff *peerDiff
+		if h.updateEvery > 0 {
+			diff = newPeerDiff(h.updateEvery)
+			diff.changes(h.node.Peers(), time.Now()) // no events
+		}
+		go h.loop(src, cancel, diff)
 	}
 	c = &hubClient{ch: make(chan stamped, h.queue), slow: make(chan struct{})}
 	if lastID != "" {
@@ -147,17 +156,14 @@ func (h *eventHub) publish(ev controlapi.Event) {
 	}
 }
 
-func (h *eventHub) loop(src <-chan controlapi.Event, cancel func()) {
+func (h *eventHub) loop(src <-chan controlapi.Event, cancel func(), diff *peerDiff) {
 	defer close(h.done)
 	defer cancel()
 	var tick <-chan time.Time
-	var diff *peerDiff
-	if h.updateEvery > 0 {
+	if diff != nil {
 		t := time.NewTicker(h.updateEvery)
 		defer t.Stop()
 		tick = t.C
-		diff = newPeerDiff(h.updateEvery)
-		diff.changes(h.node.Peers(), time.Now()) // the baseline: no events
 	}
 	for {
 		select {
