@@ -35,25 +35,27 @@ const (
 	// The thresholds, in order. One invalid message costs
 	// invalidMessageWeight, n of them n² times that (the count decaying
 	// with a half-life of about a minute): a peer is left out of gossip
-	// after 7 invalid messages, out of publishing after 15 and graylisted
-	// after 18. Once graylisted nothing more of it is read, so its count
-	// only decays: it gets one message in about every 5 s after that,
+	// after 4 invalid messages, out of publishing after 8 and graylisted
+	// after 9. Once graylisted nothing more of it is read, so its count
+	// only decays: it gets one message in about every 10 s after that,
 	// which is not a flood.
 	//
-	// The weight is low because GossipSub counts as invalid more than
-	// what a validator rejects: a peer that restarts with its identity
-	// asks for its own last messages, still in the others' gossip caches
-	// (its seen-cache is new), and each one it gets back counts against
-	// the peer that sent it (RejectSelfOrigin). After a quick restart
-	// during a job that was 4-6 messages from every peer: at -5 a message
-	// (five messages graylisted) the restarted peer graylisted the whole
-	// mesh, dropped every peer a timeout later and held the job 15-60 s
-	// (testnet's churn job). Flow's GossipSub relaxed the same penalty
-	// for the same reason (onflow/flow-go#5265).
+	// The weight was -5 (graylisted after 5). But GossipSub counts as
+	// invalid more than what a validator rejects: a peer that restarts
+	// with its identity asks for its own last messages, still in the
+	// others' gossip caches (its seen-cache is new), and each one it gets
+	// back counts against the peer that sent it (RejectSelfOrigin). After
+	// a quick restart during a job that was 5-6 messages from every peer,
+	// so the restarted peer graylisted the whole mesh, dropped every peer
+	// a timeout later and held the job 15-60 s (testnet's churn job; Flow
+	// relaxed the same penalty for the same reason, onflow/flow-go#5265).
+	// At -1 that echo costs -25 to -36, above the publish threshold, while
+	// make soak's flood (about 10 of its messages validated before the
+	// cut) and liar (40) are still graylisted; at -0.25 the flood was not.
 	scoreGossipThreshold   = -10
 	scorePublishThreshold  = -50
 	scoreGraylistThreshold = -80
-	invalidMessageWeight   = -0.25
+	invalidMessageWeight   = -1
 	invalidMessageDecay    = 0.99 // per scoreDecayInterval: half-life ~69 s
 	// scoreDenied is a denied peer's application score: below the graylist
 	// threshold on its own, so a denied peer's gossip, relayed or not, is
