@@ -100,8 +100,9 @@ type JobReport struct {
 	// LowestPeerScore is the lowest GossipSub score a live peer gave
 	// another at the end (0 when none is scored down; below -50 a peer's
 	// messages are no longer published to it, below -80 it is ignored).
-	// Honest peers should never score each other down: a restarted peer
-	// once graylisted the whole mesh (mesh/score.go).
+	// Honest peers should never score each other down, but a peer
+	// restarted with its identity can still graylist the whole mesh
+	// (mesh/score.go, known problem).
 	LowestPeerScore float64 `json:"lowest_peer_score"`
 	Shards          int     `json:"shards"`
 	Seconds         float64 `json:"seconds"`
