@@ -32,6 +32,7 @@ type Node struct {
 	meshID string
 	gater  *gater
 	scores *scoreKeeper
+	echo   *echoFilter
 	table  *peerTable
 	boot   int64
 	seq    atomic.Uint64
@@ -129,6 +130,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, h: h, meshID: MeshIDOf(psk), gater: g, scores: newScoreKeeper(cfg.Logger),
+		echo: newEchoFilter(h.ID()),
 		// A peer heard of only through gossip is listed once a second
 		// heartbeat of it comes a quarter interval after the first.
 		table: newPeerTable(cfg.HeartbeatInterval / 4), boot: time.Now().UnixNano(), bootstrap: boots,
@@ -140,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		h.Close()
 		return nil, err
 	}
-	n.ps, err = newGossipSub(nctx, h, n.Topic(presenceTopic), func(p peer.ID) bool { return !g.allowed(p) }, n.scores)
+	n.ps, err = newGossipSub(nctx, h, n.Topic(presenceTopic), func(p peer.ID) bool { return !g.allowed(p) }, n.scores, n.echo)
 	if err != nil {
 		return fail(fmt.Errorf("mesh: gossipsub: %w", err))
 	}

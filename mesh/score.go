@@ -41,16 +41,13 @@ const (
 	// gets one message in about every 22 s after that (the count of 5
 	// decaying below 4: ln 0.8 / ln 0.99), which is not a flood.
 	//
-	// Known problem (issue 16): GossipSub also counts as invalid a
-	// peer's own messages given back to it (RejectSelfOrigin). A peer
-	// restarted with its identity asks for its last ones, still in the
-	// others' gossip caches, and got 4-6 from every peer during a job:
-	// it graylisted the whole mesh and dropped every peer a timeout
-	// later (testnet's churn job then took 12-62 s instead of 4). A
-	// lower weight cannot fix it: a burst of invalid messages is only
-	// partly counted (about 5 by some peers of 40 or 200 sent), so at -1
-	// a flooder was no longer always graylisted. The fix belongs where
-	// the echo starts (see BENCHMARKS.md, "Restart echo").
+	// GossipSub also counts as invalid a peer's own messages given back
+	// to it (RejectSelfOrigin): a peer restarted with its identity asks
+	// for its last ones, and graylisted the whole mesh for answering.
+	// echo.go drops them before the router sees them. A lower weight was
+	// no fix: a burst of invalid messages is only partly counted (about
+	// 5 by some peers of 40 or 200 sent), and at -1 a flooder was no
+	// longer always graylisted.
 	scoreGossipThreshold   = -10
 	scorePublishThreshold  = -50
 	scoreGraylistThreshold = -80

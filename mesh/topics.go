@@ -18,8 +18,9 @@ const presenceTopic = "presence"
 // newGossipSub starts the GossipSub router that carries the mesh's
 // signalling: every message signed by its origin, small, validated, and
 // every peer scored (score.go) on the topic presence and those JoinTopic
-// adds, with denied deciding who is denied.
-func newGossipSub(ctx context.Context, h host.Host, presence string, denied func(peer.ID) bool, sk *scoreKeeper) (*pubsub.PubSub, error) {
+// adds, with denied deciding who is denied, and our own messages sent
+// back to us dropped by echo before the router reads them.
+func newGossipSub(ctx context.Context, h host.Host, presence string, denied func(peer.ID) bool, sk *scoreKeeper, echo *echoFilter) (*pubsub.PubSub, error) {
 	gsp := pubsub.DefaultGossipSubParams()
 	gsp.Dlazy = gossipDlazy
 	gsp.GossipFactor = gossipFactor
@@ -37,6 +38,7 @@ func newGossipSub(ctx context.Context, h host.Host, presence string, denied func
 		pubsub.WithMaxMessageSize(maxMessageSize),
 		pubsub.WithValidateQueueSize(validateQueueSize),
 		pubsub.WithPeerOutboundQueueSize(peerOutboundQueueSize),
+		pubsub.WithAppSpecificRpcInspector(echo.inspect),
 	}
 	return pubsub.NewGossipSub(ctx, h, append(opts, peerScoreOptions(presence, denied, sk)...)...)
 }

@@ -100,10 +100,14 @@ type JobReport struct {
 	// LowestPeerScore is the lowest GossipSub score a live peer gave
 	// another at the end (0 when none is scored down; below -50 a peer's
 	// messages are no longer published to it, below -80 it is ignored).
-	// Honest peers should never score each other down, but a peer
-	// restarted with its identity can still graylist the whole mesh
-	// (mesh/score.go, known problem).
+	// Honest peers should never score each other down; a peer restarted
+	// with its identity once graylisted the whole mesh for giving its own
+	// messages back (mesh/echo.go).
 	LowestPeerScore float64 `json:"lowest_peer_score"`
+	// SelfEchoes counts the messages live peers got back from others
+	// having signed them themselves, before a restart (mesh/echo.go):
+	// dropped unread, where GossipSub would count them against the sender.
+	SelfEchoes      int64   `json:"self_echoes"`
 	Shards          int     `json:"shards"`
 	Seconds         float64 `json:"seconds"`
 	Killed          int     `json:"killed"`
@@ -353,6 +357,9 @@ func RunJob(ctx context.Context, opts JobOptions) (*JobReport, error) {
 	}
 	rep.ShardsLost = jn.shardsLost(ann.Manifest)
 	rep.LowestPeerScore = jn.lowestPeerScore()
+	for _, i := range jn.net.Live() {
+		rep.SelfEchoes += jn.net.Node(i).SelfEchoes()
+	}
 
 	if opts.Baseline {
 		base, err := job.Baseline(ctx, spec, ann.Manifest, prepared.Train, test)

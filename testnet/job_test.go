@@ -89,10 +89,15 @@ func TestRunJobChurn(t *testing.T) {
 	if !rep.ModelHashAgreement || rep.ShardsLost != 0 {
 		t.Fatalf("agreement %v, shards lost %d", rep.ModelHashAgreement, rep.ShardsLost)
 	}
-	// Not asserted yet: after the restart, the restarted peer can score
-	// every other below the graylist threshold (mesh/score.go, known
-	// problem).
-	t.Logf("lowest score a live peer gives another: %.1f", rep.LowestPeerScore)
+	// The restarted peer gets some of its own messages from before the
+	// restart back (9-33 in 8 runs); counted against the peers that sent
+	// them, they graylisted the whole mesh (-80 and below) in 8 of 13 runs
+	// before mesh/echo.go dropped them. Honest peers now score each other
+	// 0; -10 is where gossip to a peer stops.
+	t.Logf("lowest score a live peer gives another: %.1f, own messages given back: %d", rep.LowestPeerScore, rep.SelfEchoes)
+	if rep.LowestPeerScore < -10 {
+		t.Fatalf("a live peer scores another %.1f: honest peers scored each other down", rep.LowestPeerScore)
+	}
 	if rep.AccuracyMin < 0.9 {
 		t.Fatalf("accuracy %.4f with churn; want ≥ 0.90", rep.AccuracyMin)
 	}
