@@ -48,6 +48,7 @@ type upOptions struct {
 	logLevel    string
 	http        httpServeFlags
 	serve       []string // models to pull from peers and serve (--serve)
+	pprof       string
 }
 
 func newUpCmd() *cobra.Command {
@@ -88,6 +89,7 @@ func newUpCmd() *cobra.Command {
 	f.StringVar(&o.images, "images", "", "MNIST test images for the console's Query screen (see shoal tui --images)")
 	f.BoolVar(&o.noMDNS, "no-mdns", false, "do not look for peers on the LAN with mDNS")
 	f.BoolVar(&o.noDHT, "no-dht", false, "do not run the private DHT")
+	f.StringVar(&o.pprof, "pprof", "", "serve Go's profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 	f.StringArrayVar(&o.serve, "serve", nil, "NAME[@VERSION|@LABEL]: pull this model from a peer once one holds it, unless the store has it, and serve it (on an edge node the int8 form; repeatable)")
 	addDataDirFlag(f, &o.dataDir)
 	addLogLevelFlag(f, &o.logLevel)
@@ -122,6 +124,13 @@ func runUp(cmd *cobra.Command, o upOptions) error {
 	}
 	if o.role != mesh.RoleFull && o.role != mesh.RoleEdge {
 		return fmt.Errorf("--role %q: want full or edge", o.role)
+	}
+	if o.pprof != "" {
+		stop, err := servePprof(o.pprof, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	// Refuse a non-loopback --api or --http before joining the mesh, not after.
 	if err := serve.CheckLoopback(o.api, false); err != nil {
