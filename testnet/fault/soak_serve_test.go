@@ -182,13 +182,27 @@ func TestSoakServe(t *testing.T) {
 	}()
 	var quiet []time.Duration
 	var quietRounds []string
+	// CPU time of the serving process and of the flooder's, per phase:
+	// whether the server pays for a flood, or only the machine does.
+	cpuOf := func(f func() (time.Duration, error)) time.Duration {
+		d, err := f()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	serverCPU := peer.CPU
+	flooderCPU := func() (time.Duration, error) { return ProcessCPU(floodProc.cmd.Process.Pid) }
+	var quietServerCPU time.Duration
 	floods := map[string]*floodTotal{"patient": {}, "impatient": {}}
 	var rssMax int64
 	for round := range serveRounds {
+		s0 := cpuOf(serverCPU)
 		ls, err := latencies(ctx, servePhase, func() (int, time.Duration, error) { return post(honest, good) })
 		if err != nil {
 			t.Fatalf("round %d, quiet: %v", round+1, err)
 		}
+		quietServerCPU += cpuOf(serverCPU) - s0
 		quiet = append(quiet, ls...)
 		quietRounds = append(quietRounds, p99(ls).Round(time.Microsecond).String())
 		for _, name := range []string{"patient", "impatient"} {
@@ -197,9 +211,13 @@ func TestSoakServe(t *testing.T) {
 				cfg.Timeout = impatientTimeout
 			}
 			var fl []time.Duration
+			var s0, f0 time.Duration
 			rep, err := floodProc.flood(cfg, func() error {
+				s0, f0 = cpuOf(serverCPU), cpuOf(flooderCPU)
 				var err error
 				fl, err = latencies(ctx, servePhase, func() (int, time.Duration, error) { return post(honest, good) })
+				floods[name].serverCPU += cpuOf(serverCPU) - s0
+				floods[name].flooderCPU += cpuOf(flooderCPU) - f0
 				return err
 			})
 			if err != nil {
@@ -215,6 +233,10 @@ func TestSoakServe(t *testing.T) {
 		}
 	}
 	qp50, qp99 := p50(quiet), p99(quiet)
+	phases := float64(serveRounds) * servePhase.Seconds() // seconds of each kind of phase
+	r.add(t, "CPU, %% of one core: serving process %.0f%% in the quiet phases, %.0f%% patient, %.0f%% impatient; flooder process %.0f%% patient, %.0f%% impatient",
+		100*quietServerCPU.Seconds()/phases, 100*floods["patient"].serverCPU.Seconds()/phases, 100*floods["impatient"].serverCPU.Seconds()/phases,
+		100*floods["patient"].flooderCPU.Seconds()/phases, 100*floods["impatient"].flooderCPU.Seconds()/phases)
 	r.add(t, "quiet: one client, %d queries in %d phases of %v, p50 %v, p99 %v (per round: %s)", len(quiet), serveRounds, servePhase,
 		qp50.Round(time.Microsecond), qp99.Round(time.Microsecond), strings.Join(quietRounds, ", "))
 	for _, name := range []string{"patient", "impatient"} {
@@ -320,6 +342,9 @@ type floodTotal struct {
 	rounds  []float64       // its p99 in each round over that round's quiet p99
 	seconds float64
 	timeout time.Duration
+	// serverCPU and flooderCPU are the CPU time the serving process and
+	// the flooder's spent while the measured client ran.
+	serverCPU, flooderCPU time.Duration
 }
 
 func (f *floodTotal) add(rep floodReport, lat []time.Duration) {
