@@ -114,7 +114,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lc net.ListenConfig
+	lc := net.ListenConfig{Control: listenControl}
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("model server: listen on %s: %w", addr, err)
