@@ -193,6 +193,22 @@ var (
 // register tiles; below this many tiles across, read in place.
 var minReuseTiles = 4
 
+// bcstPacksA says whether the generated AVX-512 tiles (useBcst) get a
+// packed A under the stride rule above. They broadcast A's elements from
+// wherever they are and prefetch each row's next lines themselves, so
+// reading A in place was faster wherever A's rows are its stored rows:
+// the cnn's fc1 at batch 64 (64×128×1568) 131-138 -> 218 GFLOP/s, 256×128×1568
+// 133 -> 187-200, square 1024 152-155 -> 164-176, 64×128×2048 117 -> 199.
+// A transposed A with a long k still packs: each k step is then a row of
+// the stored matrix, 4 KiB or more on, and Aᵀ of 1024×1024 ran at 141 in
+// place against 166 packed; with k ≤ kc in place won (1568×128×64 from
+// 112-126 to 187-190, 1568×128×256 from 143-146 to 214-217). Tests set
+// bcstAlwaysPacksA, to cover the packed path of those tiles. (A variable
+// of func type would make the problem escape: an allocation per call.)
+func bcstPacksA(p *prob) bool { return bcstAlwaysPacksA || p.transA && p.k > kc }
+
+var bcstAlwaysPacksA = false
+
 // gemm runs the blocked algorithm on one goroutine.
 func (s *scratch) gemm(p *prob) {
 	if s.rowTimesMatrix(p) || s.narrow(p) {
@@ -209,12 +225,12 @@ func (s *scratch) gemm(p *prob) {
 	if p.transB {
 		rsB, csB = 1, p.ldb
 	}
-	packA := p.lda >= packAStride && n >= minReuseTiles*nr
+	fused := useAVX512 && useBcst && haveBcst()
+	packA := p.lda >= packAStride && n >= minReuseTiles*nr && (!fused || bcstPacksA(p))
 	packB := p.transB || p.ldb >= packBStride && m >= minReuseTiles*mr
 	// k blocks of equal size up to kc: k = 400 runs as 200+200, not as
 	// 384+16, whose short block would cost a whole pass over C for little.
 	kStep := (k + (k+kc-1)/kc - 1) / ((k + kc - 1) / kc)
-	fused := useAVX512 && useBcst && haveBcst()
 	for jc := 0; jc < n; jc += nc {
 		nb := min(nc, n-jc)
 		for pc := 0; pc < k; pc += kStep {

@@ -169,13 +169,14 @@ func withKernel(t *testing.T, name string, f func(t *testing.T)) {
 // withPacking runs f under the packing policy: "direct" never packs (except
 // transposed B), "packed" always does, "default" is the tuned policy.
 func withPacking(t *testing.T, name string, f func(t *testing.T)) {
-	sa, sb, st := packAStride, packBStride, minReuseTiles
-	defer func() { packAStride, packBStride, minReuseTiles = sa, sb, st }()
+	sa, sb, st, bp := packAStride, packBStride, minReuseTiles, bcstAlwaysPacksA
+	defer func() { packAStride, packBStride, minReuseTiles, bcstAlwaysPacksA = sa, sb, st, bp }()
 	switch name {
 	case "direct":
 		packAStride, packBStride = 1<<62, 1<<62
 	case "packed":
 		packAStride, packBStride, minReuseTiles = 0, 0, 0
+		bcstAlwaysPacksA = true
 	}
 	t.Run(name, f)
 }
