@@ -20,8 +20,13 @@ import "github.com/shoalmesh/shoal/engine/par"
 // for the cnn's second layer: a narrow edge tile each time, and 64 calls)
 // and the scalar element-wise passes that went with them made a cnn
 // training step twice as slow (19.0 -> 9.6 ms at batch 64, measured back to
-// back). The forward pass keeps every chunk's columns (9 MiB for the cnn at
-// batch 64) so that backward need not rebuild them.
+// back). Neither pass keeps the columns of the whole batch: the backward
+// pass rebuilds each chunk's from the layer's input, as the forward pass
+// built them, into the same chunk buffer. Kept, they were 9 MiB for the
+// cnn at batch 64, written to memory in the forward pass and read back in
+// the backward pass; rebuilt, they stay in the L2 from im2col to the
+// product, and the input they come from is 9 (conv2: C·K·K / C) times
+// smaller. Same columns, same chunks, so the same bits.
 //
 // Inference (Model.Forward) on a CPU with AVX-512 takes a direct
 // convolution instead where the layer allows it (conv_direct.go); the
@@ -31,7 +36,6 @@ type conv2d struct {
 	act                                actKind
 
 	wt, b, dw, db []float32
-	col           []float32 // [C·K·K, s·Ho·Wo] per chunk, chunks one after another
 	y             []float32 // [n, F, Ho, Wo]
 	dwt           []float32 // dWᵀ [C·K·K, F]
 	dx            []float32
@@ -48,12 +52,12 @@ type conv2d struct {
 }
 
 // convBufs are the per-chunk buffers of one part of a pass (one part when
-// the pass is not split): yc and dz are one chunk's [F, s·Ho·Wo], dcol is
-// like one chunk of col; dwt and db hold the weight and bias gradients of
-// parts other than the first.
+// the pass is not split): yc and dz are one chunk's [F, s·Ho·Wo], col and
+// dcol its columns [C·K·K, s·Ho·Wo] and their gradient; dwt and db hold the
+// weight and bias gradients of parts other than the first.
 type convBufs struct {
 	yc, dz, dcol, dwt, db []float32
-	col                   []float32 // one chunk's columns in inference (see forward)
+	col                   []float32
 	img, tmp, pooled      []float32 // the direct path's image, tile output and pooled vector
 }
 
@@ -97,25 +101,19 @@ func (l *conv2d) forward(c *batchCtx, x []float32) []float32 {
 		return l.forwardDirect(c, x)
 	}
 	n := c.n
-	ckk := l.c * l.k * l.k
 	hw := l.ho * l.wo
-	// Inference keeps no columns for a backward pass: each part reuses one
-	// chunk's buffer, which stays in the L2 cache from im2col to the
-	// product instead of streaming n·C·K·K·Ho·Wo floats (7 MiB for the
-	// cnn's second layer at batch 64) through memory.
-	if c.train {
-		l.col = grow(l.col, n*ckk*hw)
-	}
+	// Each part reuses one chunk's buffer of columns, which stays in the
+	// L2 cache from im2col to the product.
 	l.y = grow(l.y, n*l.f*hw)
 	if parts := partsOf16(n); parts > 1 {
 		l.ensureMasks()
 		l.growParts(parts, false)
-		l.split = convSplit{l: l, x: x, n: n, train: c.train}
+		l.split = convSplit{l: l, x: x, n: n}
 		par.Do(parts, &l.split)
 		l.split = convSplit{}
 	} else {
 		l.parts = growConvBufs(l.parts, 1)
-		l.forwardSamples(x, 0, n, c.train, &l.parts[0], sgemm)
+		l.forwardSamples(x, 0, n, &l.parts[0], sgemm)
 	}
 	if l.act != actReLU && l.act != actLinear {
 		applyAct(l.act, l.y, l.wo)
@@ -124,27 +122,19 @@ func (l *conv2d) forward(c *batchCtx, x []float32) []float32 {
 }
 
 // forwardSamples runs the forward pass of samples [lo, hi) chunk by chunk,
-// with b's buffers and the product gemm; when training, the columns go to
-// l.col for the backward pass.
-func (l *conv2d) forwardSamples(x []float32, lo, hi int, train bool, b *convBufs, gemm sgemmFunc) {
+// with b's buffers and the product gemm.
+func (l *conv2d) forwardSamples(x []float32, lo, hi int, b *convBufs, gemm sgemmFunc) {
 	ckk := l.c * l.k * l.k
 	hw := l.ho * l.wo
 	chw := l.c * l.h * l.w
 	s := l.chunk(hi - lo)
 	b.yc = grow(b.yc, l.f*s*hw)
-	if !train {
-		b.col = grow(b.col, s*ckk*hw)
-	}
+	b.col = grow(b.col, s*ckk*hw)
 	relu := l.act == actReLU
 	for s0 := lo; s0 < hi; s0 += s {
 		cnt := min(s, hi-s0)
 		pc := cnt * hw
-		var col []float32
-		if train {
-			col = l.col[s0*ckk*hw : (s0+cnt)*ckk*hw]
-		} else {
-			col = b.col[:cnt*ckk*hw]
-		}
+		col := b.col[:cnt*ckk*hw]
 		l.im2col(x[s0*chw:(s0+cnt)*chw], col, cnt, false)
 		yc := b.yc[:l.f*pc]
 		gemm(false, false, l.f, pc, ckk, 1, l.wt, ckk, col, pc, 0, yc, pc)
@@ -180,7 +170,7 @@ func (l *conv2d) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 	if parts := partsOf16(n); parts > 1 {
 		l.ensureMasks()
 		l.growParts(parts, true)
-		l.split = convSplit{l: l, backward: true, dy: dy, n: n, needDx: needDx}
+		l.split = convSplit{l: l, backward: true, x: x, dy: dy, n: n, needDx: needDx}
 		par.Do(parts, &l.split)
 		l.split = convSplit{}
 		// Sum the parts' weight and bias gradients in part order.
@@ -190,7 +180,7 @@ func (l *conv2d) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 		}
 	} else {
 		l.parts = growConvBufs(l.parts, 1)
-		l.backwardSamples(dy, 0, n, needDx, &l.parts[0], l.dwt, l.db, sgemm)
+		l.backwardSamples(x, dy, 0, n, needDx, &l.parts[0], l.dwt, l.db, sgemm)
 	}
 	for ch := 0; ch < l.f; ch++ {
 		row := l.dw[ch*ckk : (ch+1)*ckk]
@@ -207,7 +197,8 @@ func (l *conv2d) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 // backwardSamples runs the backward pass of samples [lo, hi) chunk by
 // chunk, with b's buffers and the product gemm, into the weight gradient
 // dWᵀ dwt and the bias gradient db (both overwritten) and, if needDx, dx.
-func (l *conv2d) backwardSamples(dy []float32, lo, hi int, needDx bool, b *convBufs, dwt, db []float32, gemm sgemmFunc) {
+// x is the layer's input, from which each chunk's columns are rebuilt.
+func (l *conv2d) backwardSamples(x, dy []float32, lo, hi int, needDx bool, b *convBufs, dwt, db []float32, gemm sgemmFunc) {
 	ckk := l.c * l.k * l.k
 	hw := l.ho * l.wo
 	chw := l.c * l.h * l.w
@@ -215,13 +206,15 @@ func (l *conv2d) backwardSamples(dy []float32, lo, hi int, needDx bool, b *convB
 	relu := l.act == actReLU
 	clear(db)
 	b.dz = grow(b.dz, s*l.f*hw)
+	b.col = grow(b.col, s*ckk*hw)
 	if needDx {
 		b.dcol = grow(b.dcol, s*ckk*hw)
 	}
 	for s0 := lo; s0 < hi; s0 += s {
 		cnt := min(s, hi-s0)
 		pc := cnt * hw
-		col := l.col[s0*ckk*hw : (s0+cnt)*ckk*hw]
+		col := b.col[:cnt*ckk*hw]
+		l.im2col(x[s0*chw:(s0+cnt)*chw], col, cnt, false)
 		dz := b.dz[:l.f*pc]
 		// dZ [F, pc] from dy [cnt, F, Ho·Wo]: the ReLU mask and the bias
 		// gradient in the same pass. Per-sample sums keep db's rounding

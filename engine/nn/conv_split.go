@@ -32,7 +32,6 @@ func growConvBufs(p []convBufs, n int) []convBufs {
 type convSplit struct {
 	l        *conv2d
 	backward bool
-	train    bool // a forward pass that keeps its columns for backward
 	direct   bool // an inference pass on the direct path
 	x, dy    []float32
 	n        int
@@ -51,7 +50,7 @@ func (s *convSplit) RunPart(i, n int) {
 	}
 	if !s.backward {
 		if lo < hi {
-			l.forwardSamples(s.x, lo, hi, s.train, b, sgemmSerial)
+			l.forwardSamples(s.x, lo, hi, b, sgemmSerial)
 		}
 		return
 	}
@@ -64,5 +63,5 @@ func (s *convSplit) RunPart(i, n int) {
 		clear(db)
 		return
 	}
-	l.backwardSamples(s.dy, lo, hi, s.needDx, b, dwt, db, sgemmSerial)
+	l.backwardSamples(s.x, s.dy, lo, hi, s.needDx, b, dwt, db, sgemmSerial)
 }
