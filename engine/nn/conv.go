@@ -49,6 +49,9 @@ type conv2d struct {
 	direct    *directConv
 	directSrc *conv2d
 	py        []float32
+	// poolBack is the max pool after this layer whose gradient this
+	// layer's backward pass routes itself (linkPoolBack).
+	poolBack *maxpool
 }
 
 // convBufs are the per-chunk buffers of one part of a pass (one part when
@@ -158,7 +161,12 @@ func (l *conv2d) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 	ckk := l.c * l.k * l.k
 	hw := l.ho * l.wo
 	chw := l.c * l.h * l.w
-	dy = dy[:n*l.f*hw]
+	if l.poolBack != nil && haveAVX2 {
+		// The pool's gradient, not yet routed to the windows' maxima.
+		dy = dy[:n*l.f*l.poolBack.ho*l.poolBack.wo]
+	} else {
+		dy = dy[:n*l.f*hw]
+	}
 	if l.act != actReLU {
 		actBackward(l.act, l.y[:len(dy)], dy, l.wo)
 	}
@@ -204,6 +212,10 @@ func (l *conv2d) backwardSamples(x, dy []float32, lo, hi int, needDx bool, b *co
 	chw := l.c * l.h * l.w
 	s := l.chunk(hi - lo)
 	relu := l.act == actReLU
+	pool := l.poolBack
+	if !haveAVX2 {
+		pool = nil
+	}
 	clear(db)
 	b.dz = grow(b.dz, s*l.f*hw)
 	b.col = grow(b.col, s*ckk*hw)
@@ -222,10 +234,22 @@ func (l *conv2d) backwardSamples(x, dy []float32, lo, hi int, needDx bool, b *co
 		for i := 0; i < cnt; i++ {
 			base := (s0 + i) * l.f * hw
 			for ch := 0; ch < l.f; ch++ {
-				src := dy[base+ch*hw : base+(ch+1)*hw]
 				dst := dz[ch*pc+i*hw : ch*pc+(i+1)*hw]
-				dst = dst[:len(src)]
 				var sum float32
+				if pool != nil {
+					// What the pool's backward pass wrote for this
+					// plane (every input of its windows: they tile it),
+					// then the ReLU mask over it in place.
+					hwo := pool.ho * pool.wo
+					pl := (s0+i)*l.f + ch
+					d := dy[pl*hwo:][:hwo]
+					arg := pool.arg[pl*hwo:][:hwo]
+					maxpool2BackAVX2(&dst[0], &d[0], &arg[0], ch*hw, l.wo, pool.ho, pool.wo)
+					db[ch] += reluMaskSum(dst, dst, l.y[base+ch*hw:base+(ch+1)*hw])
+					continue
+				}
+				src := dy[base+ch*hw : base+(ch+1)*hw]
+				dst = dst[:len(src)]
 				if relu {
 					sum = reluMaskSum(dst, src, l.y[base+ch*hw:base+(ch+1)*hw])
 				} else {

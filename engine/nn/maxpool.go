@@ -7,6 +7,35 @@ type maxpool struct {
 	y, dx                         []float32
 	arg                           []int32 // index into the sample's input of each output
 	fusedInto                     *conv2d // the conv whose direct inference pass pools for this layer
+	// backInto is the ReLU conv before this layer whose backward pass
+	// routes this layer's gradient itself (see linkPoolBack); then this
+	// layer's backward passes its gradient through untouched.
+	backInto *conv2d
+}
+
+// linkPoolBack pairs each 2×2, stride-2 max pool that tiles its input
+// with the ReLU convolution before it, for the backward pass (with AVX2):
+// the pool's gradient would be written whole (each window's gradient at
+// its maximum, zeros around it), then read whole again by the conv, which
+// masks it by the ReLU and sums it for the bias gradient; at batch 64 the
+// cnn's first such plane set is 3.2 MB, past the L2, so both passes went
+// to the L3. Paired, the conv writes each chunk's pool gradient straight
+// into its own chunk buffer and masks it there, in the L2. The values and
+// their order are those of the two passes, so the bits are too. Build
+// calls it once.
+func linkPoolBack(layers []layer) {
+	for i := 0; i+1 < len(layers); i++ {
+		l, ok := layers[i].(*conv2d)
+		if !ok || l.act != actReLU {
+			continue
+		}
+		p, ok := layers[i+1].(*maxpool)
+		if !ok || p.pool != 2 || p.stride != 2 || p.c != l.f || p.h != l.ho || p.w != l.wo ||
+			p.ho == 0 || p.wo == 0 || p.h != 2*p.ho || p.w != 2*p.wo {
+			continue
+		}
+		l.poolBack, p.backInto = p, l
+	}
 }
 
 func (l *maxpool) kind() string          { return "maxpool2d" }
@@ -111,6 +140,9 @@ func (l *maxpool) forward2(x []float32, n int) {
 func (l *maxpool) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 	if !needDx {
 		return nil
+	}
+	if l.backInto != nil && haveAVX2 {
+		return dy // the conv before routes it (linkPoolBack)
 	}
 	n := c.n
 	in := l.c * l.h * l.w

@@ -103,6 +103,7 @@ func Build(s Spec, seed uint64) (*Model, error) {
 	}
 	linkEmbeddingLSTM(m.layers)
 	linkDirect(m.layers)
+	linkPoolBack(m.layers)
 	// One flat slice for every parameter, one for every gradient.
 	total := 0
 	for _, l := range m.layers {
