@@ -7,9 +7,10 @@ type maxpool struct {
 	y, dx                         []float32
 	arg                           []int32 // index into the sample's input of each output
 	fusedInto                     *conv2d // the conv whose direct inference pass pools for this layer
-	// backInto is the ReLU conv before this layer whose backward pass
-	// routes this layer's gradient itself (see linkPoolBack); then this
-	// layer's backward passes its gradient through untouched.
+	// backInto is the ReLU conv before this layer whose training passes
+	// pool for this layer and route its gradient (see linkPoolBack); then
+	// this layer's forward returns what the conv wrote, and its backward
+	// passes its gradient through untouched.
 	backInto *conv2d
 }
 
@@ -45,6 +46,9 @@ func (l *maxpool) bind(_, _ [][]float32) {}
 func (l *maxpool) forward(c *batchCtx, x []float32) []float32 {
 	if !c.train && l.fusedInto != nil && l.fusedInto.wroteDirect(x) {
 		return x // pooled already (see linkDirect)
+	}
+	if c.train && l.backInto != nil && l.backInto.poolNow {
+		return l.y // pooled by the conv before, with the arguments (linkPoolBack)
 	}
 	n := c.n
 	in := l.c * l.h * l.w
