@@ -13,13 +13,22 @@ import (
 // /proc; in a namespace `ip netns exec` has exec'd into shoal, so the pid
 // is shoal's).
 func (p *Peer) RSS() (int64, error) {
+	pid, err := p.pid()
+	if err != nil {
+		return 0, err
+	}
+	return ProcessRSS(pid)
+}
+
+// pid is the process id of the peer's latest start.
+func (p *Peer) pid() (int, error) {
 	p.mu.Lock()
 	cmd := p.cmd
 	p.mu.Unlock()
 	if cmd == nil || cmd.Process == nil {
 		return 0, fmt.Errorf("fault: %s never started", p.Name)
 	}
-	return ProcessRSS(cmd.Process.Pid)
+	return cmd.Process.Pid, nil
 }
 
 // ProcessRSS is VmRSS of process pid in bytes.
@@ -44,13 +53,11 @@ func ProcessRSS(pid int) (int64, error) {
 
 // CPU is the user and system CPU time the peer's process has used.
 func (p *Peer) CPU() (time.Duration, error) {
-	p.mu.Lock()
-	cmd := p.cmd
-	p.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
-		return 0, fmt.Errorf("fault: %s never started", p.Name)
+	pid, err := p.pid()
+	if err != nil {
+		return 0, err
 	}
-	return ProcessCPU(cmd.Process.Pid)
+	return ProcessCPU(pid)
 }
 
 // userHZ is the unit of /proc's CPU times: fixed at 100 by Linux's ABI
