@@ -1,7 +1,10 @@
 package mesh
 
 import (
+	"context"
+	"strings"
 	"testing"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -18,6 +21,7 @@ func TestEchoFilterDropsOwnMessages(t *testing.T) {
 		return &pb.Message{From: []byte(from), Data: []byte(data)}
 	}
 	ihave := &pb.ControlMessage{Ihave: []*pb.ControlIHave{{MessageIDs: []string{"x"}}}}
+	ihaveBefore := ihave.Ihave[0].MessageIDs[0]
 	for _, c := range []struct {
 		name    string
 		publish []*pb.Message
@@ -51,9 +55,68 @@ func TestEchoFilterDropsOwnMessages(t *testing.T) {
 			if d := f.dropped.Load() - before; d != c.dropped {
 				t.Fatalf("dropped %d, want %d", d, c.dropped)
 			}
-			if rpc.Control != ihave {
+			if rpc.Control != ihave || len(ihave.Ihave[0].MessageIDs) != 1 || ihave.Ihave[0].MessageIDs[0] != ihaveBefore {
 				t.Fatal("the control part was changed")
 			}
 		})
+	}
+}
+
+// TestEchoFilterStripsOwnIDsFromIHave: the ids of our own messages are
+// taken out of the IHAVEs we get, so the router never asks for them; the
+// others' ids stay, in order.
+func TestEchoFilterStripsOwnIDsFromIHave(t *testing.T) {
+	self, other := peer.ID("self-peer-id"), peer.ID("other-peer-id")
+	f := newEchoFilter(self)
+	id := func(from peer.ID, seq byte) string {
+		return pubsub.DefaultMsgIdFn(&pb.Message{From: []byte(from), Seqno: []byte{0, 0, 0, 0, 0, 0, 0, seq}})
+	}
+	rpc := &pubsub.RPC{RPC: pb.RPC{Control: &pb.ControlMessage{Ihave: []*pb.ControlIHave{
+		{MessageIDs: []string{id(self, 1), id(other, 1), id(self, 2), id(other, 2)}},
+		{MessageIDs: []string{id(self, 3)}},
+		{},
+	}}}}
+	if err := f.inspect(other, rpc); err != nil {
+		t.Fatal(err)
+	}
+	ih := rpc.Control.Ihave
+	if len(ih[0].MessageIDs) != 2 || ih[0].MessageIDs[0] != id(other, 1) || ih[0].MessageIDs[1] != id(other, 2) {
+		t.Fatalf("first IHAVE kept %q", ih[0].MessageIDs)
+	}
+	if len(ih[1].MessageIDs) != 0 || len(ih[2].MessageIDs) != 0 {
+		t.Fatalf("the others kept %q, %q", ih[1].MessageIDs, ih[2].MessageIDs)
+	}
+	if got := f.asked.Load(); got != 3 {
+		t.Fatalf("stripped %d ids, want 3", got)
+	}
+}
+
+// TestOwnMessageIDsStartWithOurID: echoFilter recognises our message ids
+// by their prefix, which holds only while the mesh's router gives
+// messages GossipSub's default ids (author, then sequence number): a
+// message the node publishes comes back on its own subscription with
+// such an id.
+func TestOwnMessageIDsStartWithOurID(t *testing.T) {
+	n := startNode(t, testKey(t, 31), "a")
+	top, err := n.JoinTopic("t", func(peer.ID, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := top.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := top.Publish(ctx, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(m.ID, string(n.ID())) || len(m.ID) <= len(string(n.ID())) {
+		t.Fatalf("message id %x does not start with the author's id %x", m.ID, string(n.ID()))
 	}
 }

@@ -104,9 +104,10 @@ type JobReport struct {
 	// with its identity once graylisted the whole mesh for giving its own
 	// messages back (mesh/echo.go).
 	LowestPeerScore float64 `json:"lowest_peer_score"`
-	// SelfEchoes counts the messages live peers got back from others
-	// having signed them themselves, before a restart (mesh/echo.go):
-	// dropped unread, where GossipSub would count them against the sender.
+	// SelfEchoes counts what live peers kept others from giving back of
+	// the messages they signed themselves before a restart (mesh/echo.go:
+	// ids stripped from IHAVEs, messages dropped unread), which GossipSub
+	// would count against the sender.
 	SelfEchoes      int64   `json:"self_echoes"`
 	Shards          int     `json:"shards"`
 	Seconds         float64 `json:"seconds"`
