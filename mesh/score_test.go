@@ -215,8 +215,10 @@ func (n *Node) inTopicMesh(id peer.ID, topic string) bool {
 	return ok && ts.TimeInMesh > 0
 }
 
-// TestDeniedPeerGraylisted: a denied peer scores scoreDenied (P5), below
-// the graylist threshold.
+// TestDeniedPeerGraylisted: a denied peer scores scoreDenied (P5) plus at
+// most the topics' capped positive part (time in a's mesh, if it was
+// grafted before the denial: -999.99 was seen), below the graylist
+// threshold.
 func TestDeniedPeerGraylisted(t *testing.T) {
 	key := testKey(t, 12)
 	a := startNode(t, key, "a")
@@ -230,8 +232,11 @@ func TestDeniedPeerGraylisted(t *testing.T) {
 	a.Deny(b.ID())
 	// The router keeps a disconnected peer's score (RetainScore), so the
 	// snapshot of b shows the denial within a second.
-	s, err := waitScore(ctx, a, b.ID(), func(s float64) bool { return s <= scoreDenied })
+	s, err := waitScore(ctx, a, b.ID(), func(s float64) bool { return s <= scoreDenied+topicScoreCap })
 	if err != nil {
-		t.Fatalf("a scores denied b %.0f, want ≤ %d", s, scoreDenied)
+		t.Fatalf("a scores denied b %.2f, want ≤ %d", s, scoreDenied+topicScoreCap)
+	}
+	if s >= scoreGraylistThreshold {
+		t.Fatalf("denied b scores %.2f, not graylisted (%d)", s, scoreGraylistThreshold)
 	}
 }
