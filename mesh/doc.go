@@ -26,9 +26,9 @@
 // validator that sees the message's signed origin (StrictSign). GossipSub
 // peer scoring is on (score.go): a member whose messages validators reject,
 // or one the operator denied, is pruned from the topic meshes and then
-// graylisted (its gossip dropped unread); PeerScore reads the scores. Our
-// own messages given back to us (a restart's echo, echo.go) are dropped
-// before scoring, so a restarted peer does not score its mesh down. The
+// graylisted (its gossip dropped unread); PeerScore reads the scores. A
+// peer is kept from getting its own messages back (a restart's echo,
+// echo.go), so a restarted peer does not score its mesh down. The
 // resource manager caps what one peer may open (host.go).
 //
 // Methods of Node are safe for concurrent use. Event channels never block

@@ -1,7 +1,6 @@
 package mesh
 
 import (
-	"bytes"
 	"strings"
 	"sync/atomic"
 
@@ -33,14 +32,13 @@ import (
 // by an attacker therefore costs it nothing, which is no loss: the same
 // message from anyone else would be a duplicate.
 type echoFilter struct {
-	self    []byte
-	selfID  string
+	self    string       // our peer id's bytes
 	dropped atomic.Int64 // published messages of ours dropped
 	asked   atomic.Int64 // ids of ours stripped from IHAVEs
 }
 
 func newEchoFilter(self peer.ID) *echoFilter {
-	return &echoFilter{self: []byte(self), selfID: string(self)}
+	return &echoFilter{self: string(self)}
 }
 
 // inspect is a pubsub.WithAppSpecificRpcInspector hook. It runs in the
@@ -50,7 +48,7 @@ func (f *echoFilter) inspect(_ peer.ID, rpc *pubsub.RPC) error {
 	pub := rpc.Publish
 	kept := pub[:0]
 	for _, m := range pub {
-		if bytes.Equal(m.GetFrom(), f.self) {
+		if string(m.GetFrom()) == f.self {
 			f.dropped.Add(1)
 			continue
 		}
@@ -62,7 +60,7 @@ func (f *echoFilter) inspect(_ peer.ID, rpc *pubsub.RPC) error {
 		ids := ih.MessageIDs
 		keptIDs := ids[:0]
 		for _, id := range ids {
-			if strings.HasPrefix(id, f.selfID) {
+			if strings.HasPrefix(id, f.self) {
 				f.asked.Add(1)
 				continue
 			}

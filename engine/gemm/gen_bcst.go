@@ -167,7 +167,7 @@ func genKernel(s *bytes.Buffer, r int, wide bool) {
 	// only after the loop, and with rows 4 KiB apart (square 1024) every
 	// row is on a page of its own, where the hardware prefetcher does not
 	// follow, so each of the tile's lines was a miss to the L3 paid after
-	// the arithmetic (square 1024: 134 -> 141-162 GFLOP/s). The 16-column
+	// the arithmetic (square 1024: 134 -> 141-167 GFLOP/s). The 16-column
 	// tiles run the short products (n ≤ 16, the mlp's n = 10 layer) where
 	// 24 more instructions a tile measured slower.
 	if wide {

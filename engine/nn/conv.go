@@ -111,7 +111,7 @@ func (l *conv2d) forward(c *batchCtx, x []float32) []float32 {
 	// Each part reuses one chunk's buffer of columns, which stays in the
 	// L2 cache from im2col to the product.
 	l.y = grow(l.y, n*l.f*hw)
-	l.poolNow = c.train && l.poolBack != nil && haveAVX2
+	l.poolNow = c.train && l.routesPool()
 	if l.poolNow {
 		p := l.poolBack
 		p.y = grow(p.y, n*p.c*p.ho*p.wo)
@@ -132,6 +132,10 @@ func (l *conv2d) forward(c *batchCtx, x []float32) []float32 {
 	}
 	return l.y
 }
+
+// routesPool says whether this layer's passes do the work of the max pool
+// after it (linkPoolBack): with AVX2, whose pool kernels they call.
+func (l *conv2d) routesPool() bool { return l.poolBack != nil && haveAVX2 }
 
 // forwardSamples runs the forward pass of samples [lo, hi) chunk by chunk,
 // with b's buffers and the product gemm.
@@ -181,7 +185,7 @@ func (l *conv2d) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 {
 	ckk := l.c * l.k * l.k
 	hw := l.ho * l.wo
 	chw := l.c * l.h * l.w
-	if l.poolBack != nil && haveAVX2 {
+	if l.routesPool() {
 		// The pool's gradient, not yet routed to the windows' maxima.
 		dy = dy[:n*l.f*l.poolBack.ho*l.poolBack.wo]
 	} else {
@@ -232,9 +236,9 @@ func (l *conv2d) backwardSamples(x, dy []float32, lo, hi int, needDx bool, b *co
 	chw := l.c * l.h * l.w
 	s := l.chunk(hi - lo)
 	relu := l.act == actReLU
-	pool := l.poolBack
-	if !haveAVX2 {
-		pool = nil
+	var pool *maxpool
+	if l.routesPool() {
+		pool = l.poolBack
 	}
 	clear(db)
 	b.dz = grow(b.dz, s*l.f*hw)

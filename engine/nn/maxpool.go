@@ -145,7 +145,7 @@ func (l *maxpool) backward(c *batchCtx, x, dy []float32, needDx bool) []float32 
 	if !needDx {
 		return nil
 	}
-	if l.backInto != nil && haveAVX2 {
+	if l.backInto != nil && l.backInto.routesPool() {
 		return dy // the conv before routes it (linkPoolBack)
 	}
 	n := c.n
